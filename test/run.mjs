@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// `npm test`: typecheck, lint, build, then every test tier this machine can run.
+// A tier that cannot run says why; with CI=true that is a failure, never a silent skip.
+import { spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const ci = process.env.CI === "true";
+const failures = [];
+
+function step(name, cmd, args, env = {}) {
+  process.stdout.write(`\n== ${name}: ${[cmd, ...args].join(" ")}\n`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
+  if (r.status !== 0) failures.push(`${name} (exit ${r.status ?? r.signal})`);
+  return r.status === 0;
+}
+
+function findTests(dir, skip) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (skip.some((s) => path === join(root, s))) continue;
+    if (statSync(path).isDirectory()) out.push(...findTests(path, skip));
+    else if (/\.test\.tsx?$/.test(name)) out.push(relative(root, path));
+  }
+  return out.sort();
+}
+
+const tsc = join(root, "node_modules/.bin/tsc");
+const biome = join(root, "node_modules/.bin/biome");
+step("typecheck", tsc, ["-p", "tsconfig.json", "--noEmit"]);
+step("lint", biome, ["check", "."]);
+const built = step("build", "npm", ["run", "--silent", "build"]);
+
+// The cluster tier needs a real control plane and runs on its own (test/cluster).
+const files = findTests(join(root, "test"), ["test/bench", "test/cluster"]);
+if (files.length === 0) failures.push("no test files found under test/");
+else if (built) {
+  step(`tests (${files.length} files)`, process.execPath, [
+    "--import",
+    "tsx",
+    "--test",
+    "--test-reporter=spec",
+    "--test-concurrency=2",
+    "--test-timeout=180000",
+    ...files,
+  ]);
+}
+
+if (failures.length > 0) {
+  process.stdout.write(`\nnpm test failed: ${failures.join(", ")}\n`);
+  process.exit(1);
+}
+process.stdout.write(`\nnpm test passed${ci ? " (CI)" : ""}\n`);

@@ -74,6 +74,8 @@ export async function createTestPki(name = "test"): Promise<TestPki> {
 export interface LeafOptions {
   /** The URI SANs (one for a mesh certificate). */
   uris: string[];
+  /** DNS SANs, for peers that can only check DNS names (nginx in the benchmark). */
+  dns?: string[];
   /** The key to certify; a fresh one when absent. */
   publicKey?: CryptoKey;
   notBefore?: Date;
@@ -100,9 +102,10 @@ export async function issueLeaf(pki: TestPki, options: LeafOptions): Promise<x50
         x509.ExtendedKeyUsage.serverAuth,
         x509.ExtendedKeyUsage.clientAuth,
       ]),
-      new x509.SubjectAlternativeNameExtension(
-        options.uris.map((value) => ({ type: "url" as const, value })),
-      ),
+      new x509.SubjectAlternativeNameExtension([
+        ...options.uris.map((value) => ({ type: "url" as const, value })),
+        ...(options.dns ?? []).map((value) => ({ type: "dns" as const, value })),
+      ]),
       await x509.AuthorityKeyIdentifierExtension.create(pki.issuer.keys.publicKey),
     ],
   });
@@ -112,9 +115,10 @@ export async function issueLeaf(pki: TestPki, options: LeafOptions): Promise<x50
 export async function serverCertificate(
   pki: TestPki,
   uri: string,
+  dns: string[] = [],
 ): Promise<{ chainPem: string; keyPem: string }> {
   const keys = await newKeys();
-  const leaf = await issueLeaf(pki, { uris: [uri], publicKey: keys.publicKey });
+  const leaf = await issueLeaf(pki, { uris: [uri], dns, publicKey: keys.publicKey });
   const issued = await toIssued(leaf, keys);
   return { chainPem: `${issued.certPem}\n${pki.issuer.certPem}\n`, keyPem: issued.keyPem };
 }

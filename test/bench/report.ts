@@ -1,0 +1,121 @@
+/**
+ * Turns the measurements into the printed report: a table per path, the ratios against nginx measured
+ * in the same run beside their goals, and the one summary line tools parse (always the last line).
+ */
+import { GOALS } from "./params.js";
+import type { WrkResult } from "./wrk.js";
+
+export type PathName = "direct" | "nginx" | "trellis";
+
+/** Everything measured on one path. */
+export interface PathResult {
+  name: PathName;
+  /** What the load generator talks to, and what sits between it and the backend. */
+  description: string;
+  latency: WrkResult;
+  throughput: WrkResult;
+  /** The larger of the two sidecars, MiB; undefined for the direct path. */
+  rssIdleMb?: number;
+  rssLoadedMb?: number;
+}
+
+export interface Summary {
+  p50AddedVsNginx: number;
+  throughputVsNginx: number;
+  rssIdleMb: number;
+  rssLoadedMb: number;
+}
+
+export function summarize(results: readonly PathResult[]): Summary | undefined {
+  const by = (name: PathName) => results.find((r) => r.name === name);
+  const direct = by("direct");
+  const nginx = by("nginx");
+  const trellis = by("trellis");
+  if (!direct || !nginx || !trellis) return undefined;
+  return {
+    p50AddedVsNginx:
+      (trellis.latency.p50Ms - direct.latency.p50Ms) / (nginx.latency.p50Ms - direct.latency.p50Ms),
+    throughputVsNginx: trellis.throughput.rps / nginx.throughput.rps,
+    rssIdleMb: trellis.rssIdleMb ?? Number.NaN,
+    rssLoadedMb: trellis.rssLoadedMb ?? Number.NaN,
+  };
+}
+
+const fmt = (n: number | undefined, digits = 3) =>
+  n === undefined || Number.isNaN(n) ? "-" : n.toFixed(digits);
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}
+
+/** The whole report; the summary line is last. */
+export function render(results: readonly PathResult[], header: string, missing?: string): string {
+  const rows = [
+    ["PATH", "P50_MS", "P99_MS", "P50_ADDED_MS", "RPS_C32", "ERRORS", "RSS_IDLE_MB", "RSS_LOADED_MB", "VIA"],
+  ];
+  const direct = results.find((r) => r.name === "direct");
+  for (const r of results) {
+    rows.push([
+      r.name,
+      fmt(r.latency.p50Ms),
+      fmt(r.latency.p99Ms),
+      direct ? fmt(r.latency.p50Ms - direct.latency.p50Ms) : "-",
+      fmt(r.throughput.rps, 0),
+      String(r.latency.errors + r.throughput.errors),
+      fmt(r.rssIdleMb, 1),
+      fmt(r.rssLoadedMb, 1),
+      r.description,
+    ]);
+  }
+  const lines = [header, "", table(rows), ""];
+  const s = summarize(results);
+  if (s) {
+    const verdict = (ok: boolean) => (ok ? "meets goal" : "MISSES goal");
+    lines.push(
+      table([
+        ["RATIO", "VALUE", "GOAL", ""],
+        [
+          "trellis added p50 / nginx added p50",
+          fmt(s.p50AddedVsNginx, 2),
+          `<= ${GOALS.p50AddedVsNginx}`,
+          verdict(s.p50AddedVsNginx <= GOALS.p50AddedVsNginx),
+        ],
+        [
+          "trellis rps / nginx rps",
+          fmt(s.throughputVsNginx, 2),
+          `>= ${GOALS.throughputVsNginx}`,
+          verdict(s.throughputVsNginx >= GOALS.throughputVsNginx),
+        ],
+        [
+          "trellis proxy RSS idle (MiB)",
+          fmt(s.rssIdleMb, 1),
+          `<= ${GOALS.rssIdleMb}`,
+          verdict(s.rssIdleMb <= GOALS.rssIdleMb),
+        ],
+        [
+          "trellis proxy RSS loaded (MiB)",
+          fmt(s.rssLoadedMb, 1),
+          `<= ${GOALS.rssLoadedMb}`,
+          verdict(s.rssLoadedMb <= GOALS.rssLoadedMb),
+        ],
+      ]),
+      "",
+    );
+    lines.push(
+      `bench: p50_added_vs_nginx=${fmt(s.p50AddedVsNginx, 2)} throughput_vs_nginx=${fmt(s.throughputVsNginx, 2)} ` +
+        `rss_idle_mb=${fmt(s.rssIdleMb, 1)} rss_loaded_mb=${fmt(s.rssLoadedMb, 1)}`,
+    );
+  } else {
+    lines.push(`not measured: ${missing ?? "a path is missing"}`, "");
+    lines.push("bench: p50_added_vs_nginx=n/a throughput_vs_nginx=n/a rss_idle_mb=n/a rss_loaded_mb=n/a");
+  }
+  return lines.join("\n");
+}

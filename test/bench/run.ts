@@ -1,0 +1,144 @@
+/**
+ * `npm run bench`: one run measures the same backend reached directly, through a pair of nginx mTLS
+ * sidecars, and through two Trellis proxies, then prints a table and the summary line (last). Every
+ * process it starts is stopped by PID when it ends, fails, passes its deadline or gets Ctrl-C.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { hasTool } from "../support/tools.js";
+import { backendConfig, clientSidecarConfig, serverSidecarConfig, startNginx } from "./nginx.js";
+import { BACKEND_BODY, IDLE_SETTLE_MS, LOAD, MESH, NGINX_WORKERS, QUICK, RUN_DEADLINE_MS } from "./params.js";
+import { writeBenchPki } from "./pki.js";
+import { freePort, stopAll } from "./processes.js";
+import { type PathResult, render } from "./report.js";
+import { groupRssMb, sampleRss } from "./rss.js";
+import type { Target } from "./target.js";
+import { startTrellis } from "./trellis.js";
+import { runWrk } from "./wrk.js";
+
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+/** One request through the path: it must reach the backend and come back intact. */
+async function checkPath(target: Target): Promise<void> {
+  const res = await fetch(`http://${target.address}/`, { headers: { host: MESH.host } });
+  const body = await res.text();
+  if (res.status !== 200 || body !== BACKEND_BODY) {
+    throw new Error(
+      `${target.name}: a request did not reach the backend (${res.status}: ${body.slice(0, 200)})`,
+    );
+  }
+}
+
+const largest = (values: number[]) => (values.length === 0 ? undefined : Math.max(...values));
+
+async function measure(target: Target): Promise<PathResult> {
+  log(`${target.name}: warm-up ${LOAD.warmup.durationS}s`);
+  await runWrk(target.address, LOAD.warmup);
+  log(`${target.name}: latency, ${LOAD.latency.connections} connection, ${LOAD.latency.durationS}s`);
+  const latency = await runWrk(target.address, LOAD.latency);
+  log(
+    `${target.name}: throughput, ${LOAD.throughput.connections} connections, ${LOAD.throughput.durationS}s`,
+  );
+  const sampler = sampleRss(target.sidecars);
+  const throughput = await runWrk(target.address, LOAD.throughput);
+  const loaded = sampler.stop();
+  return {
+    name: target.name,
+    description: target.description,
+    latency,
+    throughput,
+    rssLoadedMb: largest(Object.values(loaded)),
+  };
+}
+
+async function main(): Promise<number> {
+  const missingTools = ["wrk", "nginx"].filter((tool) => !hasTool(tool));
+  if (missingTools.length > 0) {
+    log(`needs ${missingTools.join(", ")} on PATH`);
+    return 2;
+  }
+  const dir = await mkdtemp(join(tmpdir(), "trellis-bench-"));
+  try {
+    const pki = await writeBenchPki(dir);
+    const [backendPort, serverPort, clientPort] = [await freePort(), await freePort(), await freePort()];
+    await startNginx(dir, "backend", backendPort, backendConfig(dir, backendPort));
+    const nginxServer = await startNginx(
+      dir,
+      "nginx-server",
+      serverPort,
+      serverSidecarConfig(dir, serverPort, backendPort, pki),
+    );
+    const nginxClient = await startNginx(
+      dir,
+      "nginx-client",
+      clientPort,
+      clientSidecarConfig(dir, clientPort, serverPort, pki),
+    );
+    const targets: Target[] = [
+      { name: "direct", description: "wrk → backend", address: `127.0.0.1:${backendPort}`, sidecars: {} },
+      {
+        name: "nginx",
+        description: "wrk → nginx → mTLS → nginx → backend",
+        address: `127.0.0.1:${clientPort}`,
+        sidecars: { client: nginxClient.pids, server: nginxServer.pids },
+      },
+    ];
+    const trellis = await startTrellis(dir, pki, backendPort);
+    if (trellis.ok) targets.push(trellis.target);
+    else log(`trellis path unavailable: ${trellis.reason}`);
+
+    for (const target of targets) await checkPath(target);
+    await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
+    const idle = new Map(
+      targets.map((t) => [t.name, largest(Object.values(t.sidecars).map((pids) => groupRssMb(pids())))]),
+    );
+
+    const results: PathResult[] = [];
+    for (const target of targets) {
+      const result = await measure(target);
+      const rssIdleMb = idle.get(target.name);
+      results.push(rssIdleMb === undefined ? result : { ...result, rssIdleMb });
+    }
+    await stopAll();
+    const header = [
+      `Trellis bench${QUICK ? " (QUICK: 3 s phases, not comparable)" : ""}: ${cpus().length} CPUs, node ${process.version}`,
+      `latency: wrk -t${LOAD.latency.threads} -c${LOAD.latency.connections} -d${LOAD.latency.durationS}s; ` +
+        `throughput: wrk -t${LOAD.throughput.threads} -c${LOAD.throughput.connections} -d${LOAD.throughput.durationS}s; ` +
+        `warm-up ${LOAD.warmup.durationS}s per path; nginx ${NGINX_WORKERS} worker per sidecar; backend: nginx, fixed body`,
+    ].join("\n");
+    process.stdout.write(`${render(results, header, trellis.ok ? undefined : trellis.reason)}\n`);
+    return trellis.ok ? 0 : 1;
+  } finally {
+    await stopAll();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+let exiting = false;
+async function abort(why: string, code: number): Promise<void> {
+  if (exiting) return;
+  exiting = true;
+  log(`${why}; stopping everything started`);
+  await stopAll();
+  process.exit(code);
+}
+process.once("SIGINT", () => void abort("interrupted", 130));
+process.once("SIGTERM", () => void abort("terminated", 143));
+const deadline = setTimeout(
+  () => void abort(`deadline of ${RUN_DEADLINE_MS / 1000}s passed`, 1),
+  RUN_DEADLINE_MS,
+);
+
+main().then(
+  (code) => {
+    clearTimeout(deadline);
+    process.exitCode = code;
+  },
+  async (err: unknown) => {
+    clearTimeout(deadline);
+    log(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    await stopAll();
+    process.exitCode = 1;
+  },
+);

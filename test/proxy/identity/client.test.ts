@@ -217,3 +217,12 @@ test("a token file that cannot be read is a failed attempt, not a crash", async 
   assert.match(failed.failure?.message ?? "", /\/nonexistent\/trellis\/token/);
   assert.equal(fake.seen.length, 0);
 });
+
+test("dials the identity service by host name too: only the SPIFFE ID is checked, not the name", async (t) => {
+  const { addr } = await service(t);
+  const token = await tokenFile(t, TOKEN);
+  const c = client(t, { svcAddr: addr.replace("127.0.0.1", "localhost"), tokenFile: token.path });
+  const first = nextCredentials(c);
+  c.start();
+  assert.equal((await first).identity, ID);
+});

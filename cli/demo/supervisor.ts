@@ -69,10 +69,15 @@ export class Child {
     return new Promise((resolve, reject) => {
       const fail = (why: string) => {
         cleanup();
-        reject(new Error(`${this.options.name}: ${why}\n${this.stderrText.trim().split("\n").slice(-15).join("\n")}`));
+        reject(
+          new Error(
+            `${this.options.name}: ${why}\n${this.stderrText.trim().split("\n").slice(-15).join("\n")}`,
+          ),
+        );
       };
       const timer = setTimeout(() => fail(`not ready within ${timeoutMs} ms`), timeoutMs);
-      const onExit = (code: number | null, signal: string | null) => fail(`exited (${code ?? signal}) before ready`);
+      const onExit = (code: number | null, signal: string | null) =>
+        fail(`exited (${code ?? signal}) before ready`);
       const waiter = {
         pred,
         resolve: (line: string) => {

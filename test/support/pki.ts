@@ -146,3 +146,42 @@ export async function makeMeshPki(options: MeshPkiOptions = {}): Promise<MeshPki
 export function makeForeignPki(options: MeshPkiOptions = {}): Promise<MeshPki> {
   return makeMeshPki(options);
 }
+
+/** A plain TLS CA and a server certificate for 127.0.0.1 and localhost (stand-in API servers, webhooks). */
+export async function makeLoopbackServerCert(): Promise<{ caPem: string; certPem: string; keyPem: string }> {
+  const anchor = await createTrustAnchor({ trustDomain: "loopback.test" });
+  const anchorCert = new x509.X509Certificate(anchor.certPem);
+  const anchorKey = await crypto.subtle.importKey(
+    "pkcs8",
+    x509.PemConverter.decodeFirst(anchor.keyPem),
+    P256,
+    false,
+    ["sign"],
+  );
+  const keys = (await crypto.subtle.generateKey(P256, true, ["sign", "verify"])) as CryptoKeyPair;
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.create({
+    subject: "CN=127.0.0.1",
+    issuer: anchorCert.subjectName,
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + 24 * HOUR),
+    signingAlgorithm: { ...P256, hash: "SHA-256" },
+    publicKey: keys.publicKey,
+    signingKey: anchorKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension([
+        { type: "ip", value: "127.0.0.1" },
+        { type: "dns", value: "localhost" },
+      ]),
+      await x509.AuthorityKeyIdentifierExtension.create(anchorCert.publicKey),
+    ],
+  });
+  return {
+    caPem: anchor.certPem,
+    certPem: `${cert.toString("pem")}\n`,
+    keyPem: x509.PemConverter.encode(await crypto.subtle.exportKey("pkcs8", keys.privateKey), "PRIVATE KEY"),
+  };
+}

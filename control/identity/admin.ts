@@ -1,0 +1,64 @@
+/**
+ * The admin HTTP server: `/metrics` (Prometheus), `/ready` (200 once serving with a valid issuer),
+ * `/live` (200 while the process runs). Anything else is 404, other methods 405; malformed or oversized
+ * requests get 400 or 431 and the connection closed, and never reach the service.
+ */
+import { createServer, type Server } from "node:http";
+import type { Socket } from "node:net";
+import type { Registry } from "prom-client";
+import type { Logger } from "../api/log.js";
+
+export interface AdminOptions {
+  registry: Registry;
+  /** Whether /ready answers 200; asked on every request. */
+  ready: () => { ok: boolean; reason: string };
+  log: Logger;
+}
+
+// Admin requests are a path and a few headers; refuse anything bigger than this.
+const MAX_HEADER_BYTES = 8 * 1024;
+const REQUEST_TIMEOUT_MS = 10_000;
+
+export function createAdminServer(options: AdminOptions): Server {
+  const server = createServer(
+    {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      headersTimeout: REQUEST_TIMEOUT_MS,
+    },
+    (req, res) => {
+      // A body is never expected; do not buffer one.
+      req.resume();
+      const path = (req.url ?? "/").split("?")[0];
+      const text = (status: number, body: string, headers: Record<string, string> = {}) => {
+        res.writeHead(status, { "content-type": "text/plain; charset=utf-8", ...headers });
+        res.end(body);
+      };
+      if (path !== "/metrics" && path !== "/ready" && path !== "/live") return text(404, "not found\n");
+      if (req.method !== "GET" && req.method !== "HEAD")
+        return text(405, "method not allowed\n", { allow: "GET, HEAD" });
+      if (path === "/live") return text(200, "live\n");
+      if (path === "/ready") {
+        const ready = options.ready();
+        return text(ready.ok ? 200 : 503, `${ready.ok ? "ready" : `not ready: ${ready.reason}`}\n`);
+      }
+      options.registry.metrics().then(
+        (body) => text(200, body, { "content-type": options.registry.contentType }),
+        (err: Error) => {
+          options.log.error({ err }, "collecting metrics failed");
+          text(500, "collecting metrics failed\n");
+        },
+      );
+    },
+  );
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status =
+      err.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
+    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  });
+  return server;
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+/**
+ * trellis-controller: the control plane's executable. One subcommand per service (`identity` now;
+ * `destination` and `injector` register here the same way). This file only builds the command tree,
+ * parses, and turns the outcome into an exit code: 0 ok, 1 failure, 2 usage (a bad flag, named by the
+ * message). Each subcommand's builder lives with its service.
+ */
+import { Command, CommanderError } from "commander";
+import { flushLogs } from "./api/log.js";
+import { identityCommand } from "./identity/command.js";
+
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+export function buildProgram(): Command {
+  const program = new Command("trellis-controller")
+    .description("Trellis control plane services")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+  program.addCommand(identityCommand());
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help is not a failure; every other commander error (unknown flag, bad value) is usage.
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+    } else {
+      process.stderr.write(`trellis-controller: ${(err as Error).stack ?? err}\n`);
+      process.exitCode = EXIT_FAILURE;
+    }
+  }
+  flushLogs();
+  // Servers, watchers and timers are closed by now; exit so a lingering handle cannot keep us up.
+  process.exit();
+}
+
+await main();

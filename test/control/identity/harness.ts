@@ -6,9 +6,11 @@
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import type { TestContext } from "node:test";
 import type { PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
+import { type Logger, pino } from "pino";
 import {
   type CertifyResponse,
   IdentityClient as IdentityRpcClient,
@@ -82,6 +84,26 @@ export interface HarnessOptions {
   verifier?: TokenVerifier;
   files?: IssuerFiles;
   pki?: MeshPki;
+  log?: Logger;
+}
+
+/** A logger that keeps its JSON lines in memory, for asserting on what the service logs. */
+export function memoryLogger(): { log: Logger; lines: () => Record<string, unknown>[] } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk.toString());
+      callback();
+    },
+  });
+  const log = pino({ level: "debug" }, stream);
+  const lines = () =>
+    chunks
+      .join("")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { log, lines };
 }
 
 /** Starts the real identity service in process, with the local token verifier unless told otherwise. */
@@ -101,6 +123,7 @@ export async function startHarness(t: TestContext, options: HarnessOptions = {})
     serviceIdentity: SERVICE_ID,
     reloadDebounceMs: 20,
     reloadPollIntervalMs: 1_000,
+    ...(options.log && { log: options.log }),
   });
   t.after(() => service.shutdown(1_000));
   return {

@@ -17,7 +17,11 @@ export function buildProgram(): Command {
     .description("Trellis control plane services")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
-  program.addCommand(identityCommand());
+  for (const command of [identityCommand()]) {
+    // addCommand does not pass settings down: without this a subcommand's usage error exits 1 by itself.
+    command.copyInheritedSettings(program);
+    program.addCommand(command);
+  }
   return program;
 }
 

@@ -15,6 +15,8 @@ interface Group {
   moduleDir: string;
   packages: string[];
   outputs: string[];
+  /** The file names `go build -o dir/` gives the outputs, in the same order. */
+  produced: string[];
   ldflags: string;
 }
 
@@ -30,6 +32,7 @@ function groups(bin: Binaries, kubernetes: string): Group[] {
       moduleDir: k8sModuleDir,
       packages: ["./cmd/kube-apiserver", "./cmd/kube-controller-manager", "./cmd/kubectl"],
       outputs: [bin.kubeApiserver, bin.kubeControllerManager, bin.kubectl],
+      produced: ["kube-apiserver", "kube-controller-manager", "kubectl"],
       ldflags: [
         "-s",
         "-w",
@@ -37,7 +40,15 @@ function groups(bin: Binaries, kubernetes: string): Group[] {
         ...version("k8s.io/client-go/pkg/version"),
       ].join(" "),
     },
-    { name: "etcd", moduleDir: etcdModuleDir, packages: ["."], outputs: [bin.etcd], ldflags: "-s -w" },
+    {
+      name: "etcd",
+      moduleDir: etcdModuleDir,
+      packages: ["."],
+      outputs: [bin.etcd],
+      // A main package is named after its directory.
+      produced: ["etcdbin"],
+      ldflags: "-s -w",
+    },
   ];
 }
 
@@ -135,7 +146,9 @@ async function buildGroup(bin: Binaries, group: Group): Promise<Measured> {
       },
     },
   );
-  for (const out of group.outputs) renameSync(join(tmp, out.slice(bin.dir.length + 1)), out);
+  group.outputs.forEach((out, i) => {
+    renameSync(join(tmp, group.produced[i] ?? ""), out);
+  });
   rmSync(tmp, { recursive: true, force: true });
   return { ...measured, wallSeconds: (Date.now() - t0) / 1000 };
 }

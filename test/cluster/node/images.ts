@@ -1,0 +1,77 @@
+/**
+ * What a container image means on the node stand-in, which has no container runtime: every image is a
+ * command on this machine. This table is the one place that says which.
+ *
+ * - `TRELLIS_IMAGE` (`ghcr.io/trellis-mesh/trellis`, any tag or digest): this repository's built
+ *   executables. `meshctl`, `trellis-proxy` and `trellis-controller` are on the container's PATH (shims
+ *   that run `dist/`), and the container's `command` names which one runs, e.g.
+ *   `command: [trellis-controller, identity]`; without a command it runs `trellis-proxy`.
+ * - `trellis.test/echo`: test/cluster/images/echo.ts, an HTTP server that answers every request with
+ *   a JSON line naming the pod (env `PORT`, default 8080).
+ * - `trellis.test/tools`: runs `command`/`args` as they are with this machine's programs (sh, curl,
+ *   iptables, node, ...); without a command it sleeps until the pod is deleted.
+ * Any other image leaves the container waiting with reason `ImageNotMapped`.
+ */
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository of Trellis's own image; `meshctl install` may use any tag of it. */
+export const TRELLIS_IMAGE = "ghcr.io/trellis-mesh/trellis";
+/** Images of the test bed's own test programs. */
+export const TEST_IMAGE_PREFIX = "trellis.test/";
+
+export const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
+const tsxLoader = import.meta.resolve("tsx");
+
+/** The executables of package.json's `bin` and their built entry points. */
+export const TRELLIS_EXECUTABLES: Record<string, string> = {
+  meshctl: "dist/cli/main.js",
+  "trellis-proxy": "dist/proxy/main.js",
+  "trellis-controller": "dist/control/main.js",
+};
+
+/** How one image runs: a default entrypoint and arguments (as in an image's config) and extra PATH. */
+export interface ImageRecipe {
+  entrypoint: string[];
+  cmd: string[];
+  /** Directories put first on PATH. */
+  path: string[];
+}
+
+/** The image name without tag or digest: `ghcr.io/trellis-mesh/trellis:v1` → `ghcr.io/trellis-mesh/trellis`. */
+export function repositoryOf(image: string): string {
+  const noDigest = image.split("@")[0] ?? image;
+  const lastSlash = noDigest.lastIndexOf("/");
+  const colon = noDigest.lastIndexOf(":");
+  return colon > lastSlash ? noDigest.slice(0, colon) : noDigest;
+}
+
+/** Writes the PATH shims for the Trellis image into `dir` and returns it. */
+export function writeTrellisShims(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  for (const [name, entry] of Object.entries(TRELLIS_EXECUTABLES)) {
+    const path = join(dir, name);
+    writeFileSync(path, `#!/bin/sh\nexec "${process.execPath}" "${join(repoRoot, entry)}" "$@"\n`);
+    chmodSync(path, 0o755);
+  }
+  return dir;
+}
+
+/** The recipe of an image, or undefined when the test bed cannot run it. */
+export function recipeFor(image: string, shimDir: string): ImageRecipe | undefined {
+  const repo = repositoryOf(image);
+  if (repo === TRELLIS_IMAGE) return { entrypoint: ["trellis-proxy"], cmd: [], path: [shimDir] };
+  if (repo === `${TEST_IMAGE_PREFIX}echo`) {
+    const script = join(repoRoot, "test/cluster/images/echo.ts");
+    return { entrypoint: [process.execPath, "--import", tsxLoader, script], cmd: [], path: [] };
+  }
+  if (repo === `${TEST_IMAGE_PREFIX}tools`) return { entrypoint: [], cmd: ["sleep", "infinity"], path: [] };
+  return undefined;
+}
+
+/** Kubernetes' rule: `command` replaces the entrypoint (and drops the image's cmd), `args` the cmd. */
+export function argvFor(recipe: ImageRecipe, command?: string[], args?: string[]): string[] {
+  if (command && command.length > 0) return [...command, ...(args ?? [])];
+  return [...recipe.entrypoint, ...(args && args.length > 0 ? args : recipe.cmd)];
+}

@@ -1,0 +1,299 @@
+/**
+ * Smoke tests of the cluster test bed (issue 4): one real control plane and node stand-in, shared by
+ * the tests of this file, each in its own namespace.
+ */
+import assert from "node:assert/strict";
+import { createServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, test } from "node:test";
+import {
+  AdmissionregistrationV1Api,
+  ApiextensionsV1Api,
+  AuthenticationV1Api,
+  CoreV1Api,
+  DiscoveryV1Api,
+  type V1EndpointSlice,
+  type V1Pod,
+} from "@kubernetes/client-node";
+import { type Cluster, createCA, issue, startCluster, TEST_IMAGE_PREFIX } from "./harness/index.js";
+import { waitForObject } from "./harness/wait.js";
+
+const IDENTITY_AUDIENCE = "identity.trellis.dev";
+
+let cluster: Cluster;
+let core: CoreV1Api;
+
+before(async () => {
+  cluster = await startCluster();
+  core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+});
+after(() => cluster?.stop());
+
+function podReady(namespace: string, name: string): Promise<V1Pod> {
+  return waitForObject<V1Pod>(
+    cluster.kubeConfig,
+    `pod ${namespace}/${name} Ready`,
+    {
+      path: `/api/v1/namespaces/${namespace}/pods`,
+      list: () => core.listNamespacedPod({ namespace }),
+      fieldSelector: `metadata.name=${name}`,
+    },
+    (p) =>
+      Boolean(p.status?.podIP) &&
+      Boolean(p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")),
+  );
+}
+
+describe("cluster test bed", () => {
+  test("a ServiceAccount token for identity.trellis.dev round-trips through TokenRequest and TokenReview", async () => {
+    await cluster.createNamespace("tokens");
+    await core.createNamespacedServiceAccount({ namespace: "tokens", body: { metadata: { name: "web" } } });
+    const tr = await core.createNamespacedServiceAccountToken({
+      name: "web",
+      namespace: "tokens",
+      body: { spec: { audiences: [IDENTITY_AUDIENCE], expirationSeconds: 600 } },
+    });
+    const token = tr.status?.token ?? "";
+    assert.ok(token.split(".").length === 3, "a JWT");
+
+    const authn = cluster.kubeConfig.makeApiClient(AuthenticationV1Api);
+    const review = await authn.createTokenReview({
+      body: { spec: { token, audiences: [IDENTITY_AUDIENCE] } },
+    });
+    assert.equal(review.status?.authenticated, true, JSON.stringify(review.status));
+    assert.equal(review.status?.user?.username, "system:serviceaccount:tokens:web");
+    assert.deepEqual(review.status?.audiences, [IDENTITY_AUDIENCE]);
+
+    const wrongAudience = await authn.createTokenReview({
+      body: { spec: { token, audiences: ["other.example"] } },
+    });
+    assert.notEqual(wrongAudience.status?.authenticated, true);
+    const garbage = await authn.createTokenReview({
+      body: { spec: { token: "not.a.jwt", audiences: [IDENTITY_AUDIENCE] } },
+    });
+    assert.notEqual(garbage.status?.authenticated, true);
+  });
+
+  test("a Service and a Pod produce an EndpointSlice with the pod's address", async () => {
+    await cluster.createNamespace("slices");
+    await core.createNamespacedService({
+      namespace: "slices",
+      body: {
+        metadata: { name: "web" },
+        spec: {
+          selector: { app: "web" },
+          ports: [{ name: "http", port: 80, targetPort: 8080 }],
+        },
+      },
+    });
+    // No nodeName: the node stand-in binds it, as a scheduler would.
+    await core.createNamespacedPod({
+      namespace: "slices",
+      body: {
+        metadata: { name: "web-1", labels: { app: "web" } },
+        spec: {
+          containers: [
+            { name: "echo", image: `${TEST_IMAGE_PREFIX}echo:latest`, ports: [{ containerPort: 8080 }] },
+          ],
+        },
+      },
+    });
+    const pod = await podReady("slices", "web-1");
+    const podIp = pod.status?.podIP ?? "";
+    assert.match(podIp, /^198\.18\.\d+\.\d+$/);
+    assert.equal(pod.spec?.nodeName, cluster.node.name);
+
+    const discovery = cluster.kubeConfig.makeApiClient(DiscoveryV1Api);
+    const slice = await waitForObject<V1EndpointSlice>(
+      cluster.kubeConfig,
+      "EndpointSlice of slices/web with the pod ready",
+      {
+        path: "/apis/discovery.k8s.io/v1/namespaces/slices/endpointslices",
+        list: () => discovery.listNamespacedEndpointSlice({ namespace: "slices" }),
+        labelSelector: "kubernetes.io/service-name=web",
+      },
+      (s) => Boolean(s.endpoints?.some((e) => e.addresses.includes(podIp) && e.conditions?.ready === true)),
+    );
+    const endpoint = slice.endpoints.find((e) => e.addresses.includes(podIp));
+    assert.equal(endpoint?.nodeName, cluster.node.name);
+    assert.equal(endpoint?.targetRef?.name, "web-1");
+    assert.deepEqual(
+      slice.ports?.map((p) => [p.name, p.port]),
+      [["http", 8080]],
+    );
+  });
+
+  test("a server in one pod's network namespace answers a client in another", async () => {
+    await cluster.createNamespace("traffic");
+    await core.createNamespacedService({
+      namespace: "traffic",
+      body: { metadata: { name: "server" }, spec: { selector: { app: "server" }, ports: [{ port: 8080 }] } },
+    });
+    // The readiness probe makes Ready mean "listening", as it would with a kubelet.
+    await core.createNamespacedPod({
+      namespace: "traffic",
+      body: {
+        metadata: { name: "server", labels: { app: "server" } },
+        spec: {
+          containers: [
+            {
+              name: "main",
+              image: `${TEST_IMAGE_PREFIX}echo:latest`,
+              ports: [{ name: "http", containerPort: 8080 }],
+              readinessProbe: { httpGet: { path: "/ready", port: "http" }, periodSeconds: 1 },
+            },
+          ],
+        },
+      },
+    });
+    await core.createNamespacedPod({
+      namespace: "traffic",
+      body: {
+        metadata: { name: "client", labels: { app: "client" } },
+        spec: { containers: [{ name: "main", image: `${TEST_IMAGE_PREFIX}tools:latest` }] },
+      },
+    });
+    const server = await podReady("traffic", "server");
+    await podReady("traffic", "client");
+    const serverIp = server.status?.podIP ?? "";
+
+    const fetchScript = `fetch(process.argv[1]).then(async (r) => process.stdout.write(await r.text()))`;
+    const res = await cluster.node.exec("traffic", "client", [
+      process.execPath,
+      "-e",
+      fetchScript,
+      `http://${serverIp}:8080/hello`,
+    ]);
+    assert.equal(res.code, 0, res.stderr);
+    const body = JSON.parse(res.stdout) as { pod: string; path: string };
+    assert.deepEqual([body.pod, body.path], ["server", "/hello"]);
+
+    // The client is in its own namespace: its address is not the server's, and the server's is not local.
+    const own = await cluster.node.exec("traffic", "client", ["ip", "-4", "-o", "addr", "show", "eth0"]);
+    assert.ok(!own.stdout.includes(`${serverIp}/`), own.stdout);
+
+    // Service names resolve to the ClusterIP through the pod's hosts file.
+    const svc = await core.readNamespacedService({ name: "server", namespace: "traffic" });
+    const hosts = await cluster.node.exec("traffic", "client", [
+      "getent",
+      "hosts",
+      "server.traffic.svc.cluster.local",
+    ]);
+    assert.equal(hosts.stdout.split(/\s+/)[0], svc.spec?.clusterIP);
+  });
+
+  test("a CRD applied with kubectl becomes Established", async () => {
+    const crd = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.testbed.trellis.dev
+spec:
+  group: testbed.trellis.dev
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {size: {type: integer}}}
+`;
+    const out = await cluster.kubectl(["apply", "-f", "-"], { input: crd });
+    assert.match(out, /widgets\.testbed\.trellis\.dev created/);
+    await cluster.kubectl([
+      "wait",
+      "--for=condition=Established",
+      "crd/widgets.testbed.trellis.dev",
+      "--timeout=60s",
+    ]);
+    const ext = cluster.kubeConfig.makeApiClient(ApiextensionsV1Api);
+    const got = await ext.readCustomResourceDefinition({ name: "widgets.testbed.trellis.dev" });
+    const established = got.status?.conditions?.find((c) => c.type === "Established");
+    assert.equal(established?.status, "True");
+    // And the new kind is served: kubectl can create one.
+    await cluster.kubectl(["apply", "-f", "-"], {
+      input:
+        "apiVersion: testbed.trellis.dev/v1alpha1\nkind: Widget\nmetadata: {name: w, namespace: default}\nspec: {size: 3}\n",
+    });
+    assert.match(
+      await cluster.kubectl(["get", "widgets", "-n", "default", "-o", "name"]),
+      /widget\.testbed\.trellis\.dev\/w/,
+    );
+  });
+
+  test("a mutating webhook served on 127.0.0.1 is called when a Pod is created", async (t) => {
+    const ca = await createCA("webhook-test-ca");
+    const serving = await issue(ca, { commonName: "webhook", ips: ["127.0.0.1"], usage: "server" });
+    const calls: string[] = [];
+    const server = createServer({ cert: serving.cert, key: serving.key }, (req, res) => {
+      let body = "";
+      req.on("data", (d) => {
+        body += d;
+      });
+      req.on("end", () => {
+        const review = JSON.parse(body) as { request: { uid: string; name?: string; object?: V1Pod } };
+        calls.push(review.request.object?.metadata?.name ?? review.request.name ?? "?");
+        const patch = [
+          { op: "add", path: "/metadata/annotations", value: { "testbed.trellis.dev/mutated": "yes" } },
+        ];
+        res.writeHead(200, { "content-type": "application/json" }).end(
+          JSON.stringify({
+            apiVersion: "admission.k8s.io/v1",
+            kind: "AdmissionReview",
+            response: {
+              uid: review.request.uid,
+              allowed: true,
+              patchType: "JSONPatch",
+              patch: Buffer.from(JSON.stringify(patch)).toString("base64"),
+            },
+          }),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const port = (server.address() as AddressInfo).port;
+
+    await cluster.createNamespace("hooked", { "testbed.trellis.dev/webhook": "on" });
+    const admission = cluster.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+    await admission.createMutatingWebhookConfiguration({
+      body: {
+        metadata: { name: "testbed-mutator" },
+        webhooks: [
+          {
+            name: "mutator.testbed.trellis.dev",
+            clientConfig: {
+              url: `https://127.0.0.1:${port}/mutate`,
+              caBundle: Buffer.from(ca.cert).toString("base64"),
+            },
+            rules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }],
+            namespaceSelector: { matchLabels: { "testbed.trellis.dev/webhook": "on" } },
+            sideEffects: "None",
+            admissionReviewVersions: ["v1"],
+            failurePolicy: "Fail",
+            timeoutSeconds: 5,
+          },
+        ],
+      },
+    });
+    t.after(() => admission.deleteMutatingWebhookConfiguration({ name: "testbed-mutator" }).catch(() => {}));
+
+    const podBody = (name: string) => ({
+      metadata: { name },
+      spec: { containers: [{ name: "main", image: `${TEST_IMAGE_PREFIX}tools:latest` }] },
+    });
+    // The apiserver learns of new webhook configurations through an informer; dry-run creations show
+    // when it has (a webhook with sideEffects None is called for dry runs too). Bounded.
+    for (let i = 0; !calls.includes("probe"); i++) {
+      assert.ok(i < 100, "the apiserver never called the webhook for dry-run probes");
+      await core.createNamespacedPod({ namespace: "hooked", body: podBody("probe"), dryRun: "All" });
+      if (!calls.includes("probe")) await new Promise((r) => setTimeout(r, 100));
+    }
+    const created = await core.createNamespacedPod({ namespace: "hooked", body: podBody("mutated") });
+    assert.ok(calls.includes("mutated"), `webhook calls: ${calls.join(", ")}`);
+    assert.equal(created.metadata?.annotations?.["testbed.trellis.dev/mutated"], "yes");
+  });
+});

@@ -310,3 +310,31 @@ test("load refuses unusable anchors and issuers, naming the input and what to do
   }
   assert.equal((await CertificateAuthority.tryLoad(good)).ok, true);
 });
+
+test("the test PKI's leaves: valid, expired or with a chosen NotAfter, all chaining to the anchor", async () => {
+  const anchor = new X509Certificate(pki.anchor.certPem);
+  const issuer = new X509Certificate(pki.issuer.certPem);
+  const now = Date.now();
+  const valid = await pki.leaf(ID);
+  const expired = await pki.leaf(ID, { expired: true });
+  const chosen = await pki.leaf(ID, { notAfter: new Date(now + 3_600_000) });
+  for (const leaf of [valid, expired, chosen]) {
+    const [cert, chainIssuer] =
+      leaf.certChainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    const c = new X509Certificate(cert ?? "");
+    assert.equal(c.subjectAltName, `URI:${ID}`);
+    assert.ok(c.verify(issuer.publicKey) && issuer.verify(anchor.publicKey));
+    assert.equal(new X509Certificate(chainIssuer ?? "").fingerprint256, issuer.fingerprint256);
+    assert.equal(new X509Certificate(leaf.certPem).fingerprint256, c.fingerprint256);
+    assert.ok(c.checkPrivateKey((await import("node:crypto")).createPrivateKey(leaf.keyPem)));
+  }
+  assert.ok(Date.parse(new X509Certificate(valid.certPem).validTo) > now + 23 * 3_600_000);
+  assert.ok(Date.parse(new X509Certificate(expired.certPem).validTo) < now);
+  assert.equal(
+    Date.parse(new X509Certificate(chosen.certPem).validTo),
+    Math.floor((now + 3_600_000) / 1000) * 1000,
+  );
+  const foreign = await makeForeignPki();
+  assert.equal(new X509Certificate(foreign.anchor.certPem).fingerprint256 === anchor.fingerprint256, false);
+  assert.equal(new X509Certificate((await foreign.leaf(ID)).certPem).verify(issuer.publicKey), false);
+});

@@ -21,19 +21,17 @@ export interface KubernetesVerifierOptions {
 /** Loads the client configuration the way the identity service's flags ask for; throws when there is none. */
 export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
   const kc = new KubeConfig();
-  if (kubeconfig) kc.loadFromFile(kubeconfig);
-  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  const cluster = kc.getCurrentCluster();
-  // loadFromDefault silently falls back to http://localhost:8080; refuse that rather than talk to it.
-  if (
-    !cluster ||
-    (!kubeconfig &&
-      !process.env.KUBERNETES_SERVICE_HOST &&
-      !process.env.KUBECONFIG &&
-      cluster.server === "http://localhost:8080")
-  )
-    throw new Error("no Kubernetes API server configured: pass --kubeconfig or run in a cluster");
+  if (kubeconfig) {
+    kc.loadFromFile(kubeconfig);
+  } else if (process.env.KUBERNETES_SERVICE_HOST) {
+    kc.loadFromCluster();
+  } else {
+    kc.loadFromDefault();
+    // With nothing configured, loadFromDefault silently falls back to http://localhost:8080: refuse that.
+    if (!process.env.KUBECONFIG && kc.getCurrentCluster()?.server === "http://localhost:8080")
+      throw new Error("no Kubernetes API server configured: pass --kubeconfig or run in a cluster");
+  }
+  if (!kc.getCurrentCluster()) throw new Error("the kubeconfig has no current cluster");
   return kc;
 }
 
@@ -41,13 +39,18 @@ export class KubernetesTokenVerifier implements TokenVerifier {
   private readonly api: AuthenticationV1Api;
   private readonly timeoutMs: number;
 
-  constructor(kc: KubeConfig, options: { timeoutMs?: number } = {}) {
+  /** From a loaded KubeConfig, or from options (a kubeconfig path, else in-cluster). Throws when there is no cluster. */
+  constructor(config: KubeConfig | KubernetesVerifierOptions = {}, options: { timeoutMs?: number } = {}) {
+    const kc = config instanceof KubeConfig ? config : loadKubeConfig(config.kubeconfig);
     this.api = kc.makeApiClient(AuthenticationV1Api);
-    this.timeoutMs = options.timeoutMs ?? TOKEN_REVIEW_TIMEOUT_MS;
+    this.timeoutMs =
+      options.timeoutMs ??
+      (config instanceof KubeConfig ? undefined : config.timeoutMs) ??
+      TOKEN_REVIEW_TIMEOUT_MS;
   }
 
   static fromOptions(options: KubernetesVerifierOptions = {}): KubernetesTokenVerifier {
-    return new KubernetesTokenVerifier(loadKubeConfig(options.kubeconfig), options);
+    return new KubernetesTokenVerifier(options);
   }
 
   async verify(token: string): Promise<TokenVerdict> {

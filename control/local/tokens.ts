@@ -4,8 +4,8 @@
  * identity.trellis.dev, sub system:serviceaccount:<ns>:<sa>), and the identity service checks them with
  * the public key. The checks are real: signature, algorithm, issuer, audience, expiry, subject.
  */
-import { createPublicKey } from "node:crypto";
-import { exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, importSPKI, jwtVerify, SignJWT } from "jose";
+import { createPublicKey, type KeyObject } from "node:crypto";
+import { exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, jwtVerify, SignJWT } from "jose";
 import { IDENTITY_TOKEN_AUDIENCE, serviceAccountUsername } from "../api/spiffe.js";
 import { parseServiceAccountUsername, type TokenVerdict, type TokenVerifier } from "../identity/verifier.js";
 
@@ -52,14 +52,19 @@ export async function mintLocalToken(privateKeyPem: string, options: MintOptions
 
 /** Verifies local tokens with the mesh's ES256 public key. */
 export class LocalTokenVerifier implements TokenVerifier {
-  private constructor(private readonly key: CryptoKey) {}
+  private readonly key: KeyObject;
 
   /** Throws (naming the problem) when the PEM is not an EC P-256 public key. */
+  constructor(publicKeyPem: string) {
+    const key = createPublicKey(publicKeyPem);
+    if (key.asymmetricKeyType !== "ec" || key.asymmetricKeyDetails?.namedCurve !== "prime256v1")
+      throw new Error(`expected an EC P-256 public key, got ${key.asymmetricKeyType}`);
+    this.key = key;
+  }
+
+  /** As the constructor, for callers that prefer a promise. */
   static async fromPublicKeyPem(publicKeyPem: string): Promise<LocalTokenVerifier> {
-    const parsed = createPublicKey(publicKeyPem);
-    if (parsed.asymmetricKeyType !== "ec" || parsed.asymmetricKeyDetails?.namedCurve !== "prime256v1")
-      throw new Error(`expected an EC P-256 public key, got ${parsed.asymmetricKeyType}`);
-    return new LocalTokenVerifier(await importSPKI(publicKeyPem, ALG));
+    return new LocalTokenVerifier(publicKeyPem);
   }
 
   async verify(token: string): Promise<TokenVerdict> {

@@ -56,6 +56,9 @@ export class LocalTokenVerifier implements TokenVerifier {
 
   /** Throws (naming the problem) when the PEM is not an EC P-256 public key. */
   constructor(publicKeyPem: string) {
+    // createPublicKey would also take a certificate or a private key; only a public key is meant here.
+    if (!/^\s*-----BEGIN PUBLIC KEY-----/.test(publicKeyPem))
+      throw new Error('expected a PEM public key ("-----BEGIN PUBLIC KEY-----")');
     const key = createPublicKey(publicKeyPem);
     if (key.asymmetricKeyType !== "ec" || key.asymmetricKeyDetails?.namedCurve !== "prime256v1")
       throw new Error(`expected an EC P-256 public key, got ${key.asymmetricKeyType}`);

@@ -87,3 +87,12 @@ test("the local verifier takes only an EC P-256 public key", async () => {
   });
   await assert.rejects(LocalTokenVerifier.fromPublicKeyPem(rsa.toString()), /EC P-256/);
 });
+
+test("a certificate or private key given as the token public key is refused", async () => {
+  const key = await createLocalTokenKey();
+  assert.throws(() => new LocalTokenVerifier(key.privateKeyPem), /PEM public key/);
+  const { makeMeshPki } = await import("../../support/pki.js");
+  const pki = await makeMeshPki();
+  assert.throws(() => new LocalTokenVerifier(pki.issuer.certPem), /PEM public key/);
+  assert.equal((await new LocalTokenVerifier(key.publicKeyPem).verify("x")).ok, false);
+});

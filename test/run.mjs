@@ -30,6 +30,7 @@ function findTests(dir, skip) {
 
 const tsc = join(root, "node_modules/.bin/tsc");
 const biome = join(root, "node_modules/.bin/biome");
+const tsx = join(root, "node_modules/.bin/tsx");
 step("typecheck", tsc, ["-p", "tsconfig.json", "--noEmit"]);
 step("lint", biome, ["check", "."]);
 const built = step("build", "npm", ["run", "--silent", "build"]);
@@ -46,6 +47,34 @@ else if (built) {
     "--test-concurrency=2",
     "--test-timeout=180000",
     ...files,
+  ]);
+}
+
+// The cluster tier (test/cluster/README.md): a real etcd + kube-apiserver + kube-controller-manager built
+// from the Go module proxy, pods as network namespaces. It needs Go, root and `ip netns`.
+function clusterTierBlocker() {
+  if (spawnSync("go", ["version"], { stdio: "ignore" }).status !== 0)
+    return "Go is not installed (go version failed)";
+  if (process.getuid?.() !== 0) return "it needs root (network namespaces, veths, a bridge)";
+  if (spawnSync("ip", ["netns", "list"], { stdio: "ignore" }).status !== 0) return "`ip netns` does not work";
+  return undefined;
+}
+const clusterTests = findTests(join(root, "test/cluster"), []);
+const blocker = clusterTests.length === 0 ? "no test files in test/cluster" : clusterTierBlocker();
+if (blocker) {
+  process.stdout.write(`\n== cluster tier: cannot run: ${blocker}\n`);
+  if (ci) failures.push(`cluster tier (${blocker})`);
+} else if (!built) {
+  process.stdout.write("\n== cluster tier: skipped, the build failed (the Trellis image runs dist/)\n");
+} else if (step("cluster tier: build binaries (skipped when built)", tsx, ["test/cluster/build.ts"])) {
+  step(`cluster tier (${clusterTests.length} files)`, process.execPath, [
+    "--import",
+    "tsx",
+    "--test",
+    "--test-reporter=spec",
+    "--test-concurrency=1",
+    "--test-timeout=600000",
+    ...clusterTests,
   ]);
 }
 

@@ -3,6 +3,7 @@
  * the tests of this file, each in its own namespace.
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
@@ -295,5 +296,86 @@ spec:
     const created = await core.createNamespacedPod({ namespace: "hooked", body: podBody("mutated") });
     assert.ok(calls.includes("mutated"), `webhook calls: ${calls.join(", ")}`);
     assert.equal(created.metadata?.annotations?.["testbed.trellis.dev/mutated"], "yes");
+  });
+});
+
+describe("node stand-in", () => {
+  test("init containers run first as root, then the app reaches the API with its ServiceAccount token", async () => {
+    await cluster.createNamespace("podapi");
+    const script = [
+      "cat /work/init-uid",
+      "id -u",
+      'curl -sS -o /dev/null -w "%{http_code}\\n" --cacert /var/run/secrets/kubernetes.io/serviceaccount/ca.crt ' +
+        '-H "Authorization: Bearer $(cat /var/run/secrets/kubernetes.io/serviceaccount/token)" ' +
+        "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api/v1/namespaces/podapi/pods",
+      'echo "$MY_NAME $MY_IP"',
+    ].join("; ");
+    await core.createNamespacedPod({
+      namespace: "podapi",
+      body: {
+        metadata: { name: "app" },
+        spec: {
+          restartPolicy: "Never",
+          initContainers: [
+            {
+              name: "init",
+              image: `${TEST_IMAGE_PREFIX}tools`,
+              command: ["sh", "-c", "id -u > /work/init-uid"],
+              volumeMounts: [{ name: "work", mountPath: "/work" }],
+            },
+          ],
+          containers: [
+            {
+              name: "main",
+              image: `${TEST_IMAGE_PREFIX}tools`,
+              command: ["sh", "-c", script],
+              env: [
+                { name: "MY_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+                { name: "MY_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+              ],
+              securityContext: { runAsUser: 2102 },
+              volumeMounts: [{ name: "work", mountPath: "/work" }],
+            },
+          ],
+          volumes: [{ name: "work", emptyDir: {} }],
+        },
+      },
+    });
+    const done = await waitForObject<V1Pod>(
+      cluster.kubeConfig,
+      "pod podapi/app Succeeded",
+      {
+        path: "/api/v1/namespaces/podapi/pods",
+        list: () => core.listNamespacedPod({ namespace: "podapi" }),
+      },
+      (p) => p.status?.phase === "Succeeded" || p.status?.phase === "Failed",
+    );
+    const log = cluster.node.logs("podapi", "app", "main").trim().split("\n");
+    assert.equal(done.status?.phase, "Succeeded", log.join("\n"));
+    // Root in the init container, UID 2102 in the app, and 403: authenticated as the pod's
+    // ServiceAccount (through the node's forwarder, TLS checked with kube-root-ca.crt) but not allowed.
+    assert.deepEqual(log, ["0", "2102", "403", `app ${done.status?.podIP}`]);
+  });
+
+  test("deleting a pod stops its processes and removes its network namespace", async () => {
+    await cluster.createNamespace("deletion");
+    await core.createNamespacedPod({
+      namespace: "deletion",
+      body: {
+        metadata: { name: "doomed" },
+        spec: { containers: [{ name: "main", image: `${TEST_IMAGE_PREFIX}tools` }] },
+      },
+    });
+    await podReady("deletion", "doomed");
+    const netns = cluster.node.netnsOf("deletion", "doomed");
+    assert.ok(cluster.node.netnsList().includes(netns));
+    // A plain delete (30 s grace): the stand-in stops the pod and finishes the deletion, as a kubelet does.
+    await core.deleteNamespacedPod({ name: "doomed", namespace: "deletion" });
+    await cluster.kubectl(["wait", "--for=delete", "pod/doomed", "-n", "deletion", "--timeout=60s"]);
+    assert.ok(!cluster.node.netnsList().includes(netns));
+    const all = await new Promise<string>((resolve, reject) =>
+      execFile("ip", ["netns", "list"], (err, out) => (err ? reject(err) : resolve(out))),
+    );
+    assert.ok(!all.split("\n").some((l) => l.split(" ")[0] === netns), all);
   });
 });

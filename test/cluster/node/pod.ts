@@ -84,6 +84,11 @@ export class PodRuntime {
     for (const c of this.containers) c.waiting = { reason: "PodInitializing" };
   }
 
+  /** Where the pod's logs (`<container>.log`), scripts and volumes live. */
+  get podDir(): string {
+    return this.host.podDir;
+  }
+
   get key(): string {
     return `${this.pod.metadata?.namespace}/${this.pod.metadata?.name}`;
   }
@@ -148,8 +153,17 @@ export class PodRuntime {
       KUBERNETES_PORT: `tcp://${this.host.apiHost}:${this.host.apiPort}`,
     };
     const env = { ...base };
+    // The Pod object may not show the status we patched yet; the runtime knows the addresses.
+    const pod: V1Pod = {
+      ...this.pod,
+      status: {
+        ...this.pod.status,
+        hostIP: this.host.network.addresses.gateway,
+        ...(this.net ? { podIP: this.net.ip, podIPs: [{ ip: this.net.ip }] } : {}),
+      },
+    };
     for (const e of c.env ?? ([] as V1EnvVar[])) {
-      if (e.valueFrom?.fieldRef) env[e.name] = fieldValue(this.pod, e.valueFrom.fieldRef.fieldPath);
+      if (e.valueFrom?.fieldRef) env[e.name] = fieldValue(pod, e.valueFrom.fieldRef.fieldPath);
       else if (e.valueFrom)
         env[e.name] = ""; // configMap/secret/resource refs are not resolved
       else env[e.name] = expand(e.value ?? "", env);

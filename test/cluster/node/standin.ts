@@ -8,7 +8,7 @@
  * through /etc/netns/<netns>/hosts; ClusterIPs are not routed (no kube-proxy).
  */
 import { execFile } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import {
@@ -115,7 +115,9 @@ export class NodeStandIn {
     for (const inf of this.informers) {
       // A watch that breaks is restarted after a second; the stand-in lives as long as the cluster.
       inf.on("error", (err) => {
-        if (this.stopped) return;
+        // An AbortError is ListWatch aborting its own previous request when it (re)starts; restarting
+        // on it would abort the next request in turn, forever.
+        if (this.stopped || (err as Error)?.name === "AbortError") return;
         this.log(`watch ended with an error, resuming: ${(err as Error)?.message ?? err}`);
         setTimeout(() => void inf.start().catch(() => {}), 1000).unref();
       });
@@ -261,9 +263,10 @@ export class NodeStandIn {
     const { name, namespace } = pod.metadata ?? {};
     if (!name || !namespace || this.stopped) return;
     await this.api
-      .deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0, body: { preconditions: { uid } } })
+      // With a body, the API reads the options from it, not from the query.
+      .deleteNamespacedPod({ name, namespace, body: { gracePeriodSeconds: 0, preconditions: { uid } } })
       .catch((err) => {
-        if (!/404|not found|Precondition|409/i.test(String((err as Error).message))) {
+        if (!/HTTP-Code: (404|409)/.test(String((err as Error).message))) {
           this.log(`deleting ${namespace}/${name}: ${(err as Error).message}`);
         }
       });
@@ -357,6 +360,17 @@ export class NodeStandIn {
         resolve({ code, stdout, stderr });
       });
     });
+  }
+
+  /** The log (stdout and stderr) of a container of a pod on this node that is not deleted yet. */
+  logs(namespace: string, name: string, container: string): string {
+    const runtime = this.pod(namespace, name);
+    if (!runtime) throw new Error(`pod ${namespace}/${name} is not on ${this.name}`);
+    try {
+      return readFileSync(join(runtime.podDir, `${container}.log`), "utf8");
+    } catch {
+      return "";
+    }
   }
 
   /** Network namespaces of the pods running now. */

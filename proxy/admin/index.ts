@@ -1,0 +1,77 @@
+/**
+ * The admin server (:4191): `/metrics` for Prometheus, `/ready` (200 once the proxy has its
+ * certificate and listens, 503 while starting or draining), `/live` (200 while the process runs).
+ */
+import http from "node:http";
+import type { ListenAddr } from "../config.js";
+import type { ProxyMetrics } from "../metrics/index.js";
+import { listenOn } from "../transport/net.js";
+
+export interface AdminOptions {
+  listen: ListenAddr;
+  metrics: ProxyMetrics;
+  ready: () => boolean;
+  headersTimeoutMs: number;
+  maxHeaderBytes: number;
+}
+
+export class Admin {
+  private readonly server: http.Server;
+
+  constructor(private readonly options: AdminOptions) {
+    this.server = http.createServer(
+      {
+        maxHeaderSize: options.maxHeaderBytes,
+        headersTimeout: options.headersTimeoutMs,
+        requestTimeout: options.headersTimeoutMs * 3,
+        connectionsCheckingInterval: Math.min(1000, options.headersTimeoutMs),
+      },
+      (req, res) => void this.serve(req, res),
+    );
+  }
+
+  listen(): Promise<string> {
+    return listenOn(this.server, this.options.listen);
+  }
+
+  close(): void {
+    this.server.close();
+    this.server.closeAllConnections();
+  }
+
+  private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    req.resume();
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return text(res, 405, "method not allowed: the admin server answers GET\n", { allow: "GET, HEAD" });
+    }
+    switch (path) {
+      case "/metrics": {
+        const { contentType, body } = await this.options.metrics.render();
+        res.writeHead(200, { "content-type": contentType, "content-length": Buffer.byteLength(body) });
+        res.end(req.method === "HEAD" ? undefined : body);
+        return;
+      }
+      case "/ready":
+        return this.options.ready() ? text(res, 200, "ready\n") : text(res, 503, "not ready\n");
+      case "/live":
+        return text(res, 200, "live\n");
+      default:
+        return text(res, 404, "not found: the admin server serves /metrics, /ready and /live\n");
+    }
+  }
+}
+
+function text(
+  res: http.ServerResponse,
+  status: number,
+  body: string,
+  headers: http.OutgoingHttpHeaders = {},
+): void {
+  res.writeHead(status, {
+    "content-type": "text/plain; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+    ...headers,
+  });
+  res.end(body);
+}

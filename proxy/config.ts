@@ -1,0 +1,326 @@
+/**
+ * The proxy's whole configuration: every `TRELLIS_PROXY_*` variable, its default and unit, in one
+ * place. `loadConfig` reads them through an injectable lookup (tests pass a plain object), parses
+ * everything, and reports every bad variable at once in one ConfigError.
+ */
+import { parseSpiffeId } from "../control/api/spiffe.js";
+
+export const ENV = {
+  INBOUND_LISTEN_ADDR: "TRELLIS_PROXY_INBOUND_LISTEN_ADDR",
+  OUTBOUND_LISTEN_ADDR: "TRELLIS_PROXY_OUTBOUND_LISTEN_ADDR",
+  ADMIN_LISTEN_ADDR: "TRELLIS_PROXY_ADMIN_LISTEN_ADDR",
+  INBOUND_PORTS: "TRELLIS_PROXY_INBOUND_PORTS",
+  INBOUND_APP_HOST: "TRELLIS_PROXY_INBOUND_APP_HOST",
+  IDENTITY_NAME: "TRELLIS_PROXY_IDENTITY_NAME",
+  IDENTITY_TRUST_ANCHORS: "TRELLIS_PROXY_IDENTITY_TRUST_ANCHORS",
+  IDENTITY_TOKEN_FILE: "TRELLIS_PROXY_IDENTITY_TOKEN_FILE",
+  IDENTITY_SVC_ADDR: "TRELLIS_PROXY_IDENTITY_SVC_ADDR",
+  IDENTITY_SVC_NAME: "TRELLIS_PROXY_IDENTITY_SVC_NAME",
+  IDENTITY_MIN_REFRESH_MS: "TRELLIS_PROXY_IDENTITY_MIN_REFRESH_MS",
+  IDENTITY_MAX_REFRESH_MS: "TRELLIS_PROXY_IDENTITY_MAX_REFRESH_MS",
+  IDENTITY_RETRY_BASE_MS: "TRELLIS_PROXY_IDENTITY_RETRY_BASE_MS",
+  IDENTITY_RETRY_MAX_MS: "TRELLIS_PROXY_IDENTITY_RETRY_MAX_MS",
+  DESTINATIONS: "TRELLIS_PROXY_DESTINATIONS",
+  DETECT_TIMEOUT_MS: "TRELLIS_PROXY_DETECT_TIMEOUT_MS",
+  CONNECT_TIMEOUT_MS: "TRELLIS_PROXY_CONNECT_TIMEOUT_MS",
+  MAX_HEADER_BYTES: "TRELLIS_PROXY_MAX_HEADER_BYTES",
+  SHUTDOWN_GRACE_MS: "TRELLIS_PROXY_SHUTDOWN_GRACE_MS",
+  POD_NAMESPACE: "TRELLIS_PROXY_POD_NAMESPACE",
+  POD_NAME: "TRELLIS_PROXY_POD_NAME",
+  DEPLOYMENT: "TRELLIS_PROXY_DEPLOYMENT",
+} as const;
+
+/** Defaults, units in the names. */
+export const DEFAULTS = {
+  INBOUND_LISTEN_ADDR: "0.0.0.0:4143",
+  OUTBOUND_LISTEN_ADDR: "127.0.0.1:4140",
+  ADMIN_LISTEN_ADDR: "0.0.0.0:4191",
+  INBOUND_APP_HOST: "127.0.0.1",
+  IDENTITY_MIN_REFRESH_MS: 1_000,
+  IDENTITY_MAX_REFRESH_MS: 86_400_000,
+  IDENTITY_RETRY_BASE_MS: 500,
+  IDENTITY_RETRY_MAX_MS: 30_000,
+  DETECT_TIMEOUT_MS: 10_000,
+  CONNECT_TIMEOUT_MS: 3_000,
+  MAX_HEADER_BYTES: 16_384,
+  SHUTDOWN_GRACE_MS: 30_000,
+  /** Where a peer proxy's inbound listener is when the destination does not say. */
+  PEER_INBOUND_PORT: 4143,
+} as const;
+
+/** host:port, as given and split. */
+export interface ListenAddr {
+  host: string;
+  port: number;
+}
+
+/** One endpoint of a destination: a pod's address and, when meshed, its proxy's identity. */
+export interface EndpointConfig {
+  /** The app's address, `ip:port`: the port is the one the app listens on (carried to the peer). */
+  address: string;
+  /** The peer proxy's SPIFFE ID; absent for an unmeshed endpoint, reached in plaintext. */
+  identity?: string;
+  /** The peer proxy's inbound port, default 4143. */
+  inboundPort: number;
+  /** Labels for metrics, e.g. `{pod, deployment, namespace, serviceaccount}` (emitted as `dst_*`). */
+  labels: Record<string, string>;
+}
+
+/** One entry of the static destination table (the destination service replaces it). */
+export interface DestinationConfig {
+  /** The authority the app uses, `name:port` (port default 80), e.g. `web.shop.svc.cluster.local:8080`. */
+  authority: string;
+  /** `http` (default) or `opaque`: opaque destinations are reached through a `bind` listener. */
+  protocol: "http" | "opaque";
+  /** For opaque destinations: the local `host:port` where the app connects. */
+  bind?: ListenAddr;
+  /** Metric labels of the service (emitted as `dst_*`), e.g. `{service, namespace}`. */
+  labels: Record<string, string>;
+  endpoints: EndpointConfig[];
+}
+
+export interface ProxyConfig {
+  inboundListen: ListenAddr;
+  outboundListen: ListenAddr;
+  adminListen: ListenAddr;
+  /** App ports the inbound side forwards to; empty means any port but the proxy's own. */
+  inboundPorts: ReadonlySet<number>;
+  inboundAppHost: string;
+  identity: {
+    name: string;
+    trustAnchorsPem: string;
+    tokenFile: string;
+    svcAddr: string;
+    svcName: string;
+    minRefreshMs: number;
+    maxRefreshMs: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+  };
+  destinations: DestinationConfig[];
+  detectTimeoutMs: number;
+  connectTimeoutMs: number;
+  maxHeaderBytes: number;
+  shutdownGraceMs: number;
+  pod: { namespace?: string; name?: string; deployment?: string };
+}
+
+export class ConfigError extends Error {
+  readonly code = "TRELLIS_E_PROXY_CONFIG";
+  constructor(readonly problems: string[]) {
+    super(`invalid proxy configuration:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Lookup = (name: string) => string | undefined;
+
+/** Reads and checks every variable; throws one ConfigError listing every problem. */
+export function loadConfig(env: Record<string, string | undefined> | Lookup = process.env): ProxyConfig {
+  const get: Lookup = typeof env === "function" ? env : (name) => env[name];
+  const problems: string[] = [];
+  const str = (name: string, fallback?: string): string => {
+    const value = get(name)?.trim();
+    if (value !== undefined && value !== "") return value;
+    if (fallback !== undefined) return fallback;
+    problems.push(`${name} is required`);
+    return "";
+  };
+  const int = (name: string, fallback: number, min = 0): number => {
+    const raw = get(name)?.trim();
+    if (raw === undefined || raw === "") return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) {
+      problems.push(`${name}="${raw}" must be an integer of at least ${min}`);
+      return fallback;
+    }
+    return n;
+  };
+  const addr = (name: string, fallback: string): ListenAddr => {
+    const raw = str(name, fallback);
+    const parsed = parseHostPort(raw);
+    if (!parsed) {
+      problems.push(`${name}="${raw}" is not host:port (port 0-65535)`);
+      return { host: "127.0.0.1", port: 0 };
+    }
+    return parsed;
+  };
+
+  const identityName = str(ENV.IDENTITY_NAME);
+  if (identityName && !parseSpiffeId(identityName)) {
+    problems.push(`${ENV.IDENTITY_NAME}="${identityName}" is not spiffe://<trust-domain>/ns/<ns>/sa/<sa>`);
+  }
+  const anchors = str(ENV.IDENTITY_TRUST_ANCHORS);
+  if (anchors && !anchors.includes("-----BEGIN CERTIFICATE-----")) {
+    problems.push(`${ENV.IDENTITY_TRUST_ANCHORS} holds no PEM certificate`);
+  }
+  const svcName = str(ENV.IDENTITY_SVC_NAME);
+  if (svcName && !parseSpiffeId(svcName)) {
+    problems.push(`${ENV.IDENTITY_SVC_NAME}="${svcName}" is not a SPIFFE ID`);
+  }
+  const svcAddr = str(ENV.IDENTITY_SVC_ADDR);
+  if (svcAddr && !parseHostPort(svcAddr))
+    problems.push(`${ENV.IDENTITY_SVC_ADDR}="${svcAddr}" is not host:port`);
+
+  const inboundPorts = new Set<number>();
+  for (const item of (get(ENV.INBOUND_PORTS) ?? "").split(",")) {
+    const s = item.trim();
+    if (s === "") continue;
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1 || n > 65535)
+      problems.push(`${ENV.INBOUND_PORTS}: "${s}" is not a port`);
+    else inboundPorts.add(n);
+  }
+
+  const config: ProxyConfig = {
+    inboundListen: addr(ENV.INBOUND_LISTEN_ADDR, DEFAULTS.INBOUND_LISTEN_ADDR),
+    outboundListen: addr(ENV.OUTBOUND_LISTEN_ADDR, DEFAULTS.OUTBOUND_LISTEN_ADDR),
+    adminListen: addr(ENV.ADMIN_LISTEN_ADDR, DEFAULTS.ADMIN_LISTEN_ADDR),
+    inboundPorts,
+    inboundAppHost: str(ENV.INBOUND_APP_HOST, DEFAULTS.INBOUND_APP_HOST),
+    identity: {
+      name: identityName,
+      trustAnchorsPem: anchors,
+      tokenFile: str(ENV.IDENTITY_TOKEN_FILE),
+      svcAddr,
+      svcName,
+      minRefreshMs: int(ENV.IDENTITY_MIN_REFRESH_MS, DEFAULTS.IDENTITY_MIN_REFRESH_MS),
+      maxRefreshMs: int(ENV.IDENTITY_MAX_REFRESH_MS, DEFAULTS.IDENTITY_MAX_REFRESH_MS),
+      retryBaseMs: int(ENV.IDENTITY_RETRY_BASE_MS, DEFAULTS.IDENTITY_RETRY_BASE_MS, 1),
+      retryMaxMs: int(ENV.IDENTITY_RETRY_MAX_MS, DEFAULTS.IDENTITY_RETRY_MAX_MS, 1),
+    },
+    destinations: parseDestinations(get(ENV.DESTINATIONS), problems),
+    detectTimeoutMs: int(ENV.DETECT_TIMEOUT_MS, DEFAULTS.DETECT_TIMEOUT_MS, 1),
+    connectTimeoutMs: int(ENV.CONNECT_TIMEOUT_MS, DEFAULTS.CONNECT_TIMEOUT_MS, 1),
+    maxHeaderBytes: int(ENV.MAX_HEADER_BYTES, DEFAULTS.MAX_HEADER_BYTES, 1024),
+    shutdownGraceMs: int(ENV.SHUTDOWN_GRACE_MS, DEFAULTS.SHUTDOWN_GRACE_MS),
+    pod: {
+      namespace: get(ENV.POD_NAMESPACE) || undefined,
+      name: get(ENV.POD_NAME) || undefined,
+      deployment: get(ENV.DEPLOYMENT) || undefined,
+    },
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** `host:port` or `[v6]:port`; undefined when malformed. */
+export function parseHostPort(value: string): ListenAddr | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]/]+)):(\d{1,5})$/.exec(value);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  return { host: m[1] ?? m[2] ?? "", port };
+}
+
+/** `name` or `name:port` → `name:port`, lower case; port 80 when absent. */
+export function normalizeAuthority(authority: string, defaultPort = 80): string {
+  const a = authority.trim().toLowerCase();
+  if (/:\d+$/.test(a)) return a;
+  return `${a}:${defaultPort}`;
+}
+
+function parseDestinations(raw: string | undefined, problems: string[]): DestinationConfig[] {
+  if (raw === undefined || raw.trim() === "") return [];
+  const name = ENV.DESTINATIONS;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    problems.push(`${name} is not JSON: ${(err as Error).message}`);
+    return [];
+  }
+  if (!Array.isArray(parsed)) {
+    problems.push(`${name} must be a JSON list of {authority, endpoints}`);
+    return [];
+  }
+  const out: DestinationConfig[] = [];
+  parsed.forEach((entry: unknown, i: number) => {
+    const at = `${name}[${i}]`;
+    if (typeof entry !== "object" || entry === null) {
+      problems.push(`${at} is not an object`);
+      return;
+    }
+    const e = entry as Record<string, unknown>;
+    for (const key of Object.keys(e)) {
+      if (!["authority", "protocol", "bind", "labels", "endpoints"].includes(key)) {
+        problems.push(`${at}: unknown field "${key}" (known: authority, protocol, bind, labels, endpoints)`);
+      }
+    }
+    if (typeof e.authority !== "string" || e.authority.trim() === "") {
+      problems.push(`${at}.authority must be a non-empty string such as "web.shop.svc.cluster.local:8080"`);
+      return;
+    }
+    const protocol = e.protocol ?? "http";
+    if (protocol !== "http" && protocol !== "opaque") {
+      problems.push(`${at}.protocol must be "http" or "opaque"`);
+      return;
+    }
+    let bind: ListenAddr | undefined;
+    if (e.bind !== undefined) {
+      bind = typeof e.bind === "string" ? parseHostPort(e.bind) : undefined;
+      if (!bind) problems.push(`${at}.bind must be host:port`);
+    }
+    if (protocol === "opaque" && !bind) problems.push(`${at}: an opaque destination needs "bind"`);
+    const labels = parseLabels(e.labels, `${at}.labels`, problems);
+    if (!Array.isArray(e.endpoints)) {
+      problems.push(`${at}.endpoints must be a list`);
+      return;
+    }
+    const endpoints: EndpointConfig[] = [];
+    e.endpoints.forEach((ep: unknown, j: number) => {
+      const eat = `${at}.endpoints[${j}]`;
+      if (typeof ep !== "object" || ep === null) {
+        problems.push(`${eat} is not an object`);
+        return;
+      }
+      const p = ep as Record<string, unknown>;
+      for (const key of Object.keys(p)) {
+        if (!["address", "identity", "inboundPort", "labels"].includes(key)) {
+          problems.push(`${eat}: unknown field "${key}" (known: address, identity, inboundPort, labels)`);
+        }
+      }
+      if (typeof p.address !== "string" || !parseHostPort(p.address)) {
+        problems.push(`${eat}.address must be ip:port`);
+        return;
+      }
+      if (p.identity !== undefined && (typeof p.identity !== "string" || !parseSpiffeId(p.identity))) {
+        problems.push(`${eat}.identity must be a SPIFFE ID`);
+        return;
+      }
+      const inboundPort = p.inboundPort ?? DEFAULTS.PEER_INBOUND_PORT;
+      if (
+        typeof inboundPort !== "number" ||
+        !Number.isInteger(inboundPort) ||
+        inboundPort < 1 ||
+        inboundPort > 65535
+      ) {
+        problems.push(`${eat}.inboundPort must be a port`);
+        return;
+      }
+      endpoints.push({
+        address: p.address,
+        identity: p.identity as string | undefined,
+        inboundPort,
+        labels: parseLabels(p.labels, `${eat}.labels`, problems),
+      });
+    });
+    out.push({ authority: normalizeAuthority(e.authority), protocol, bind, labels, endpoints });
+  });
+  return out;
+}
+
+function parseLabels(value: unknown, at: string, problems: string[]): Record<string, string> {
+  if (value === undefined) return {};
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    problems.push(`${at} must be an object of strings`);
+    return {};
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== "string" || !/^[a-z_][a-z0-9_]*$/.test(k))
+      problems.push(`${at}.${k} must be a string label`);
+    else out[k] = v;
+  }
+  return out;
+}

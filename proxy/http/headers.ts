@@ -1,0 +1,72 @@
+/**
+ * Header hygiene between HTTP/1.1 and HTTP/2: hop-by-hop headers never cross the proxy, pseudo
+ * headers are rebuilt by each side, and the mesh's own headers are set by the proxy only.
+ */
+import type { IncomingHttpHeaders } from "node:http";
+
+export type Headers = Record<string, string | string[]>;
+
+/** The original protocol of a request the client proxy carried over HTTP/2, e.g. `HTTP/1.1`. */
+export const ORIG_PROTO_HEADER = "trellis-orig-proto";
+/** The app port a meshed request is for; honoured by the inbound proxy only over mTLS. */
+export const DST_PORT_HEADER = "trellis-dst-port";
+
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "host",
+  "http2-settings",
+  ORIG_PROTO_HEADER,
+  DST_PORT_HEADER,
+]);
+
+/**
+ * The end-to-end headers of a request or response: no pseudo headers, no hop-by-hop headers (nor
+ * those the Connection header names), no mesh headers. `te: trailers` survives: gRPC needs it.
+ */
+export function endToEnd(headers: IncomingHttpHeaders | Headers): Headers {
+  const out: Headers = {};
+  const connection = headers.connection;
+  const named =
+    typeof connection === "string" && connection !== "keep-alive" && connection !== "close"
+      ? new Set(connection.split(",").map((s) => s.trim().toLowerCase()))
+      : undefined;
+  for (const key in headers) {
+    const value = headers[key];
+    if (value === undefined || key.charCodeAt(0) === 58 /* ':' */) continue;
+    if (HOP_BY_HOP.has(key)) {
+      if (key === "te" && value === "trailers") out.te = value;
+      continue;
+    }
+    if (named?.has(key)) continue;
+    out[key] = value as string | string[];
+  }
+  return out;
+}
+
+/** Trailers as received, minus anything hop-by-hop; undefined when there are none. */
+export function trailersOf(trailers: IncomingHttpHeaders | Headers | undefined): Headers | undefined {
+  if (!trailers) return undefined;
+  const out = endToEnd(trailers);
+  for (const _ in out) return out;
+  return undefined;
+}
+
+/** Whether a response will end with trailers the client must see (gRPC, or declared ones). */
+export function expectsTrailers(headers: Headers): boolean {
+  const type = headers["content-type"];
+  return (typeof type === "string" && type.startsWith("application/grpc")) || headers.trailer !== undefined;
+}
+
+export function isGrpc(headers: IncomingHttpHeaders | Headers): boolean {
+  const type = headers["content-type"];
+  return typeof type === "string" && type.startsWith("application/grpc");
+}
+
+export function first(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,101 @@
+/**
+ * HTTP/2 client sessions, one per peer, shared by every request to it. A session is made on first
+ * use (concurrent first requests wait for the same connect) and forgotten when it closes, fails or
+ * is told to go away, so the next request connects again.
+ */
+import http2, { type ClientHttp2Session } from "node:http2";
+import type { Duplex } from "node:stream";
+import { logger } from "../../control/api/log.js";
+import { connectError, type ProxyError } from "../errors.js";
+import type { SessionSource } from "./upstream.js";
+
+const log = logger("sessions");
+
+/** Flow-control windows sized for streaming large bodies between proxies without stalls. */
+export const SESSION_SETTINGS: http2.Settings = {
+  initialWindowSize: 1 << 20,
+  maxHeaderListSize: 64 * 1024,
+  enablePush: false,
+};
+const CONNECTION_WINDOW_BYTES = 16 << 20;
+export const MAX_SESSION_MEMORY_MB = 64;
+
+type Pending = Array<(err: ProxyError | undefined, session?: ClientHttp2Session) => void>;
+
+export class SessionPool {
+  private readonly sessions = new Map<string, ClientHttp2Session>();
+  private readonly pending = new Map<string, Pending>();
+  private closing = false;
+
+  /** `connect` opens the transport (plain TCP or verified mTLS) to the peer named by `key`. */
+  constructor(private readonly connect: (key: string) => Promise<Duplex>) {}
+
+  /** A SessionSource for one peer. */
+  source(key: string): SessionSource {
+    return (cb) => this.get(key, cb);
+  }
+
+  get(key: string, cb: (err: ProxyError | undefined, session?: ClientHttp2Session) => void): void {
+    const session = this.sessions.get(key);
+    if (session && !session.closed && !session.destroyed) {
+      cb(undefined, session);
+      return;
+    }
+    const waiting = this.pending.get(key);
+    if (waiting) {
+      waiting.push(cb);
+      return;
+    }
+    const queue: Pending = [cb];
+    this.pending.set(key, queue);
+    this.connect(key).then(
+      (socket) => {
+        let s: ClientHttp2Session;
+        try {
+          // The transport is already connected; the URL only fills defaults every request overrides.
+          s = http2.connect("http://peer.invalid", {
+            createConnection: () => socket,
+            settings: SESSION_SETTINGS,
+            maxSessionMemory: MAX_SESSION_MEMORY_MB,
+          });
+        } catch (err) {
+          this.pending.delete(key);
+          socket.destroy();
+          const error = connectError(err, key);
+          for (const waiter of queue) waiter(error);
+          return;
+        }
+        s.once("connect", () => s.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
+        const forget = () => {
+          if (this.sessions.get(key) === s) this.sessions.delete(key);
+        };
+        s.once("close", forget);
+        s.once("goaway", forget);
+        s.on("error", (err) => {
+          forget();
+          log.debug({ peer: key, err: err.message }, "session error");
+        });
+        if (this.closing) s.close();
+        else this.sessions.set(key, s);
+        this.pending.delete(key);
+        for (const waiter of queue) waiter(undefined, s);
+      },
+      (err) => {
+        this.pending.delete(key);
+        const error = connectError(err, key);
+        for (const waiter of queue) waiter(error);
+      },
+    );
+  }
+
+  /** Closes every session gracefully: in-flight streams finish, no new ones start. */
+  close(): void {
+    this.closing = true;
+    for (const s of this.sessions.values()) s.close();
+    this.sessions.clear();
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * The inbound side (:4143): mTLS only. A client must present a certificate chaining to the trust
+ * anchors; its SPIFFE ID is recorded on every metric. ALPN decides what the connection carries:
+ * `h2` is the HTTP/2 session from a peer proxy (each request names its app port in
+ * `trellis-dst-port`), `trellis.dev/opaque/v1` one opaque stream to the app port in its header.
+ * Everything goes to the app on TRELLIS_PROXY_INBOUND_APP_HOST.
+ */
+import http from "node:http";
+import http2, { type Http2Session } from "node:http2";
+import type { Server } from "node:net";
+import type { TLSSocket } from "node:tls";
+import { logger } from "../../control/api/log.js";
+import type { ListenAddr } from "../config.js";
+import { ProxyError } from "../errors.js";
+import { http2Downstream } from "../http/downstream.js";
+import { exchange, type Upstream } from "../http/exchange.js";
+import { DST_PORT_HEADER, first, ORIG_PROTO_HEADER } from "../http/headers.js";
+import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS, SessionPool } from "../http/sessions.js";
+import { http1Upstream, http2Upstream } from "../http/upstream.js";
+import type { ProxyMetrics, StackLabels } from "../metrics/index.js";
+import { ALPN_H2, ALPN_OPAQUE, type MeshTls, spiffeIdOf } from "../tls/index.js";
+import { Connections } from "../transport/connections.js";
+import { connectPlain, listenOn } from "../transport/net.js";
+import { readOpaqueHeader, splice } from "../transport/opaque.js";
+
+const log = logger("inbound");
+
+export interface InboundOptions {
+  listen: ListenAddr;
+  tls: MeshTls;
+  metrics: ProxyMetrics;
+  appHost: string;
+  /** App ports requests may name; empty: any port but the proxy's own. */
+  ports: ReadonlySet<number>;
+  /** The proxy's own ports, never forwarded to. */
+  ownPorts: () => number[];
+  detectTimeoutMs: number;
+  connectTimeoutMs: number;
+  maxHeaderBytes: number;
+}
+
+export class Inbound {
+  readonly connections = new Connections();
+  private server: Server | undefined;
+  private readonly h2: http2.Http2Server;
+  private readonly sessionLabels = new WeakMap<Http2Session, StackLabels>();
+  private readonly appAgent = new http.Agent({
+    keepAlive: true,
+    maxSockets: 1024,
+    maxFreeSockets: 256,
+    scheduling: "lifo",
+  });
+  private readonly appH2: SessionPool;
+
+  constructor(private readonly options: InboundOptions) {
+    this.appH2 = new SessionPool((key) => connectPlain(key, options.connectTimeoutMs));
+    this.h2 = http2.createServer({
+      settings: { ...SESSION_SETTINGS, maxHeaderListSize: options.maxHeaderBytes },
+      maxSessionMemory: MAX_SESSION_MEMORY_MB,
+    });
+    this.h2.on("session", (session) => {
+      this.connections.addSession(session);
+      const clientId = spiffeIdOf((session.socket as TLSSocket).getPeerCertificate());
+      this.sessionLabels.set(
+        session,
+        options.metrics.stack({ direction: "inbound", tls: "true", client_id: clientId }),
+      );
+    });
+    this.h2.on("stream", (stream, headers, flags) => {
+      const labels = this.sessionLabels.get(stream.session as Http2Session) ?? {};
+      const http1 = headers[ORIG_PROTO_HEADER] === "HTTP/1.1";
+      const down = http2Downstream(stream, headers, flags, http1);
+      const rec = options.metrics.request(labels);
+      const port = this.appPort(first(headers[DST_PORT_HEADER]));
+      if (port instanceof ProxyError) {
+        rec.firstByte(port.status);
+        rec.end({ status: port.status, failed: true });
+        down.fail(port);
+        return;
+      }
+      const target = `${options.appHost}:${port}`;
+      const upstream: Upstream = http1
+        ? http1Upstream(this.appAgent, options.appHost, port)
+        : http2Upstream(this.appH2.source(target), `app ${target}`, () => ({}));
+      exchange(down, appErrors(upstream, target), rec);
+    });
+    this.h2.on("sessionError", (err) => log.debug({ err: err.message }, "peer session error"));
+  }
+
+  async listen(): Promise<string> {
+    const server = this.options.tls.createServer([ALPN_H2, ALPN_OPAQUE], this.options.detectTimeoutMs);
+    server.on("secureConnection", (socket: TLSSocket) => this.accept(socket));
+    server.on("tlsClientError", (err, socket) => {
+      log.debug({ err: err.message, remote: socket.remoteAddress }, "TLS handshake refused");
+    });
+    this.server = server;
+    return listenOn(server, this.options.listen);
+  }
+
+  private accept(socket: TLSSocket): void {
+    const clientId = spiffeIdOf(socket.getPeerCertificate());
+    if (!clientId) {
+      log.warn({ remote: socket.remoteAddress }, "client certificate has no SPIFFE ID; closing");
+      socket.destroy();
+      return;
+    }
+    this.connections.add(socket);
+    socket.on("error", (err) => log.debug({ err: err.message }, "peer connection error"));
+    this.options.metrics.connection(
+      { direction: "inbound", peer: "src", tls: "true", client_id: clientId },
+      socket,
+    );
+    if (socket.alpnProtocol === ALPN_H2) {
+      this.h2.emit("connection", socket);
+    } else if (socket.alpnProtocol === ALPN_OPAQUE) {
+      void this.opaque(socket, clientId);
+    } else {
+      log.warn({ client: clientId, alpn: socket.alpnProtocol }, "no mesh protocol negotiated; closing");
+      socket.destroy();
+    }
+  }
+
+  private async opaque(socket: TLSSocket, clientId: string): Promise<void> {
+    const header = await readOpaqueHeader(socket, this.options.detectTimeoutMs);
+    const port =
+      typeof header === "number"
+        ? this.appPort(String(header))
+        : new ProxyError("TRELLIS_E_PROXY_OPAQUE_HEADER", header);
+    if (port instanceof ProxyError) {
+      log.warn({ client: clientId, code: port.code, err: port.message }, "opaque stream refused");
+      socket.destroy();
+      return;
+    }
+    connectPlain(`${this.options.appHost}:${port}`, this.options.connectTimeoutMs).then(
+      (app) => {
+        splice(socket, app);
+        socket.resume();
+      },
+      (err: Error) => {
+        log.warn(
+          { client: clientId, port, err: err.message, code: "TRELLIS_E_PROXY_APP_UNREACHABLE" },
+          "app unreachable",
+        );
+        socket.destroy();
+      },
+    );
+  }
+
+  /** The app port a request names, if allowed. */
+  private appPort(value: string | undefined): number | ProxyError {
+    const port = Number(value);
+    if (value === undefined || !Number.isInteger(port) || port < 1 || port > 65535) {
+      return new ProxyError("TRELLIS_E_PROXY_NO_DST_PORT", value === undefined ? undefined : `"${value}"`);
+    }
+    const allowed =
+      this.options.ports.size > 0 ? this.options.ports.has(port) : !this.options.ownPorts().includes(port);
+    return allowed ? port : new ProxyError("TRELLIS_E_PROXY_PORT_FORBIDDEN", String(port));
+  }
+
+  async drain(graceMs: number): Promise<void> {
+    this.server?.close();
+    await this.connections.drain(graceMs);
+    this.appH2.close();
+    this.appAgent.destroy();
+  }
+}
+
+/** Connection failures towards the app are the app's, not the network's. */
+function appErrors(upstream: Upstream, target: string): Upstream {
+  return (req, cb) =>
+    upstream(req, (err, res) => {
+      if (err && (err.code === "TRELLIS_E_PROXY_CONNECT" || err.code === "TRELLIS_E_PROXY_CONNECT_TIMEOUT")) {
+        cb(new ProxyError("TRELLIS_E_PROXY_APP_UNREACHABLE", target));
+      } else cb(err, res);
+    });
+}

@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+/**
+ * trellis-proxy: the sidecar. Reads TRELLIS_PROXY_* (exit 2 listing every bad variable), serves
+ * /live at once, obtains its certificate from the identity service, then listens inbound and
+ * outbound and prints one JSON line `{"ready":true,"identity","inbound","outbound","admin"}`.
+ * SIGTERM/SIGINT: /ready turns 503, listeners stop accepting, in-flight requests get
+ * TRELLIS_PROXY_SHUTDOWN_GRACE_MS to finish, then the process exits 0.
+ */
+import { flushLogs, logger } from "../control/api/log.js";
+import { Admin } from "./admin/index.js";
+import { ConfigError, loadConfig } from "./config.js";
+import { IdentityClient } from "./identity/index.js";
+import { Inbound } from "./inbound/index.js";
+import { ProxyMetrics } from "./metrics/index.js";
+import { StaticDestinations } from "./outbound/destinations.js";
+import { Outbound } from "./outbound/index.js";
+import { MeshTls } from "./tls/index.js";
+
+const log = logger("proxy");
+
+async function main(): Promise<number> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(
+        `trellis-proxy: ${err.message}\nSee the README's trellis-proxy section for each variable.\n`,
+      );
+      return 2;
+    }
+    throw err;
+  }
+
+  const metrics = new ProxyMetrics({
+    namespace: config.pod.namespace,
+    pod: config.pod.name,
+    deployment: config.pod.deployment,
+  });
+  let state: "starting" | "ready" | "draining" = "starting";
+  const admin = new Admin({
+    listen: config.adminListen,
+    metrics,
+    ready: () => state === "ready",
+    headersTimeoutMs: config.detectTimeoutMs,
+    maxHeaderBytes: config.maxHeaderBytes,
+  });
+  const adminAddr = await admin.listen();
+
+  const identity = new IdentityClient({
+    identity: config.identity.name,
+    trustAnchorsPem: config.identity.trustAnchorsPem,
+    tokenFile: config.identity.tokenFile,
+    svcAddr: config.identity.svcAddr,
+    svcName: config.identity.svcName,
+    minRefreshMs: config.identity.minRefreshMs,
+    maxRefreshMs: config.identity.maxRefreshMs,
+    retryBaseMs: config.identity.retryBaseMs,
+    retryMaxMs: config.identity.retryMaxMs,
+  });
+  let firstCertificate: () => void = () => {};
+  const certified = new Promise<void>((resolve) => {
+    firstCertificate = resolve;
+  });
+  identity.subscribe((c) => {
+    metrics.certExpiry.set(Math.floor(c.notAfter.getTime() / 1000));
+    metrics.certRefresh.inc();
+    firstCertificate();
+  });
+
+  let stopping: Promise<number> | undefined;
+  const shutdown = (signal: string): Promise<number> => {
+    stopping ??= (async () => {
+      log.info({ signal, graceMs: config.shutdownGraceMs }, "draining");
+      state = "draining";
+      await Promise.all([inbound?.drain(config.shutdownGraceMs), outbound?.drain(config.shutdownGraceMs)]);
+      identity.stop();
+      tls?.close();
+      admin.close();
+      log.info("stopped");
+      return 0;
+    })();
+    return stopping;
+  };
+  let inbound: Inbound | undefined;
+  let outbound: Outbound | undefined;
+  let tls: MeshTls | undefined;
+  const stopped = new Promise<number>((resolve) => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      process.once(signal, () => void shutdown(signal).then(resolve));
+    }
+  });
+
+  identity.start();
+  const startup = (async () => {
+    await certified;
+    if (stopping) return;
+    tls = new MeshTls(identity, config.identity.trustAnchorsPem);
+    inbound = new Inbound({
+      listen: config.inboundListen,
+      tls,
+      metrics,
+      appHost: config.inboundAppHost,
+      ports: config.inboundPorts,
+      ownPorts: () => [config.inboundListen.port, config.outboundListen.port, config.adminListen.port],
+      detectTimeoutMs: config.detectTimeoutMs,
+      connectTimeoutMs: config.connectTimeoutMs,
+      maxHeaderBytes: config.maxHeaderBytes,
+    });
+    outbound = new Outbound({
+      listen: config.outboundListen,
+      tls,
+      resolver: new StaticDestinations(config.destinations),
+      metrics,
+      connectTimeoutMs: config.connectTimeoutMs,
+      detectTimeoutMs: config.detectTimeoutMs,
+      maxHeaderBytes: config.maxHeaderBytes,
+    });
+    const [inboundAddr, [outboundAddr, ...binds]] = await Promise.all([inbound.listen(), outbound.listen()]);
+    state = "ready";
+    process.stdout.write(
+      `${JSON.stringify({ ready: true, identity: config.identity.name, inbound: inboundAddr, outbound: outboundAddr, admin: adminAddr, ...(binds.length > 0 ? { opaque: binds } : {}) })}\n`,
+    );
+    log.info({ inbound: inboundAddr, outbound: outboundAddr, admin: adminAddr }, "ready");
+  })();
+  startup.catch((err: Error) => {
+    log.error({ err: err.message }, "could not start");
+    process.exitCode = 1;
+    void shutdown("startup failure").then(() => process.exit(1));
+  });
+  return stopped;
+}
+
+process.on("uncaughtException", (err) => {
+  // One broken connection must not take the pod's traffic down; the error is logged for the bug report.
+  log.error({ err: err.message, stack: err.stack }, "uncaught exception");
+});
+
+main().then(
+  async (code) => {
+    await flushLogs();
+    process.exit(code);
+  },
+  async (err: Error) => {
+    log.error({ err: err.message, stack: err.stack }, "fatal");
+    await flushLogs();
+    process.exit(1);
+  },
+);

@@ -1,0 +1,221 @@
+/**
+ * The proxy's Prometheus metrics, with Linkerd's names and labels so its queries and dashboards carry
+ * over: HTTP golden metrics (`request_total`, `response_total`, `response_latency_ms`), transport
+ * metrics (`tcp_*`) and the certificate's expiry. One registry per proxy; label sets are built once
+ * per stack (a listener, a peer) and reused on the hot path.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** Linkerd's latency buckets, in ms. */
+export const LATENCY_BUCKETS_MS = [
+  1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000, 2000, 3000, 4000, 5000, 10000, 20000,
+  30000, 40000, 50000,
+];
+
+/** The `dst_*` labels the proxy emits from a destination's and an endpoint's labels. */
+export const DST_LABELS = [
+  "dst_namespace",
+  "dst_service",
+  "dst_deployment",
+  "dst_pod",
+  "dst_serviceaccount",
+] as const;
+
+const STACK_LABELS = [
+  "direction",
+  "authority",
+  "tls",
+  "no_tls_reason",
+  "client_id",
+  "server_id",
+  "namespace",
+  "pod",
+  "deployment",
+  ...DST_LABELS,
+] as const;
+const RESPONSE_LABELS = [...STACK_LABELS, "status_code", "classification", "grpc_status"] as const;
+const TCP_LABELS = [
+  "direction",
+  "peer",
+  "tls",
+  "no_tls_reason",
+  "client_id",
+  "server_id",
+  "namespace",
+  "pod",
+  "deployment",
+] as const;
+
+/** Labels of one stack: which direction, which peer, how it was secured. */
+export type StackLabels = Partial<Record<(typeof STACK_LABELS)[number], string>>;
+export type TcpLabels = Partial<Record<(typeof TCP_LABELS)[number], string>>;
+
+export interface ResponseOutcome {
+  status: number;
+  grpcStatus?: string;
+  /** Set when the proxy itself failed the request (no response from the peer or app). */
+  failed?: boolean;
+}
+
+/** Linkerd's classification: grpc-status decides when present (non-0 fails), else HTTP 5xx fails. */
+export function classify(outcome: ResponseOutcome): "success" | "failure" {
+  if (outcome.failed) return "failure";
+  if (outcome.grpcStatus !== undefined) return outcome.grpcStatus === "0" ? "success" : "failure";
+  return outcome.status >= 500 ? "failure" : "success";
+}
+
+export class ProxyMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<string>;
+  private readonly responses: Counter<string>;
+  private readonly latency: Histogram<string>;
+  private readonly tcpOpen: Counter<string>;
+  private readonly tcpClose: Counter<string>;
+  private readonly tcpOpenConnections: Gauge<string>;
+  private readonly tcpRead: Counter<string>;
+  private readonly tcpWrite: Counter<string>;
+  readonly certExpiry: Gauge<string>;
+  readonly certRefresh: Counter<string>;
+
+  constructor(readonly podLabels: { namespace?: string; pod?: string; deployment?: string } = {}) {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: "request_total",
+      help: "Total count of HTTP requests.",
+      labelNames: STACK_LABELS,
+      registers,
+    });
+    this.responses = new Counter({
+      name: "response_total",
+      help: "Total count of HTTP responses.",
+      labelNames: RESPONSE_LABELS,
+      registers,
+    });
+    this.latency = new Histogram({
+      name: "response_latency_ms",
+      help: "Elapsed times between a request's headers being received and its response's first byte, in ms.",
+      labelNames: [...STACK_LABELS, "status_code"],
+      buckets: LATENCY_BUCKETS_MS,
+      registers,
+    });
+    this.tcpOpen = new Counter({
+      name: "tcp_open_total",
+      help: "Total count of opened connections.",
+      labelNames: TCP_LABELS,
+      registers,
+    });
+    this.tcpClose = new Counter({
+      name: "tcp_close_total",
+      help: "Total count of closed connections.",
+      labelNames: [...TCP_LABELS, "classification", "errno"],
+      registers,
+    });
+    this.tcpOpenConnections = new Gauge({
+      name: "tcp_open_connections",
+      help: "Number of currently-open connections.",
+      labelNames: TCP_LABELS,
+      registers,
+    });
+    this.tcpRead = new Counter({
+      name: "tcp_read_bytes_total",
+      help: "Total count of bytes read from peers.",
+      labelNames: TCP_LABELS,
+      registers,
+    });
+    this.tcpWrite = new Counter({
+      name: "tcp_write_bytes_total",
+      help: "Total count of bytes written to peers.",
+      labelNames: TCP_LABELS,
+      registers,
+    });
+    this.certExpiry = new Gauge({
+      name: "identity_cert_expiration_timestamp_seconds",
+      help: "Time when this proxy's current mTLS identity certificate will expire (in seconds since the UNIX epoch).",
+      registers,
+    });
+    this.certRefresh = new Counter({
+      name: "identity_cert_refresh_count",
+      help: "The total number of times this proxy's mTLS identity certificate has been refreshed by the identity service.",
+      registers,
+    });
+  }
+
+  /** A stack's labels with the pod's own labels added; build once per stack, reuse per request. */
+  stack(labels: StackLabels): StackLabels {
+    return { ...definedOnly(this.podLabels), ...definedOnly(labels) };
+  }
+
+  /** Counts one request and returns the function that records its response. */
+  request(labels: StackLabels): RequestRecorder {
+    this.requests.inc(labels);
+    const start = performance.now();
+    let firstByte = false;
+    return {
+      firstByte: (status: number) => {
+        if (firstByte) return;
+        firstByte = true;
+        const ms = performance.now() - start;
+        this.latency.observe({ ...labels, status_code: String(status) }, Number.isFinite(ms) ? ms : 0);
+      },
+      end: (outcome: ResponseOutcome) => {
+        const response: Record<string, string> = {
+          ...(labels as Record<string, string>),
+          status_code: String(outcome.status),
+          classification: classify(outcome),
+        };
+        if (outcome.grpcStatus !== undefined) response.grpc_status = outcome.grpcStatus;
+        this.responses.inc(response);
+      },
+    };
+  }
+
+  /** Counts a connection from open to close, with the bytes it carried. */
+  connection(labels: TcpLabels, socket: import("node:net").Socket): void {
+    const full = { ...definedOnly(this.podLabels), ...definedOnly(labels) };
+    this.tcpOpen.inc(full);
+    this.tcpOpenConnections.inc(full);
+    let errno: string | undefined;
+    socket.once("error", (err: NodeJS.ErrnoException) => {
+      errno = err.code ?? "error";
+    });
+    socket.once("close", () => {
+      this.tcpOpenConnections.dec(full);
+      this.tcpClose.inc({
+        ...full,
+        classification: errno ? "failure" : "success",
+        ...(errno ? { errno } : {}),
+      });
+      this.tcpRead.inc(full, socket.bytesRead);
+      this.tcpWrite.inc(full, socket.bytesWritten);
+    });
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
+
+export interface RequestRecorder {
+  /** The response's headers (status) reached the client side: records the latency once. */
+  firstByte(status: number): void;
+  /** The response ended (or the request failed): counts it, classified. */
+  end(outcome: ResponseOutcome): void;
+}
+
+/** Endpoint and destination labels → the `dst_*` labels the proxy emits (unknown keys dropped). */
+export function dstLabels(...sources: Record<string, string>[]): StackLabels {
+  const out: StackLabels = {};
+  for (const source of sources) {
+    for (const [k, v] of Object.entries(source)) {
+      const name = `dst_${k}` as (typeof DST_LABELS)[number];
+      if ((DST_LABELS as readonly string[]).includes(name)) out[name] = v;
+    }
+  }
+  return out;
+}
+
+function definedOnly<T extends object>(o: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined && v !== "") out[k] = v;
+  return out as T;
+}

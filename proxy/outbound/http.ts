@@ -1,0 +1,194 @@
+/**
+ * Outbound HTTP: route a request by its authority, pick an endpoint, and send it. A meshed endpoint
+ * gets it over the one HTTP/2 mTLS session to its proxy (the peer's SPIFFE ID verified first), with
+ * the app port and the original protocol in mesh headers; an endpoint without identity, or an
+ * authority the proxy has no destination for, gets it directly in plaintext (`tls="no_identity"`).
+ */
+import http, { type IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { logger } from "../../control/api/log.js";
+import { type EndpointConfig, normalizeAuthority, parseHostPort } from "../config.js";
+import { connectError, ProxyError } from "../errors.js";
+import { type Downstream, exchange } from "../http/exchange.js";
+import { DST_PORT_HEADER, type Headers, ORIG_PROTO_HEADER } from "../http/headers.js";
+import { SessionPool } from "../http/sessions.js";
+import { http1Upstream, http2Upstream } from "../http/upstream.js";
+import { dstLabels, type ProxyMetrics, type StackLabels } from "../metrics/index.js";
+import { ALPN_H2, ALPN_OPAQUE, type MeshTls } from "../tls/index.js";
+import { connectPlain } from "../transport/net.js";
+import { encodeOpaqueHeader, splice } from "../transport/opaque.js";
+import type { Destination, DestinationResolver } from "./destinations.js";
+
+const log = logger("outbound");
+
+export interface OutboundDeps {
+  tls: MeshTls;
+  resolver: DestinationResolver;
+  metrics: ProxyMetrics;
+  connectTimeoutMs: number;
+}
+
+/** Where one request goes. */
+interface Target {
+  host: string;
+  port: number;
+  /** The peer proxy's identity and inbound port, when meshed. */
+  peer?: { identity: string; inboundPort: number };
+  labels: StackLabels;
+}
+
+/** Sessions to peers are keyed `host:inboundPort identity`. */
+const peerKey = (host: string, port: number, identity: string) => `${host}:${port} ${identity}`;
+
+export class OutboundHttp {
+  private readonly peers: SessionPool;
+  private readonly plainH2: SessionPool;
+  private readonly agent = new http.Agent({
+    keepAlive: true,
+    maxSockets: 1024,
+    maxFreeSockets: 256,
+    scheduling: "lifo",
+  });
+  private readonly labels = new WeakMap<EndpointConfig, StackLabels>();
+  private readonly unknownLabels = new Map<string, StackLabels>();
+
+  constructor(private readonly deps: OutboundDeps) {
+    this.peers = new SessionPool((key) => {
+      const space = key.indexOf(" ");
+      const addr = parseHostPort(key.slice(0, space));
+      if (!addr) return Promise.reject(new Error(`bad peer key ${key}`));
+      return deps.tls.connect(addr.host, addr.port, key.slice(space + 1), ALPN_H2, deps.connectTimeoutMs);
+    });
+    this.plainH2 = new SessionPool((key) => connectPlain(key, deps.connectTimeoutMs));
+  }
+
+  handle(down: Downstream): void {
+    const { metrics } = this.deps;
+    const target = this.target(down.req.authority);
+    if (target instanceof ProxyError) {
+      const rec = metrics.request(metrics.stack({ direction: "outbound", authority: down.req.authority }));
+      rec.firstByte(target.status);
+      rec.end({ status: target.status, failed: true });
+      down.fail(target);
+      return;
+    }
+    const rec = metrics.request(target.labels);
+    const { peer, host, port } = target;
+    if (peer) {
+      const key = peerKey(host, peer.inboundPort, peer.identity);
+      const dstPort = String(port);
+      const mesh: Headers = { [DST_PORT_HEADER]: dstPort };
+      const meshHttp1: Headers = { [DST_PORT_HEADER]: dstPort, [ORIG_PROTO_HEADER]: "HTTP/1.1" };
+      const upstream = http2Upstream(
+        this.peers.source(key),
+        `${peer.identity} at ${host}:${peer.inboundPort}`,
+        (req) => (req.http1 ? meshHttp1 : mesh),
+      );
+      exchange(down, upstream, rec);
+    } else if (down.req.http1) {
+      exchange(down, http1Upstream(this.agent, host, port), rec);
+    } else {
+      exchange(
+        down,
+        http2Upstream(this.plainH2.source(`${host}:${port}`), `${host}:${port}`, noHeaders),
+        rec,
+      );
+    }
+  }
+
+  /** An HTTP/1.1 Upgrade (e.g. WebSocket): the connection becomes an opaque stream to the endpoint. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const target = this.target(req.headers.host ?? "");
+    if (target instanceof ProxyError) {
+      const err = target;
+      socket.end(
+        `HTTP/1.1 ${err.status} Proxy Error\r\ntrellis-proxy-error: ${err.message}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+      );
+      return;
+    }
+    const rawHead = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
+    for (let i = 0; i < req.rawHeaders.length; i += 2)
+      rawHead.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+    const prelude = Buffer.concat([Buffer.from(`${rawHead.join("\r\n")}\r\n\r\n`, "latin1"), head]);
+    const { peer, host, port } = target;
+    const connected: Promise<Duplex> = peer
+      ? this.deps.tls
+          .connect(host, peer.inboundPort, peer.identity, ALPN_OPAQUE, this.deps.connectTimeoutMs)
+          .then((s) => {
+            s.write(encodeOpaqueHeader(port));
+            return s;
+          })
+      : connectPlain(`${host}:${port}`, this.deps.connectTimeoutMs);
+    socket.on("error", () => socket.destroy());
+    connected.then(
+      (upstream) => {
+        upstream.write(prelude);
+        splice(socket, upstream);
+      },
+      (err) => {
+        const e = connectError(err, `${host}:${port}`);
+        log.warn({ authority: req.headers.host, err: e.message, code: e.code }, "upgrade failed");
+        socket.end(
+          `HTTP/1.1 ${e.status} Proxy Error\r\ntrellis-proxy-error: ${e.message}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+        );
+      },
+    );
+  }
+
+  /** Closes sessions gracefully (in-flight requests finish). */
+  close(): void {
+    this.peers.close();
+    this.plainH2.close();
+    this.agent.destroy();
+  }
+
+  private target(authority: string): Target | ProxyError {
+    if (authority === "") return new ProxyError("TRELLIS_E_PROXY_NO_AUTHORITY");
+    const dest = this.deps.resolver.resolve(authority);
+    if (dest) {
+      const ep = dest.pick();
+      if (!ep) return new ProxyError("TRELLIS_E_PROXY_NO_ENDPOINTS", dest.config.authority);
+      const addr = parseHostPort(ep.address);
+      if (!addr) return new ProxyError("TRELLIS_E_PROXY_CONNECT", `bad endpoint address ${ep.address}`);
+      return {
+        host: addr.host,
+        port: addr.port,
+        peer: ep.identity ? { identity: ep.identity, inboundPort: ep.inboundPort } : undefined,
+        labels: this.endpointLabels(dest, ep),
+      };
+    }
+    // No destination: straight to the authority, in plaintext.
+    const normal = normalizeAuthority(authority);
+    const addr = parseHostPort(normal);
+    if (!addr) return new ProxyError("TRELLIS_E_PROXY_NO_AUTHORITY", `malformed authority ${authority}`);
+    let labels = this.unknownLabels.get(normal);
+    if (!labels) {
+      labels = this.deps.metrics.stack({
+        direction: "outbound",
+        authority: normal,
+        tls: "no_identity",
+        no_tls_reason: "not_provided_by_service_discovery",
+      });
+      if (this.unknownLabels.size < 1000) this.unknownLabels.set(normal, labels);
+    }
+    return { host: addr.host, port: addr.port, labels };
+  }
+
+  private endpointLabels(dest: Destination, ep: EndpointConfig): StackLabels {
+    let labels = this.labels.get(ep);
+    if (!labels) {
+      labels = this.deps.metrics.stack({
+        direction: "outbound",
+        authority: dest.config.authority,
+        ...(ep.identity
+          ? { tls: "true", server_id: ep.identity }
+          : { tls: "no_identity", no_tls_reason: "not_provided_by_service_discovery" }),
+        ...dstLabels(dest.config.labels, ep.labels),
+      });
+      this.labels.set(ep, labels);
+    }
+    return labels;
+  }
+}
+
+const noHeaders = (): Headers => ({});

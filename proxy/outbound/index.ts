@@ -1,0 +1,109 @@
+/**
+ * The outbound side (:4140): plaintext from the app. Each connection's first bytes decide its
+ * protocol (HTTP/1.1 or HTTP/2); requests are routed by authority (outbound/http.ts). Opaque TCP
+ * destinations get a listener of their own (`bind`), since without the original destination address
+ * a byte stream does not say where it is going.
+ */
+import http from "node:http";
+import http2 from "node:http2";
+import net, { type Server, type Socket } from "node:net";
+import { logger } from "../../control/api/log.js";
+import type { ListenAddr } from "../config.js";
+import { http1Downstream, http2Downstream } from "../http/downstream.js";
+import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS } from "../http/sessions.js";
+import type { ProxyMetrics } from "../metrics/index.js";
+import { Connections } from "../transport/connections.js";
+import { detect, handOff } from "../transport/detect.js";
+import { listenOn } from "../transport/net.js";
+import type { DestinationResolver } from "./destinations.js";
+import { type OutboundDeps, OutboundHttp } from "./http.js";
+import { bindOpaque } from "./opaque.js";
+
+const log = logger("outbound");
+
+export interface OutboundOptions extends OutboundDeps {
+  listen: ListenAddr;
+  detectTimeoutMs: number;
+  maxHeaderBytes: number;
+  resolver: DestinationResolver;
+  metrics: ProxyMetrics;
+}
+
+export class Outbound {
+  readonly connections = new Connections();
+  private readonly router: OutboundHttp;
+  private readonly servers: Server[] = [];
+  private readonly http1: http.Server;
+  private readonly http2: http2.Http2Server;
+
+  constructor(private readonly options: OutboundOptions) {
+    this.router = new OutboundHttp(options);
+    this.http1 = http.createServer({
+      maxHeaderSize: options.maxHeaderBytes,
+      headersTimeout: options.detectTimeoutMs,
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.min(1000, options.detectTimeoutMs),
+      keepAliveTimeout: 60_000,
+    });
+    this.http1.on("request", (req, res) => this.router.handle(http1Downstream(req, res)));
+    this.http1.on("upgrade", (req, socket, head) => this.router.upgrade(req, socket, head));
+    this.connections.addHttp1Server(this.http1);
+    this.http2 = http2.createServer({
+      settings: { ...SESSION_SETTINGS, maxHeaderListSize: options.maxHeaderBytes },
+      maxSessionMemory: MAX_SESSION_MEMORY_MB,
+    });
+    this.http2.on("stream", (stream, headers, flags) =>
+      this.router.handle(http2Downstream(stream, headers, flags)),
+    );
+    this.http2.on("session", (session) => this.connections.addSession(session));
+    this.http2.on("sessionError", (err) => log.debug({ err: err.message }, "client session error"));
+  }
+
+  /** Starts listening; resolves the bound addresses (main listener first, then opaque binds). */
+  async listen(): Promise<string[]> {
+    const main = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    const addresses = [await listenOn(main, this.options.listen)];
+    this.servers.push(main);
+    for (const dest of this.options.resolver.bound()) {
+      const server = bindOpaque(dest, this.options, this.connections);
+      addresses.push(await listenOn(server, dest.config.bind as ListenAddr));
+      this.servers.push(server);
+    }
+    return addresses;
+  }
+
+  private accept(socket: Socket): void {
+    this.connections.add(socket);
+    this.options.metrics.connection(
+      { direction: "outbound", peer: "src", tls: "no_identity", no_tls_reason: "loopback" },
+      socket,
+    );
+    socket.on("error", (err) => log.debug({ err: err.message }, "app connection error"));
+    void detect(socket, this.options.detectTimeoutMs).then((detected) => {
+      const { protocol } = detected;
+      if (protocol === "http1") handOff(socket, detected, this.http1);
+      else if (protocol === "http2") handOff(socket, detected, this.http2);
+      else {
+        if (protocol !== "closed") {
+          log.warn(
+            {
+              remote: socket.remoteAddress,
+              code: protocol === "timeout" ? "TRELLIS_E_PROXY_DETECT_TIMEOUT" : "TRELLIS_E_PROXY_NOT_HTTP",
+            },
+            protocol === "timeout"
+              ? "the app sent no request in time; closing"
+              : "the app's connection is not HTTP; closing",
+          );
+        }
+        socket.destroy();
+      }
+    });
+  }
+
+  /** Stops accepting, lets in-flight requests finish within the grace period, closes sessions. */
+  async drain(graceMs: number): Promise<void> {
+    for (const server of this.servers) server.close();
+    await this.connections.drain(graceMs);
+    this.router.close();
+  }
+}

@@ -57,7 +57,12 @@ function table(rows: string[][]): string {
 }
 
 /** The whole report; the summary line is last. */
-export function render(results: readonly PathResult[], header: string, missing?: string): string {
+export function render(
+  results: readonly PathResult[],
+  header: string,
+  notes: string[],
+  missing?: string,
+): string {
   const rows = [
     ["PATH", "P50_MS", "P99_MS", "P50_ADDED_MS", "RPS_C32", "ERRORS", "RSS_IDLE_MB", "RSS_LOADED_MB", "VIA"],
   ];
@@ -76,6 +81,7 @@ export function render(results: readonly PathResult[], header: string, missing?:
     ]);
   }
   const lines = [header, "", table(rows), ""];
+  if (notes.length > 0) lines.push(...notes, "");
   const s = summarize(results);
   if (s) {
     const verdict = (ok: boolean) => (ok ? "meets goal" : "MISSES goal");

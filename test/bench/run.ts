@@ -30,6 +30,24 @@ async function checkPath(target: Target): Promise<void> {
   }
 }
 
+/** Reads the client proxy's metrics after the run: the requests it sent must all have been mTLS. */
+async function mtlsNote(target: Target): Promise<string | undefined> {
+  const admin = target.admin?.client;
+  if (!admin) return undefined;
+  try {
+    const text = await (await fetch(`http://${admin}/metrics`)).text();
+    const count = (tls: (value: string) => boolean) =>
+      text
+        .split("\n")
+        .filter((l) => l.startsWith("request_total{") && l.includes('direction="outbound"'))
+        .filter((l) => tls(/tls="([^"]*)"/.exec(l)?.[1] ?? ""))
+        .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+    return `trellis: the client proxy counted ${count((v) => v === "true")} outbound requests over mTLS, ${count((v) => v !== "true")} without`;
+  } catch (err) {
+    return `trellis: could not read the client proxy's metrics (${(err as Error).message})`;
+  }
+}
+
 const largest = (values: number[]) => (values.length === 0 ? undefined : Math.max(...values));
 
 async function measure(target: Target): Promise<PathResult> {
@@ -95,10 +113,13 @@ async function main(): Promise<number> {
     );
 
     const results: PathResult[] = [];
+    const notes: string[] = [];
     for (const target of targets) {
       const result = await measure(target);
       const rssIdleMb = idle.get(target.name);
       results.push(rssIdleMb === undefined ? result : { ...result, rssIdleMb });
+      const note = await mtlsNote(target);
+      if (note) notes.push(note);
     }
     await stopAll();
     const header = [
@@ -107,7 +128,7 @@ async function main(): Promise<number> {
         `throughput: wrk -t${LOAD.throughput.threads} -c${LOAD.throughput.connections} -d${LOAD.throughput.durationS}s; ` +
         `warm-up ${LOAD.warmup.durationS}s per path; nginx ${NGINX_WORKERS} worker per sidecar; backend: nginx, fixed body`,
     ].join("\n");
-    process.stdout.write(`${render(results, header, trellis.ok ? undefined : trellis.reason)}\n`);
+    process.stdout.write(`${render(results, header, notes, trellis.ok ? undefined : trellis.reason)}\n`);
     return trellis.ok ? 0 : 1;
   } finally {
     await stopAll();

@@ -12,6 +12,8 @@ export interface Target {
   address: string;
   /** Each sidecar's PIDs (an nginx master with its worker counts as one sidecar). Empty for direct. */
   sidecars: Record<string, () => number[]>;
+  /** Admin (metrics) addresses of the sidecars, where they have one. */
+  admin?: Record<string, string>;
 }
 
 /** A path that could not be set up, and why (a part of Trellis not built yet, a tool missing). */

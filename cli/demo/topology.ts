@@ -1,0 +1,95 @@
+/**
+ * The demo's workloads, as pods: each has a loopback address of its own standing in for a pod IP, so
+ * every proxy listens on the standard ports (4140, 4143, 4191) exactly as it would in a cluster.
+ */
+import { formatSpiffeId } from "../../control/api/spiffe.js";
+
+/** One demo workload: an app process behind its own proxy. */
+export interface DemoPod {
+  /** Workload name; also its ServiceAccount and Service name. */
+  name: string;
+  /** The pod's address (a loopback address of its own). */
+  ip: string;
+  /** The app's port, as the container port of a pod. */
+  appPort: number;
+  /** What the app does: serve (and call upstreams), or generate traffic. */
+  role: "server" | "traffic";
+  /** Services this app calls, by name. */
+  upstreams: string[];
+}
+
+export interface DemoTopology {
+  namespace: string;
+  trustDomain: string;
+  /** The identity service's address. */
+  identityIp: string;
+  pods: DemoPod[];
+}
+
+export const PROXY_PORTS = { outbound: 4140, inbound: 4143, admin: 4191 } as const;
+export const IDENTITY_PORTS = { grpc: 8080, admin: 9990 } as const;
+const APP_PORT = 8080;
+
+/**
+ * The bookshelf: `traffic` calls `web`, which calls `books` and `authors`. All addresses live in one
+ * 127.a.b.0/24 picked at random, so concurrent demos (and tests) on one machine do not collide.
+ */
+export function bookshelf(base: string = randomLoopbackBase()): DemoTopology {
+  const pod = (n: number, name: string, role: DemoPod["role"], upstreams: string[]): DemoPod => ({
+    name,
+    ip: `${base}.${n}`,
+    appPort: APP_PORT,
+    role,
+    upstreams,
+  });
+  return {
+    namespace: "demo",
+    trustDomain: "cluster.local",
+    identityIp: `${base}.250`,
+    pods: [
+      pod(10, "authors", "server", []),
+      pod(11, "books", "server", ["authors"]),
+      pod(12, "web", "server", ["books", "authors"]),
+      pod(20, "traffic", "traffic", ["web"]),
+    ],
+  };
+}
+
+/** A random 127.a.b prefix, avoiding 127.0.0 (where other local services usually listen). */
+export function randomLoopbackBase(): string {
+  const a = 1 + Math.floor(Math.random() * 254);
+  const b = 1 + Math.floor(Math.random() * 254);
+  return `127.${a}.${b}`;
+}
+
+/** The Service authority other pods use to reach a pod's app. */
+export function authorityOf(topology: DemoTopology, name: string): string {
+  return `${name}.${topology.namespace}.svc.${topology.trustDomain}:${APP_PORT}`;
+}
+
+export function identityOf(topology: DemoTopology, name: string): string {
+  return formatSpiffeId({
+    trustDomain: topology.trustDomain,
+    namespace: topology.namespace,
+    serviceAccount: name,
+  });
+}
+
+/** The static destination table of a pod's proxy: one entry per upstream service. */
+export function destinationsOf(topology: DemoTopology, pod: DemoPod): unknown[] {
+  return pod.upstreams.map((name) => {
+    const target = topology.pods.find((p) => p.name === name);
+    if (!target) throw new Error(`demo topology: ${pod.name} calls unknown service ${name}`);
+    return {
+      authority: authorityOf(topology, name),
+      endpoints: [
+        {
+          address: `${target.ip}:${target.appPort}`,
+          identity: identityOf(topology, name),
+          inboundPort: PROXY_PORTS.inbound,
+          labels: { namespace: topology.namespace, service: name, deployment: name, pod: `${name}-0` },
+        },
+      ],
+    };
+  });
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+/**
+ * meshctl: the Trellis command line. This file only builds the command tree, parses, and turns the
+ * outcome into an exit code (0 ok, 1 failure, 2 usage); each command lives in cli/commands/.
+ */
+import { Command, CommanderError } from "commander";
+import { demoCommand } from "./commands/demo.js";
+import { EXIT_FAILURE, EXIT_USAGE, UsageError } from "./errors.js";
+import { VERSION } from "./version.js";
+
+export function buildProgram(): Command {
+  const program = new Command("meshctl")
+    .description(
+      "Trellis: a lightweight service mesh for Kubernetes (automatic mTLS, golden metrics, safe canaries)",
+    )
+    .version(VERSION, "--version")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+  // addCommand does not pass exitOverride and output settings down: copy them so a bad flag exits 2.
+  for (const command of [demoCommand()]) program.addCommand(command.copyInheritedSettings(program));
+  return program;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are not failures; every other commander error is a usage error.
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+      return;
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`meshctl: ${err.message}\n`);
+      process.exitCode = EXIT_USAGE;
+      return;
+    }
+    process.stderr.write(`meshctl: ${(err as Error).stack ?? err}\n`);
+    process.exitCode = EXIT_FAILURE;
+  }
+  // Children and timers are gone by now; exit explicitly so a lingering handle cannot keep us up.
+  process.exit();
+}
+
+await main();

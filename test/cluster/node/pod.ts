@@ -45,7 +45,7 @@ interface ContainerState {
   proc?: Proc;
   restarts: number;
   startedAt?: string;
-  lastExit?: { code: number; at: string; reason: string };
+  lastExit?: { code: number; at: string; reason: string; startedAt: string };
   waiting?: { reason: string; message?: string };
   /** Whether the readiness probe passed last (true without a probe). */
   probeOk: boolean;
@@ -249,7 +249,12 @@ export class PodRuntime {
 
   private exited(c: ContainerState, proc: Proc, code: number): void {
     if (c.proc !== proc) return;
-    c.lastExit = { code, at: now(), reason: code === 0 ? "Completed" : "Error" };
+    c.lastExit = {
+      code,
+      at: now(),
+      reason: code === 0 ? "Completed" : "Error",
+      startedAt: c.startedAt ?? now(),
+    };
     clearTimeout(c.probeTimer);
     c.proc = undefined;
     this.host.log(`${this.key}/${c.spec.name} exited ${code}`);
@@ -291,6 +296,7 @@ export class PodRuntime {
           terminated: {
             exitCode: c.lastExit.code,
             reason: c.lastExit.reason,
+            startedAt: new Date(c.lastExit.startedAt),
             finishedAt: new Date(c.lastExit.at),
           },
         }

@@ -16,6 +16,7 @@ import {
   type V1EndpointSlice,
   type V1Pod,
 } from "@kubernetes/client-node";
+import { requireTools } from "../support/tools.js";
 import { type Cluster, createCA, issue, startCluster, TEST_IMAGE_PREFIX } from "./harness/index.js";
 import { waitForObject } from "./harness/wait.js";
 
@@ -181,6 +182,21 @@ describe("cluster test bed", () => {
       "server.traffic.svc.cluster.local",
     ]);
     assert.equal(hosts.stdout.split(/\s+/)[0], svc.spec?.clusterIP);
+
+    // And the ClusterIP is served (the node stand-in's userspace service proxy): by name, unmeshed.
+    await cluster.node.waitForServiceEndpoints("traffic", "server");
+    const viaService = await cluster.node.exec("traffic", "client", [
+      "curl",
+      "-sS",
+      "http://server:8080/svc",
+    ]);
+    assert.equal(viaService.code, 0, viaService.stderr);
+    assert.deepEqual(JSON.parse(viaService.stdout), {
+      pod: "server",
+      method: "GET",
+      path: "/svc",
+      host: "server:8080",
+    });
   });
 
   test("a CRD applied with kubectl becomes Established", async () => {
@@ -308,6 +324,8 @@ describe("node stand-in", () => {
       'curl -sS -o /dev/null -w "%{http_code}\\n" --cacert /var/run/secrets/kubernetes.io/serviceaccount/ca.crt ' +
         '-H "Authorization: Bearer $(cat /var/run/secrets/kubernetes.io/serviceaccount/token)" ' +
         "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api/v1/namespaces/podapi/pods",
+      'curl -sS -o /dev/null -w "%{http_code}\\n" --cacert /var/run/secrets/kubernetes.io/serviceaccount/ca.crt ' +
+        "https://kubernetes.default.svc/version",
       'echo "$MY_NAME $MY_IP"',
     ].join("; ");
     await core.createNamespacedPod({
@@ -354,7 +372,53 @@ describe("node stand-in", () => {
     assert.equal(done.status?.phase, "Succeeded", log.join("\n"));
     // Root in the init container, UID 2102 in the app, and 403: authenticated as the pod's
     // ServiceAccount (through the node's forwarder, TLS checked with kube-root-ca.crt) but not allowed.
-    assert.deepEqual(log, ["0", "2102", "403", `app ${done.status?.podIP}`]);
+    // /version is open to every client: 200 through the `kubernetes` Service's ClusterIP.
+    assert.deepEqual(log, ["0", "2102", "403", "200", `app ${done.status?.podIP}`]);
+  });
+
+  test("an init container's iptables rules apply to the pod's traffic", async (t) => {
+    if (!requireTools(t, "iptables")) return;
+    await cluster.createNamespace("iptables");
+    // As trellis-init will: inbound connections to port 80 are redirected to the app's port 8080.
+    await core.createNamespacedPod({
+      namespace: "iptables",
+      body: {
+        metadata: { name: "server" },
+        spec: {
+          initContainers: [
+            {
+              name: "init",
+              image: `${TEST_IMAGE_PREFIX}tools`,
+              command: ["iptables", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "80"],
+              args: ["-j", "REDIRECT", "--to-ports", "8080"],
+            },
+          ],
+          containers: [
+            {
+              name: "main",
+              image: `${TEST_IMAGE_PREFIX}echo`,
+              readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+            },
+          ],
+        },
+      },
+    });
+    await core.createNamespacedPod({
+      namespace: "iptables",
+      body: {
+        metadata: { name: "client" },
+        spec: { containers: [{ name: "main", image: `${TEST_IMAGE_PREFIX}tools` }] },
+      },
+    });
+    const server = await podReady("iptables", "server");
+    await podReady("iptables", "client");
+    const res = await cluster.node.exec("iptables", "client", [
+      "curl",
+      "-sS",
+      `http://${server.status?.podIP}:80/in`,
+    ]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.deepEqual((JSON.parse(res.stdout) as { path: string }).path, "/in");
   });
 
   test("deleting a pod stops its processes and removes its network namespace", async () => {

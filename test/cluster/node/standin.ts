@@ -5,7 +5,7 @@
  * containers as processes, and the Pod's status (podIPs, hostIP, phase, Ready) patched so the real
  * EndpointSlice controller publishes it. A Pod being deleted has its processes stopped and its
  * namespace removed, then is deleted for good, as a kubelet would. Service names resolve in every pod
- * through /etc/netns/<netns>/hosts; ClusterIPs are not routed (no kube-proxy).
+ * through /etc/netns/<netns>/hosts, and ClusterIPs through a userspace service proxy (no kube-proxy).
  */
 import { execFile } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -13,10 +13,13 @@ import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import {
   CoreV1Api,
+  DiscoveryV1Api,
   type KubeConfig,
+  type KubernetesObject,
   ListWatch,
   PatchStrategy,
   setHeaderOptions,
+  type V1EndpointSlice,
   type V1Pod,
   type V1Service,
   Watch,
@@ -24,6 +27,7 @@ import {
 import { writeTrellisShims } from "./images.js";
 import type { NodeNetwork, PodNetwork } from "./network.js";
 import { PodRuntime } from "./pod.js";
+import { ServiceProxy } from "./services.js";
 
 export interface NodeStandInOptions {
   kubeConfig: KubeConfig;
@@ -54,7 +58,9 @@ export class NodeStandIn {
   readonly address: string;
   private readonly pods = new Map<string, PodRuntime>();
   private readonly services = new Map<string, V1Service>();
-  private readonly informers: ListWatch<V1Pod | V1Service>[] = [];
+  private readonly informers: ListWatch<KubernetesObject>[] = [];
+  private readonly discovery: DiscoveryV1Api;
+  private readonly serviceProxy: ServiceProxy;
   private readonly pendingStatus = new Map<string, Promise<void>>();
   private readonly dirtyStatus = new Set<string>();
   private forwarder?: Server;
@@ -66,9 +72,11 @@ export class NodeStandIn {
   constructor(private readonly opts: NodeStandInOptions) {
     this.name = opts.name ?? "trellis-testbed";
     this.api = opts.kubeConfig.makeApiClient(CoreV1Api);
+    this.discovery = opts.kubeConfig.makeApiClient(DiscoveryV1Api);
     this.address = opts.network.addresses.gateway;
     this.shimDir = join(opts.dir, "bin");
     this.log = opts.log ?? ((m) => process.stderr.write(`[node] ${m}\n`));
+    this.serviceProxy = new ServiceProxy(opts.network.bridge, opts.apiserverPort, this.log);
   }
 
   /** Creates the bridge, the API forwarder and the Node, then starts watching pods and services. */
@@ -91,7 +99,7 @@ export class NodeStandIn {
     pods.on("add", (p) => this.onPod(p));
     pods.on("update", (p) => this.onPod(p));
     pods.on("delete", (p) => void this.onPodGone(p));
-    this.informers.push(pods as ListWatch<V1Pod | V1Service>);
+    this.informers.push(pods as ListWatch<KubernetesObject>);
     if (this.opts.bindUnscheduled ?? true) {
       const unbound = "spec.nodeName=";
       const pending = new ListWatch<V1Pod>(
@@ -103,15 +111,22 @@ export class NodeStandIn {
         unbound,
       );
       pending.on("add", (p) => void this.bind(p));
-      this.informers.push(pending as ListWatch<V1Pod | V1Service>);
+      this.informers.push(pending as ListWatch<KubernetesObject>);
     }
     const services = new ListWatch<V1Service>("/api/v1/services", watch, () =>
       this.api.listServiceForAllNamespaces(),
     );
+    const slices = new ListWatch<V1EndpointSlice>("/apis/discovery.k8s.io/v1/endpointslices", watch, () =>
+      this.discovery.listEndpointSliceForAllNamespaces(),
+    );
+    slices.on("add", (s) => this.serviceProxy.onSlice(s, false));
+    slices.on("update", (s) => this.serviceProxy.onSlice(s, false));
+    slices.on("delete", (s) => this.serviceProxy.onSlice(s, true));
+    this.informers.push(slices as ListWatch<KubernetesObject>);
     services.on("add", (s) => this.onService(s, false));
     services.on("update", (s) => this.onService(s, false));
     services.on("delete", (s) => this.onService(s, true));
-    this.informers.push(services as ListWatch<V1Pod | V1Service>);
+    this.informers.push(services as ListWatch<KubernetesObject>);
     for (const inf of this.informers) {
       // A watch that breaks is restarted after a second; the stand-in lives as long as the cluster.
       inf.on("error", (err) => {
@@ -311,6 +326,7 @@ export class NodeStandIn {
     const key = `${svc.metadata?.namespace}/${svc.metadata?.name}`;
     if (deleted) this.services.delete(key);
     else this.services.set(key, svc);
+    this.serviceProxy.onService(svc, deleted);
     for (const runtime of this.pods.values()) {
       if (runtime.net) this.writeHosts(runtime.pod, runtime.net);
     }
@@ -373,6 +389,11 @@ export class NodeStandIn {
     }
   }
 
+  /** Resolves once the node's service proxy can forward the Service's ClusterIP to a ready endpoint. */
+  waitForServiceEndpoints(namespace: string, service: string, timeoutMs = 60_000): Promise<void> {
+    return this.serviceProxy.waitForEndpoints(namespace, service, timeoutMs);
+  }
+
   /** Network namespaces of the pods running now. */
   netnsList(): string[] {
     return [...this.pods.values()].flatMap((r) => (r.netns ? [r.netns] : []));
@@ -384,6 +405,7 @@ export class NodeStandIn {
     await Promise.all(this.informers.map((i) => i.stop().catch(() => {})));
     await Promise.all([...this.pods.values()].map((r) => r.stop().catch(() => {})));
     this.pods.clear();
+    await this.serviceProxy.stop();
     for (const s of this.forwarded) s.destroy();
     await new Promise<void>((resolve) =>
       this.forwarder ? this.forwarder.close(() => resolve()) : resolve(),

@@ -5,7 +5,7 @@
  * Node.js process exits, so a crashed test leaves no etcd or kube-apiserver behind.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
 /** One running child process. */
@@ -22,6 +22,7 @@ export interface Proc {
   tail(lines?: number): string;
 }
 
+const SETPRIV = "/usr/bin/setpriv";
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
@@ -61,7 +62,13 @@ export interface StartOptions {
 export function startProc(name: string, cmd: string, args: string[], opts: StartOptions): Proc {
   installExitHook();
   const fd = openSync(opts.logPath, "a");
-  const child = spawn(cmd, args, {
+  // setpriv --pdeathsig: the kernel kills the child when this process dies, even by SIGKILL, when no
+  // exit handler can run.
+  const [file, argv] =
+    !opts.keepOnExit && existsSync(SETPRIV)
+      ? [SETPRIV, ["--pdeathsig", "KILL", "--", cmd, ...args]]
+      : [cmd, args];
+  const child = spawn(file, argv, {
     stdio: ["ignore", fd, fd],
     detached: true,
     env: opts.env ?? process.env,

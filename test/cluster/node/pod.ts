@@ -206,7 +206,8 @@ export class PodRuntime {
     lines.push(
       uid === 0 && gid === 0
         ? `exec "$@"`
-        : `exec setpriv --reuid=${uid} --regid=${gid} --clear-groups -- "$@"`,
+        : // A change of user clears the parent-death signal, so it is set again after it.
+          `exec setpriv --reuid=${uid} --regid=${gid} --clear-groups --pdeathsig KILL -- "$@"`,
     );
     const script = join(this.host.podDir, `${c.spec.name}.sh`);
     writeFileSync(script, `${lines.join("\n")}\n`, { mode: 0o700 });

@@ -421,6 +421,89 @@ describe("node stand-in", () => {
     assert.deepEqual((JSON.parse(res.stdout) as { path: string }).path, "/in");
   });
 
+  test("a webhook served by a pod is called through its Service, as the injector will be", async (t) => {
+    await cluster.createNamespace("hooks");
+    const ca = await createCA("hooks-ca");
+    const serving = await issue(ca, {
+      commonName: "webhook",
+      dnsNames: ["webhook.hooks.svc"],
+      usage: "server",
+    });
+    await core.createNamespacedSecret({
+      namespace: "hooks",
+      body: {
+        metadata: { name: "webhook-tls" },
+        type: "kubernetes.io/tls",
+        stringData: { "tls.crt": serving.cert, "tls.key": serving.key },
+      },
+    });
+    await core.createNamespacedService({
+      namespace: "hooks",
+      body: {
+        metadata: { name: "webhook" },
+        spec: { selector: { app: "webhook" }, ports: [{ port: 443, targetPort: 8443 }] },
+      },
+    });
+    await core.createNamespacedPod({
+      namespace: "hooks",
+      body: {
+        metadata: { name: "webhook", labels: { app: "webhook" } },
+        spec: {
+          containers: [
+            {
+              name: "main",
+              image: `${TEST_IMAGE_PREFIX}webhook`,
+              readinessProbe: { tcpSocket: { port: 8443 }, periodSeconds: 1 },
+              volumeMounts: [{ name: "tls", mountPath: "/tls" }],
+            },
+          ],
+          volumes: [{ name: "tls", secret: { secretName: "webhook-tls" } }],
+        },
+      },
+    });
+    await podReady("hooks", "webhook");
+    await cluster.node.waitForServiceEndpoints("hooks", "webhook");
+
+    await cluster.createNamespace("hooked-by-pod", { "testbed.trellis.dev/pod-webhook": "on" });
+    const admission = cluster.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+    await admission.createMutatingWebhookConfiguration({
+      body: {
+        metadata: { name: "testbed-pod-mutator" },
+        webhooks: [
+          {
+            name: "pod-mutator.testbed.trellis.dev",
+            clientConfig: {
+              service: { name: "webhook", namespace: "hooks", path: "/mutate", port: 443 },
+              caBundle: Buffer.from(ca.cert).toString("base64"),
+            },
+            rules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }],
+            namespaceSelector: { matchLabels: { "testbed.trellis.dev/pod-webhook": "on" } },
+            sideEffects: "None",
+            admissionReviewVersions: ["v1"],
+            failurePolicy: "Fail",
+            timeoutSeconds: 5,
+          },
+        ],
+      },
+    });
+    t.after(() =>
+      admission.deleteMutatingWebhookConfiguration({ name: "testbed-pod-mutator" }).catch(() => {}),
+    );
+    const body = {
+      metadata: { name: "app" },
+      spec: { containers: [{ name: "main", image: `${TEST_IMAGE_PREFIX}tools` }] },
+    };
+    // Dry runs until the apiserver has picked the configuration up (bounded), then the real thing.
+    for (let i = 0; ; i++) {
+      const probe = await core.createNamespacedPod({ namespace: "hooked-by-pod", body, dryRun: "All" });
+      if (probe.metadata?.annotations?.["testbed.trellis.dev/mutated-by"]) break;
+      assert.ok(i < 100, "the apiserver never called the webhook pod");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const created = await core.createNamespacedPod({ namespace: "hooked-by-pod", body });
+    assert.equal(created.metadata?.annotations?.["testbed.trellis.dev/mutated-by"], "webhook");
+  });
+
   test("deleting a pod stops its processes and removes its network namespace", async () => {
     await cluster.createNamespace("deletion");
     await core.createNamespacedPod({

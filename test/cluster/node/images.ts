@@ -8,6 +8,8 @@
  *   `command: [trellis-controller, identity]`; without a command it runs `trellis-proxy`.
  * - `trellis.test/echo`: test/cluster/images/echo.ts, an HTTP server that answers every request with
  *   a JSON line naming the pod (env `PORT`, default 8080).
+ * - `trellis.test/webhook`: test/cluster/images/webhook.ts, a mutating admission webhook over HTTPS
+ *   (certificate from $TLS_DIR, default /tls; port $PORT, default 8443) that annotates what it admits.
  * - `trellis.test/tools`: runs `command`/`args` as they are with this machine's programs (sh, curl,
  *   iptables, node, ...); without a command it sleeps until the pod is deleted.
  * Any other image leaves the container waiting with reason `ImageNotMapped`.
@@ -64,6 +66,10 @@ export function recipeFor(image: string, shimDir: string): ImageRecipe | undefin
   if (repo === TRELLIS_IMAGE) return { entrypoint: ["trellis-proxy"], cmd: [], path: [shimDir] };
   if (repo === `${TEST_IMAGE_PREFIX}echo`) {
     const script = join(repoRoot, "test/cluster/images/echo.ts");
+    return { entrypoint: [process.execPath, "--import", tsxLoader, script], cmd: [], path: [] };
+  }
+  if (repo === `${TEST_IMAGE_PREFIX}webhook`) {
+    const script = join(repoRoot, "test/cluster/images/webhook.ts");
     return { entrypoint: [process.execPath, "--import", tsxLoader, script], cmd: [], path: [] };
   }
   if (repo === `${TEST_IMAGE_PREFIX}tools`) return { entrypoint: [], cmd: ["sleep", "infinity"], path: [] };

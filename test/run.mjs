@@ -2,7 +2,7 @@
 // `npm test`: typecheck, lint, build, then every test tier this machine can run.
 // A tier that cannot run says why; with CI=true that is a failure, never a silent skip.
 import { spawnSync } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -53,6 +53,10 @@ else if (built) {
 // The cluster tier (test/cluster/README.md): a real etcd + kube-apiserver + kube-controller-manager built
 // from the Go module proxy, pods as network namespaces. It needs Go, root and `ip netns`.
 function clusterTierBlocker() {
+  // The Go toolchain's usual home, which a non-login shell (CI's) may not have on PATH.
+  if (spawnSync("go", ["version"], { stdio: "ignore" }).status !== 0 && existsSync("/usr/local/go/bin/go")) {
+    process.env.PATH = `/usr/local/go/bin:${process.env.PATH}`;
+  }
   if (spawnSync("go", ["version"], { stdio: "ignore" }).status !== 0)
     return "Go is not installed (go version failed)";
   if (process.getuid?.() !== 0) return "it needs root (network namespaces, veths, a bridge)";

@@ -29,6 +29,7 @@ export { TEST_IMAGE_PREFIX, TRELLIS_IMAGE } from "../node/images.js";
 export type { NodeStandIn } from "../node/standin.js";
 export { SERVICE_ACCOUNT_ISSUER } from "./controlplane.js";
 export { createCA, issue, type KeyPairPem, type TestCA } from "./pki.js";
+export { waitForObject } from "./wait.js";
 
 export interface ClusterOptions {
   /** Folder for certificates, logs, etcd data and pod files; default a new temp folder (removed on stop). */

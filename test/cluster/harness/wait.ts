@@ -36,6 +36,7 @@ export async function waitForObject<T extends KubernetesObject>(
     opts.fieldSelector,
   );
   let last: KubernetesObject | undefined;
+  let settled = false;
   try {
     return await new Promise<T>((resolve, reject) => {
       const timer = setTimeout(
@@ -55,8 +56,12 @@ export async function waitForObject<T extends KubernetesObject>(
       informer.on("add", check);
       informer.on("update", check);
       informer.on("error", (err) => {
-        // The informer stops on error; start it again while the deadline allows.
-        if (err) setTimeout(() => void informer.start().catch(() => {}), 200).unref();
+        // The informer stops on error; start it again while the deadline allows. An AbortError is
+        // its own doing (a restart, or our stop) and needs nothing.
+        if (settled || !err || (err as Error).name === "AbortError") return;
+        setTimeout(() => {
+          if (!settled) void informer.start().catch(() => {});
+        }, 200).unref();
       });
       informer.start().catch((err) => {
         clearTimeout(timer);
@@ -64,6 +69,7 @@ export async function waitForObject<T extends KubernetesObject>(
       });
     });
   } finally {
+    settled = true;
     await informer.stop().catch(() => {});
   }
 }

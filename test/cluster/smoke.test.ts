@@ -327,7 +327,16 @@ describe("node stand-in", () => {
       'curl -sS -o /dev/null -w "%{http_code}\\n" --cacert /var/run/secrets/kubernetes.io/serviceaccount/ca.crt ' +
         "https://kubernetes.default.svc/version",
       'echo "$MY_NAME $MY_IP"',
+      'echo "$FROM_CM $S_password"',
     ].join("; ");
+    await core.createNamespacedConfigMap({
+      namespace: "podapi",
+      body: { metadata: { name: "cfg" }, data: { mode: "strict" } },
+    });
+    await core.createNamespacedSecret({
+      namespace: "podapi",
+      body: { metadata: { name: "creds" }, stringData: { password: "hunter2" } },
+    });
     await core.createNamespacedPod({
       namespace: "podapi",
       body: {
@@ -350,7 +359,9 @@ describe("node stand-in", () => {
               env: [
                 { name: "MY_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
                 { name: "MY_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+                { name: "FROM_CM", valueFrom: { configMapKeyRef: { name: "cfg", key: "mode" } } },
               ],
+              envFrom: [{ secretRef: { name: "creds" }, prefix: "S_" }],
               securityContext: { runAsUser: 2102 },
               volumeMounts: [{ name: "work", mountPath: "/work" }],
             },
@@ -373,7 +384,7 @@ describe("node stand-in", () => {
     // Root in the init container, UID 2102 in the app, and 403: authenticated as the pod's
     // ServiceAccount (through the node's forwarder, TLS checked with kube-root-ca.crt) but not allowed.
     // /version is open to every client: 200 through the `kubernetes` Service's ClusterIP.
-    assert.deepEqual(log, ["0", "2102", "403", "200", `app ${done.status?.podIP}`]);
+    assert.deepEqual(log, ["0", "2102", "403", "200", `app ${done.status?.podIP}`, "strict hunter2"]);
   });
 
   test("an init container's iptables rules apply to the pod's traffic", async (t) => {

@@ -70,6 +70,10 @@ export class PodRuntime {
   private stopping = false;
   private initialized = false;
   private volumes = new Map<string, string>();
+  private readonly envRefs = new Map<
+    string,
+    { fromSources: Record<string, string>; keys: Record<string, string> }
+  >();
   private failure?: string;
   private readonly conditionTimes = new Map<string, { ok: boolean; since: string }>();
 
@@ -101,6 +105,7 @@ export class PodRuntime {
       mkdirSync(this.host.podDir, { recursive: true });
       this.host.writeHosts(this.pod, this.net);
       this.volumes = await prepareVolumes(this.host.api, this.pod, this.host.podDir);
+      await this.resolveEnvRefs();
     } catch (err) {
       this.fail(`pod setup failed: ${(err as Error).message}`);
       return;
@@ -162,13 +167,69 @@ export class PodRuntime {
         ...(this.net ? { podIP: this.net.ip, podIPs: [{ ip: this.net.ip }] } : {}),
       },
     };
+    const refs = this.envRefs.get(c.name);
+    Object.assign(env, refs?.fromSources);
     for (const e of c.env ?? ([] as V1EnvVar[])) {
       if (e.valueFrom?.fieldRef) env[e.name] = fieldValue(pod, e.valueFrom.fieldRef.fieldPath);
-      else if (e.valueFrom)
-        env[e.name] = ""; // configMap/secret/resource refs are not resolved
-      else env[e.name] = expand(e.value ?? "", env);
+      else if (e.valueFrom) {
+        // configMap/secret keys were read at pod start; resource fields are not supported.
+        const v = refs?.keys[e.name];
+        if (v !== undefined) env[e.name] = v;
+      } else env[e.name] = expand(e.value ?? "", env);
     }
     return env;
+  }
+
+  /** Reads the ConfigMap and Secret values that containers' env and envFrom name. */
+  private async resolveEnvRefs(): Promise<void> {
+    const namespace = this.pod.metadata?.namespace ?? "default";
+    const cache = new Map<string, Record<string, string> | undefined>();
+    const read = async (kind: "configMap" | "secret", name: string) => {
+      const key = `${kind}/${name}`;
+      if (!cache.has(key)) {
+        const data =
+          kind === "configMap"
+            ? await this.host.api
+                .readNamespacedConfigMap({ name, namespace })
+                .then((cm) => cm.data ?? {})
+                .catch(() => undefined)
+            : await this.host.api
+                .readNamespacedSecret({ name, namespace })
+                .then((sec) =>
+                  Object.fromEntries(
+                    Object.entries(sec.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
+                  ),
+                )
+                .catch(() => undefined);
+        cache.set(key, data);
+      }
+      return cache.get(key);
+    };
+    for (const { spec: c } of this.containers) {
+      const fromSources: Record<string, string> = {};
+      for (const src of c.envFrom ?? []) {
+        const data = src.configMapRef
+          ? await read("configMap", src.configMapRef.name ?? "")
+          : src.secretRef
+            ? await read("secret", src.secretRef.name ?? "")
+            : undefined;
+        const optional = src.configMapRef?.optional ?? src.secretRef?.optional ?? false;
+        if (!data && !optional) throw new Error(`container ${c.name}: envFrom source not found`);
+        for (const [k, v] of Object.entries(data ?? {})) fromSources[`${src.prefix ?? ""}${k}`] = v;
+      }
+      const keys: Record<string, string> = {};
+      for (const e of c.env ?? []) {
+        const cm = e.valueFrom?.configMapKeyRef;
+        const sec = e.valueFrom?.secretKeyRef;
+        const ref = cm ?? sec;
+        if (!ref) continue;
+        const v = (await read(cm ? "configMap" : "secret", ref.name ?? ""))?.[ref.key];
+        if (v !== undefined) keys[e.name] = v;
+        else if (!ref.optional)
+          throw new Error(`container ${c.name}: env ${e.name}: key ${ref.key} of ${ref.name} not found`);
+      }
+      this.envRefs.set(c.name, { fromSources, keys });
+    }
   }
 
   private userOf(c: V1Container): { uid: number; gid: number } {

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { PROXY_ERROR_HEADER, type ProxyError } from "../errors.js";
 import type { Downstream, ProxyRequest, UpstreamResponse } from "./exchange.js";
-import { endToEnd, expectsTrailers, isGrpc } from "./headers.js";
+import { endToEnd, isGrpc } from "./headers.js";
 
 const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const END_STREAM = 0x1;
@@ -115,16 +115,11 @@ export function http2Downstream(
         done(true, undefined);
         return;
       }
-      const waitForTrailers = expectsTrailers(up.headers);
-      stream.respond(head, { waitForTrailers });
+      // Trailers are only known at the end: wait for them. With none, an empty trailer block still
+      // ends the stream with END_STREAM (closing it instead would reset it).
+      stream.respond(head, { waitForTrailers: true });
       let ended = false;
-      if (waitForTrailers) {
-        stream.once("wantTrailers", () => {
-          const trailers = up.trailers();
-          if (trailers) stream.sendTrailers(trailers);
-          else stream.close();
-        });
-      }
+      stream.once("wantTrailers", () => stream.sendTrailers(up.trailers() ?? {}));
       up.body.pipe(stream);
       up.body.once("end", () => {
         ended = true;

@@ -56,12 +56,6 @@ export function trailersOf(trailers: IncomingHttpHeaders | Headers | undefined):
   return undefined;
 }
 
-/** Whether a response will end with trailers the client must see (gRPC, or declared ones). */
-export function expectsTrailers(headers: Headers): boolean {
-  const type = headers["content-type"];
-  return (typeof type === "string" && type.startsWith("application/grpc")) || headers.trailer !== undefined;
-}
-
 export function isGrpc(headers: IncomingHttpHeaders | Headers): boolean {
   const type = headers["content-type"];
   return typeof type === "string" && type.startsWith("application/grpc");

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { test } from "node:test";
+import { scrape, sum } from "../support/metrics.js";
 import { bin, startNode } from "../support/process.js";
 
 interface ProxyLine {
@@ -12,23 +13,6 @@ interface ProxyLine {
   outbound: string;
   inbound: string;
   admin: string;
-}
-
-async function scrape(admin: string): Promise<string> {
-  const res = await fetch(`http://${admin}/metrics`);
-  assert.equal(res.status, 200);
-  return res.text();
-}
-
-/** Sums the samples of a metric whose labels include every given label. */
-function sum(metrics: string, name: string, labels: Record<string, string>): number {
-  let total = 0;
-  for (const line of metrics.split("\n")) {
-    if (!line.startsWith(`${name}{`)) continue;
-    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-    total += Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return total;
 }
 
 test("meshctl demo --headless: every proxy ready with its identity, traffic counted as mTLS", async (t) => {

@@ -1,0 +1,159 @@
+/**
+ * A mesh for integration tests, started the way a cluster runs it: the real identity service
+ * (`trellis-controller identity`, local token verifier) and real `trellis-proxy` processes configured
+ * only through their environment, each with a ServiceAccount token file the test mints.
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TestContext } from "node:test";
+import { createLocalTokenKey, type LocalTokenKey, mintLocalToken } from "../../control/local/tokens.js";
+import { scrape } from "./metrics.js";
+import { type MeshPki, makeMeshPki } from "./pki.js";
+import { bin, type Child, startNode } from "./process.js";
+
+export const NAMESPACE = "test";
+
+export interface ProxyReady {
+  identity: string;
+  inbound: string;
+  outbound: string;
+  admin: string;
+}
+
+export interface TestProxy extends ProxyReady {
+  child: Child;
+  metrics(): Promise<string>;
+}
+
+export interface ProxyOptions {
+  /** TRELLIS_PROXY_INBOUND_PORTS */
+  inboundPorts?: number[];
+  /** TRELLIS_PROXY_DESTINATIONS, as objects. */
+  destinations?: unknown[];
+  /** Any other variables (they win over the defaults). */
+  env?: Record<string, string>;
+}
+
+export interface TestMesh {
+  dir: string;
+  pki: MeshPki;
+  tokenKey: LocalTokenKey;
+  /** The identity service's address and SPIFFE ID. */
+  identityService: { listen: string; identity: string; admin: string };
+  /** Stops the identity service and starts it again on the same port. */
+  restartIdentity(): Promise<void>;
+  identityOf(serviceAccount: string): string;
+  /** Starts a proxy for the service account and waits until it is ready. */
+  proxy(serviceAccount: string, options?: ProxyOptions): Promise<TestProxy>;
+  /** The environment a proxy for the service account starts with (for tests that start it themselves). */
+  proxyEnv(serviceAccount: string, options?: ProxyOptions): Promise<Record<string, string>>;
+}
+
+export interface MeshOptions {
+  /** The identity service's --issuance-lifetime (default 24h). */
+  issuanceLifetime?: string;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+export async function startMesh(t: TestContext, options: MeshOptions = {}): Promise<TestMesh> {
+  const dir = await mkdtemp(join(tmpdir(), "trellis-mesh-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const pki = await makeMeshPki({ dir });
+  const files = pki.files;
+  if (!files) throw new Error("makeMeshPki wrote no files");
+  const tokenKey = await createLocalTokenKey();
+  const publicKeyFile = join(dir, "token-key.pub");
+  await writeFile(publicKeyFile, tokenKey.publicKeyPem);
+  const port = await freePort();
+
+  let identity: Child | undefined;
+  const startIdentity = async () => {
+    identity = startNode(t, bin("trellis-controller"), [
+      "identity",
+      `--listen=127.0.0.1:${port}`,
+      "--admin-listen=127.0.0.1:0",
+      `--trust-anchors-file=${files.trustAnchors}`,
+      `--issuer-certificate-file=${files.issuerCert}`,
+      `--issuer-key-file=${files.issuerKey}`,
+      `--issuance-lifetime=${options.issuanceLifetime ?? "24h"}`,
+      "--token-verifier=local",
+      `--local-token-public-key-file=${publicKeyFile}`,
+    ]);
+    return identity.ready<{ listen: string; identity: string; admin: string }>(30_000);
+  };
+  const identityService = await startIdentity();
+
+  const identityOf = (sa: string) => pki.identity(NAMESPACE, sa);
+  const proxyEnv = async (sa: string, o: ProxyOptions = {}) => {
+    const tokenFile = join(dir, `${sa}.token`);
+    await writeFile(
+      tokenFile,
+      await mintLocalToken(tokenKey.privateKeyPem, {
+        namespace: NAMESPACE,
+        serviceAccount: sa,
+        ttlSeconds: 3600,
+      }),
+    );
+    return {
+      TRELLIS_PROXY_INBOUND_LISTEN_ADDR: "127.0.0.1:0",
+      TRELLIS_PROXY_OUTBOUND_LISTEN_ADDR: "127.0.0.1:0",
+      TRELLIS_PROXY_ADMIN_LISTEN_ADDR: "127.0.0.1:0",
+      TRELLIS_PROXY_INBOUND_PORTS: (o.inboundPorts ?? []).join(","),
+      TRELLIS_PROXY_IDENTITY_NAME: identityOf(sa),
+      TRELLIS_PROXY_IDENTITY_TRUST_ANCHORS: pki.anchor.certPem,
+      TRELLIS_PROXY_IDENTITY_TOKEN_FILE: tokenFile,
+      TRELLIS_PROXY_IDENTITY_SVC_ADDR: identityService.listen,
+      TRELLIS_PROXY_IDENTITY_SVC_NAME: identityService.identity,
+      TRELLIS_PROXY_IDENTITY_RETRY_BASE_MS: "100",
+      TRELLIS_PROXY_IDENTITY_RETRY_MAX_MS: "1000",
+      TRELLIS_PROXY_DESTINATIONS: JSON.stringify(o.destinations ?? []),
+      TRELLIS_PROXY_POD_NAMESPACE: NAMESPACE,
+      TRELLIS_PROXY_POD_NAME: `${sa}-0`,
+      TRELLIS_PROXY_DEPLOYMENT: sa,
+      ...o.env,
+    };
+  };
+
+  return {
+    dir,
+    pki,
+    tokenKey,
+    identityService,
+    identityOf,
+    proxyEnv,
+    async restartIdentity() {
+      await identity?.stop();
+      await startIdentity();
+    },
+    async proxy(sa, o = {}) {
+      const child = startNode(t, bin("trellis-proxy"), [], await proxyEnv(sa, o));
+      const ready = await child.ready<ProxyReady>(30_000);
+      return { ...ready, child, metrics: () => scrape(ready.admin) };
+    },
+  };
+}
+
+/** The static destination entry that sends `authority` to an app port behind a peer proxy. */
+export function meshedDestination(
+  authority: string,
+  appPort: number,
+  peer: ProxyReady,
+  labels: Record<string, string> = {},
+) {
+  const inboundPort = Number(peer.inbound.slice(peer.inbound.lastIndexOf(":") + 1));
+  return {
+    authority,
+    labels,
+    endpoints: [{ address: `127.0.0.1:${appPort}`, identity: peer.identity, inboundPort }],
+  };
+}

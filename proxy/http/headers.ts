@@ -56,6 +56,21 @@ export function trailersOf(trailers: IncomingHttpHeaders | Headers | undefined):
   return undefined;
 }
 
+/**
+ * A header list's size as HTTP/2 counts it for SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 §6.5.2): each
+ * field's name and value plus 32. nghttp2 applies the limit only once the client acknowledged the
+ * setting, so a request sent before that must be measured here.
+ */
+export function headerListBytes(headers: IncomingHttpHeaders): number {
+  let size = 0;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) size += name.length + String(v).length + 32;
+  }
+  return size;
+}
+
 export function isGrpc(headers: IncomingHttpHeaders | Headers): boolean {
   const type = headers["content-type"];
   return typeof type === "string" && type.startsWith("application/grpc");

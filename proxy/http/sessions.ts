@@ -3,7 +3,7 @@
  * use (concurrent first requests wait for the same connect) and forgotten when it closes, fails or
  * is told to go away, so the next request connects again.
  */
-import http2, { type ClientHttp2Session } from "node:http2";
+import http2, { type ClientHttp2Session, type ServerHttp2Session } from "node:http2";
 import type { Duplex } from "node:stream";
 import { logger } from "../../control/api/log.js";
 import { connectError, type ProxyError } from "../errors.js";
@@ -19,6 +19,18 @@ export const SESSION_SETTINGS: http2.Settings = {
 };
 const CONNECTION_WINDOW_BYTES = 16 << 20;
 export const MAX_SESSION_MEMORY_MB = 64;
+
+/**
+ * Closes a server session whose client sent no SETTINGS (after its preface) within `timeoutMs`:
+ * Node's HTTP/2 server has no such deadline, so a client trickling its preface would hold the
+ * connection forever.
+ */
+export function settingsDeadline(session: ServerHttp2Session, timeoutMs: number): void {
+  const timer = setTimeout(() => session.destroy(), timeoutMs);
+  const clear = () => clearTimeout(timer);
+  session.once("remoteSettings", clear);
+  session.once("close", clear);
+}
 
 type Pending = Array<(err: ProxyError | undefined, session?: ClientHttp2Session) => void>;
 

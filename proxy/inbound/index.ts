@@ -14,8 +14,8 @@ import type { ListenAddr } from "../config.js";
 import { ProxyError } from "../errors.js";
 import { http2Downstream } from "../http/downstream.js";
 import { exchange, type Upstream } from "../http/exchange.js";
-import { DST_PORT_HEADER, first, ORIG_PROTO_HEADER } from "../http/headers.js";
-import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS, SessionPool } from "../http/sessions.js";
+import { DST_PORT_HEADER, first, headerListBytes, ORIG_PROTO_HEADER } from "../http/headers.js";
+import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS, SessionPool, settingsDeadline } from "../http/sessions.js";
 import { http1Upstream, http2Upstream } from "../http/upstream.js";
 import type { ProxyMetrics, StackLabels } from "../metrics/index.js";
 import { ALPN_H2, ALPN_OPAQUE, type MeshTls, spiffeIdOf } from "../tls/index.js";
@@ -60,6 +60,7 @@ export class Inbound {
     });
     this.h2.on("session", (session) => {
       this.connections.addSession(session);
+      settingsDeadline(session, options.detectTimeoutMs);
       const clientId = spiffeIdOf((session.socket as TLSSocket).getPeerCertificate());
       this.sessionLabels.set(
         session,
@@ -71,7 +72,10 @@ export class Inbound {
       const http1 = headers[ORIG_PROTO_HEADER] === "HTTP/1.1";
       const down = http2Downstream(stream, headers, flags, http1);
       const rec = options.metrics.request(labels);
-      const port = this.appPort(first(headers[DST_PORT_HEADER]));
+      const port =
+        headerListBytes(headers) > options.maxHeaderBytes
+          ? new ProxyError("TRELLIS_E_PROXY_HEADERS_TOO_LARGE")
+          : this.appPort(first(headers[DST_PORT_HEADER]));
       if (port instanceof ProxyError) {
         rec.firstByte(port.status);
         rec.end({ status: port.status, failed: true });
@@ -92,6 +96,9 @@ export class Inbound {
     server.on("secureConnection", (socket: TLSSocket) => this.accept(socket));
     server.on("tlsClientError", (err, socket) => {
       log.debug({ err: err.message, remote: socket.remoteAddress }, "TLS handshake refused");
+      // With a listener here Node leaves the socket open (even on its handshake timeout): a client
+      // trickling a ClientHello would hold the connection forever.
+      socket.destroy();
     });
     this.server = server;
     return listenOn(server, this.options.listen);

@@ -9,8 +9,10 @@ import http2 from "node:http2";
 import net, { type Server, type Socket } from "node:net";
 import { logger } from "../../control/api/log.js";
 import type { ListenAddr } from "../config.js";
+import { ProxyError } from "../errors.js";
 import { http1Downstream, http2Downstream } from "../http/downstream.js";
-import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS } from "../http/sessions.js";
+import { headerListBytes } from "../http/headers.js";
+import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS, settingsDeadline } from "../http/sessions.js";
 import type { ProxyMetrics } from "../metrics/index.js";
 import { Connections } from "../transport/connections.js";
 import { detect, handOff } from "../transport/detect.js";
@@ -47,15 +49,24 @@ export class Outbound {
     });
     this.http1.on("request", (req, res) => this.router.handle(http1Downstream(req, res)));
     this.http1.on("upgrade", (req, socket, head) => this.router.upgrade(req, socket, head));
+    // Connections reach this server through protocol detection, never listen(); Node starts the
+    // checks that enforce headersTimeout on 'listening', so without this a slow client is never cut.
+    this.http1.emit("listening");
     this.connections.addHttp1Server(this.http1);
     this.http2 = http2.createServer({
       settings: { ...SESSION_SETTINGS, maxHeaderListSize: options.maxHeaderBytes },
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
     });
-    this.http2.on("stream", (stream, headers, flags) =>
-      this.router.handle(http2Downstream(stream, headers, flags)),
-    );
-    this.http2.on("session", (session) => this.connections.addSession(session));
+    this.http2.on("stream", (stream, headers, flags) => {
+      const down = http2Downstream(stream, headers, flags);
+      if (headerListBytes(headers) > options.maxHeaderBytes)
+        down.fail(new ProxyError("TRELLIS_E_PROXY_HEADERS_TOO_LARGE"));
+      else this.router.handle(down);
+    });
+    this.http2.on("session", (session) => {
+      this.connections.addSession(session);
+      settingsDeadline(session, options.detectTimeoutMs);
+    });
     this.http2.on("sessionError", (err) => log.debug({ err: err.message }, "client session error"));
   }
 

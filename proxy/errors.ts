@@ -35,6 +35,8 @@ export const PROXY_ERRORS = {
   TRELLIS_E_PROXY_DETECT_TIMEOUT: { status: 0, text: "the client sent no request in time" },
   /** An HTTP/2 request's header list is over TRELLIS_PROXY_MAX_HEADER_BYTES (RFC 9113 §6.5.2 sizes). */
   TRELLIS_E_PROXY_HEADERS_TOO_LARGE: { status: 431, text: "the request's headers are too large" },
+  /** The request's destination is this proxy's own listener: forwarding it would loop forever. */
+  TRELLIS_E_PROXY_LOOP: { status: 502, text: "the request would loop back into this proxy" },
   /** An opaque stream's header was malformed (the connection is closed). */
   TRELLIS_E_PROXY_OPAQUE_HEADER: { status: 0, text: "the opaque stream's header is malformed" },
 } as const;

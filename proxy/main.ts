@@ -85,6 +85,8 @@ async function main(): Promise<number> {
   let inbound: Inbound | undefined;
   let outbound: Outbound | undefined;
   let tls: MeshTls | undefined;
+  // Ports actually bound (port 0 in the configuration picks one).
+  const boundPorts: number[] = [];
   const stopped = new Promise<number>((resolve) => {
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
       process.once(signal, () => void shutdown(signal).then(resolve));
@@ -102,13 +104,25 @@ async function main(): Promise<number> {
       metrics,
       appHost: config.inboundAppHost,
       ports: config.inboundPorts,
-      ownPorts: () => [config.inboundListen.port, config.outboundListen.port, config.adminListen.port],
+      ownPorts: () => [
+        config.inboundListen.port,
+        config.outboundListen.port,
+        config.adminListen.port,
+        ...boundPorts,
+      ],
       detectTimeoutMs: config.detectTimeoutMs,
       connectTimeoutMs: config.connectTimeoutMs,
       maxHeaderBytes: config.maxHeaderBytes,
     });
+    const ownPorts = () => [
+      config.inboundListen.port,
+      config.outboundListen.port,
+      config.adminListen.port,
+      ...boundPorts,
+    ];
     outbound = new Outbound({
       listen: config.outboundListen,
+      isSelf: (host, port) => ownPorts().includes(port) && isLocalHost(host, config),
       tls,
       resolver: new StaticDestinations(config.destinations),
       metrics,
@@ -117,6 +131,7 @@ async function main(): Promise<number> {
       maxHeaderBytes: config.maxHeaderBytes,
     });
     const [inboundAddr, [outboundAddr, ...binds]] = await Promise.all([inbound.listen(), outbound.listen()]);
+    for (const addr of [inboundAddr, outboundAddr, adminAddr, ...binds]) if (addr) boundPorts.push(portOf(addr));
     state = "ready";
     process.stdout.write(
       `${JSON.stringify({ ready: true, identity: config.identity.name, inbound: inboundAddr, outbound: outboundAddr, admin: adminAddr, ...(binds.length > 0 ? { opaque: binds } : {}) })}\n`,
@@ -129,6 +144,15 @@ async function main(): Promise<number> {
     void shutdown("startup failure").then(() => process.exit(1));
   });
   return stopped;
+}
+
+const portOf = (addr: string) => Number(addr.slice(addr.lastIndexOf(":") + 1));
+
+/** Whether a host names this machine's loopback or one of the proxy's listen hosts. */
+function isLocalHost(host: string, config: ReturnType<typeof loadConfig>): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  if (h === "localhost" || h === "::1" || h === "0.0.0.0" || h === "::" || h.startsWith("127.")) return true;
+  return [config.inboundListen.host, config.outboundListen.host, config.adminListen.host].includes(h);
 }
 
 process.on("uncaughtException", (err) => {

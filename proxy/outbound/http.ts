@@ -26,6 +26,8 @@ export interface OutboundDeps {
   resolver: DestinationResolver;
   metrics: ProxyMetrics;
   connectTimeoutMs: number;
+  /** Whether host:port is one of this proxy's own listeners (a request there would loop). */
+  isSelf: (host: string, port: number) => boolean;
 }
 
 /** Where one request goes. */
@@ -161,6 +163,7 @@ export class OutboundHttp {
     const normal = normalizeAuthority(authority);
     const addr = parseHostPort(normal);
     if (!addr) return new ProxyError("TRELLIS_E_PROXY_NO_AUTHORITY", `malformed authority ${authority}`);
+    if (this.deps.isSelf(addr.host, addr.port)) return new ProxyError("TRELLIS_E_PROXY_LOOP", normal);
     let labels = this.unknownLabels.get(normal);
     if (!labels) {
       labels = this.deps.metrics.stack({

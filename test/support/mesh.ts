@@ -4,6 +4,7 @@
  * only through their environment, each with a ServiceAccount token file the test mints.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import http from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -156,4 +157,31 @@ export function meshedDestination(
     labels,
     endpoints: [{ address: `127.0.0.1:${appPort}`, identity: peer.identity, inboundPort }],
   };
+}
+
+/** One HTTP/1.1 GET through a proxy's outbound listener, for `authority` (fetch cannot set Host). */
+export function get(
+  outbound: string,
+  authority: string,
+  path = "/",
+  timeoutMs = 10_000,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  const port = Number(outbound.slice(outbound.lastIndexOf(":") + 1));
+  const host = outbound.slice(0, outbound.lastIndexOf(":"));
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host, port, path, headers: { host: authority }, timeout: timeoutMs },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          body += c;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`GET ${path} via ${outbound} timed out`)));
+    req.on("error", reject);
+    req.end();
+  });
 }

@@ -1,0 +1,123 @@
+// Certificates come and go under traffic: leaves that live a few seconds are renewed without failing a
+// request, and the identity service restarting while proxies hold certificates fails nothing either.
+import assert from "node:assert/strict";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { test } from "node:test";
+import { get, meshedDestination, startMesh, type TestProxy } from "../support/mesh.js";
+import { sum } from "../support/metrics.js";
+
+async function echoApp(t: { after(fn: () => unknown): void }): Promise<number> {
+  const app = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => res.end(`ok ${req.url}\n`));
+  });
+  await new Promise<void>((resolve) => app.listen(0, "127.0.0.1", resolve));
+  t.after(() => app.close());
+  return (app.address() as AddressInfo).port;
+}
+
+/** Sends requests one after another until `until` resolves (or 2,000 were sent); returns the failures. */
+async function steadyTraffic(
+  proxy: TestProxy,
+  authority: string,
+  until: Promise<unknown>,
+): Promise<{ sent: number; failures: string[] }> {
+  let done = false;
+  void until.finally(() => {
+    done = true;
+  });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const [host, port] = [proxy.outbound.split(":")[0], Number(proxy.outbound.split(":")[1])];
+  const failures: string[] = [];
+  let sent = 0;
+  while (!done && sent < 2000) {
+    sent++;
+    const result = await new Promise<string | undefined>((resolve) => {
+      const req = http.request(
+        { host, port, path: `/r${sent}`, agent, headers: { host: authority }, timeout: 5000 },
+        (res) => {
+          res.resume();
+          res.on("end", () =>
+            resolve(
+              res.statusCode === 200
+                ? undefined
+                : `status ${res.statusCode}: ${res.headers["trellis-proxy-error"]}`,
+            ),
+          );
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error("timeout")));
+      req.on("error", (err) => resolve(err.message));
+      req.end();
+    });
+    if (result) failures.push(`request ${sent}: ${result}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  agent.destroy();
+  return { sent, failures };
+}
+
+/** Resolves once the proxy has refreshed its certificate at least `count` times. */
+async function refreshed(proxy: TestProxy, count: number, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (sum(await proxy.metrics(), "identity_cert_refresh_count") >= count) return;
+    assert.ok(Date.now() < deadline, `${proxy.identity} did not refresh its certificate ${count} times`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+test("leaves living 4 s are renewed under steady traffic without a failed request", async (t) => {
+  const mesh = await startMesh(t, { issuanceLifetime: "4s" });
+  const appPort = await echoApp(t);
+  const server = await mesh.proxy("server", { inboundPorts: [appPort] });
+  const authority = `renew.test.svc.cluster.local:${appPort}`;
+  const client = await mesh.proxy("client", {
+    destinations: [meshedDestination(authority, appPort, server)],
+  });
+
+  // Four renewals each (the first certificate counts as one): every leaf present at the start has expired.
+  const renewals = Promise.all([refreshed(client, 5), refreshed(server, 5)]);
+  const { sent, failures } = await steadyTraffic(client, authority, renewals);
+  await renewals;
+  assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
+  assert.ok(sent > 50, `only ${sent} requests were sent`);
+
+  // A client that connects now meets the server's renewed certificate: a stale one would have expired.
+  const late = await mesh.proxy("late-client", {
+    destinations: [meshedDestination(authority, appPort, server)],
+  });
+  const res = await get(late.outbound, authority, "/late");
+  assert.equal(res.status, 200);
+  assert.equal(res.body, "ok /late\n");
+  const inbound = await server.metrics();
+  assert.ok(
+    sum(inbound, "request_total", { direction: "inbound", tls: "true", client_id: late.identity }) >= 1,
+  );
+});
+
+test("restarting the identity service while proxies hold certificates fails no request", async (t) => {
+  const mesh = await startMesh(t);
+  const appPort = await echoApp(t);
+  const server = await mesh.proxy("server", { inboundPorts: [appPort] });
+  const authority = `restart.test.svc.cluster.local:${appPort}`;
+  const client = await mesh.proxy("client", {
+    destinations: [meshedDestination(authority, appPort, server)],
+  });
+
+  const restarted = (async () => {
+    await new Promise((r) => setTimeout(r, 500));
+    await mesh.restartIdentity();
+    await new Promise((r) => setTimeout(r, 500));
+  })();
+  const { sent, failures } = await steadyTraffic(client, authority, restarted);
+  await restarted;
+  assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
+  assert.ok(sent > 10, `only ${sent} requests were sent`);
+
+  // And the restarted service certifies a new proxy.
+  const fresh = await mesh.proxy("fresh", { destinations: [meshedDestination(authority, appPort, server)] });
+  const res = await get(fresh.outbound, authority, "/fresh");
+  assert.equal(res.status, 200);
+});

@@ -1,0 +1,164 @@
+// loadConfig: every TRELLIS_PROXY_* variable parsed from a plain object, every bad one reported at
+// once in one ConfigError that names it, unknown fields of the destination table named.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { ConfigError, DEFAULTS, ENV, loadConfig } from "../../proxy/config.js";
+
+const ANCHOR = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+/** The smallest valid environment. */
+const valid = (): Record<string, string> => ({
+  [ENV.IDENTITY_NAME]: "spiffe://cluster.local/ns/shop/sa/web",
+  [ENV.IDENTITY_TRUST_ANCHORS]: ANCHOR,
+  [ENV.IDENTITY_TOKEN_FILE]: "/var/run/secrets/tokens/trellis-identity",
+  [ENV.IDENTITY_SVC_ADDR]: "identity.trellis.svc.cluster.local:8080",
+  [ENV.IDENTITY_SVC_NAME]: "spiffe://cluster.local/ns/trellis/sa/identity",
+});
+
+/** The problems loadConfig reports for `env`; fails if it accepts it. */
+function problemsOf(env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `a ConfigError, not ${String(err)}`);
+    assert.equal(err.code, "TRELLIS_E_PROXY_CONFIG");
+    for (const p of err.problems) assert.ok(err.message.includes(p), `the message lists "${p}"`);
+    return err.problems;
+  }
+  assert.fail("loadConfig accepted a bad configuration");
+}
+
+/** Asserts exactly one problem mentions each of `names`, and there are no others. */
+function assertNamesEach(problems: string[], names: string[]): void {
+  for (const name of names) {
+    assert.equal(
+      problems.filter((p) => p.includes(name)).length,
+      1,
+      `one problem names ${name}:\n  ${problems.join("\n  ")}`,
+    );
+  }
+  assert.equal(problems.length, names.length, `no other problems:\n  ${problems.join("\n  ")}`);
+}
+
+test("a valid environment: defaults, units and the destination table", () => {
+  const config = loadConfig({
+    ...valid(),
+    [ENV.INBOUND_PORTS]: "8080, 9090",
+    [ENV.ADMIN_LISTEN_ADDR]: "[::1]:4191",
+    [ENV.DETECT_TIMEOUT_MS]: "2500",
+    [ENV.DESTINATIONS]: JSON.stringify([
+      {
+        authority: "Web.Shop.svc.cluster.local",
+        labels: { service: "web" },
+        endpoints: [{ address: "10.0.0.7:8080", identity: "spiffe://cluster.local/ns/shop/sa/web" }],
+      },
+    ]),
+  });
+  assert.deepEqual(config.inboundListen, { host: "0.0.0.0", port: 4143 });
+  assert.deepEqual(config.outboundListen, { host: "127.0.0.1", port: 4140 });
+  assert.deepEqual(config.adminListen, { host: "::1", port: 4191 });
+  assert.deepEqual([...config.inboundPorts], [8080, 9090]);
+  assert.equal(config.detectTimeoutMs, 2500);
+  assert.equal(config.connectTimeoutMs, DEFAULTS.CONNECT_TIMEOUT_MS);
+  assert.equal(config.maxHeaderBytes, DEFAULTS.MAX_HEADER_BYTES);
+  const [dest] = config.destinations;
+  assert.equal(dest?.authority, "web.shop.svc.cluster.local:80");
+  assert.equal(dest?.protocol, "http");
+  assert.deepEqual(dest?.endpoints[0], {
+    address: "10.0.0.7:8080",
+    identity: "spiffe://cluster.local/ns/shop/sa/web",
+    inboundPort: DEFAULTS.PEER_INBOUND_PORT,
+    labels: {},
+  });
+});
+
+test("the lookup can be a function, as the executable passes process.env", () => {
+  const env = valid();
+  assert.equal(loadConfig((name) => env[name]).identity.name, env[ENV.IDENTITY_NAME]);
+});
+
+test("every missing required variable is reported at once", () => {
+  assertNamesEach(problemsOf({}), [
+    ENV.IDENTITY_NAME,
+    ENV.IDENTITY_TRUST_ANCHORS,
+    ENV.IDENTITY_TOKEN_FILE,
+    ENV.IDENTITY_SVC_ADDR,
+    ENV.IDENTITY_SVC_NAME,
+  ]);
+  // Blank counts as missing.
+  assertNamesEach(problemsOf({ ...valid(), [ENV.IDENTITY_TOKEN_FILE]: "   " }), [ENV.IDENTITY_TOKEN_FILE]);
+});
+
+test("several bad variables: one ConfigError naming each of them", () => {
+  const bad = {
+    [ENV.IDENTITY_NAME]: "web.shop",
+    [ENV.IDENTITY_TRUST_ANCHORS]: "not a certificate",
+    [ENV.IDENTITY_SVC_ADDR]: "identity.trellis",
+    [ENV.IDENTITY_SVC_NAME]: "identity",
+    [ENV.INBOUND_LISTEN_ADDR]: "0.0.0.0",
+    [ENV.OUTBOUND_LISTEN_ADDR]: "127.0.0.1:99999",
+    [ENV.ADMIN_LISTEN_ADDR]: "localhost:admin",
+    [ENV.INBOUND_PORTS]: "8080,http",
+    [ENV.IDENTITY_MIN_REFRESH_MS]: "-1",
+    [ENV.IDENTITY_RETRY_BASE_MS]: "0",
+    [ENV.DETECT_TIMEOUT_MS]: "1.5",
+    [ENV.CONNECT_TIMEOUT_MS]: "three seconds",
+    [ENV.MAX_HEADER_BYTES]: "100",
+    [ENV.SHUTDOWN_GRACE_MS]: "soon",
+    [ENV.DESTINATIONS]: "[{",
+  };
+  const problems = problemsOf({ ...valid(), ...bad });
+  assertNamesEach(problems, Object.keys(bad));
+  // Each problem quotes the value it refused, so the operator sees what was read.
+  for (const [name, value] of Object.entries(bad)) {
+    if ([ENV.IDENTITY_TRUST_ANCHORS, ENV.DESTINATIONS, ENV.INBOUND_PORTS].includes(name as never)) continue;
+    const problem = problems.find((p) => p.includes(name));
+    assert.ok(problem?.includes(value), `${problem} quotes "${value}"`);
+  }
+});
+
+test("unknown fields in the destination table are named, with every other problem in it", () => {
+  const problems = problemsOf({
+    ...valid(),
+    [ENV.DESTINATIONS]: JSON.stringify([
+      {
+        authority: "web.shop.svc.cluster.local:8080",
+        endpoint: [],
+        endpoints: [
+          { address: "10.0.0.7:8080", identiy: "spiffe://cluster.local/ns/shop/sa/web", weight: 3 },
+          { address: "10.0.0.8" },
+        ],
+      },
+      { authority: "db.shop.svc.cluster.local:5432", protocol: "tcp", endpoints: [] },
+      {
+        authority: "cache.shop.svc.cluster.local:6379",
+        protocol: "opaque",
+        labels: { Service: "cache" },
+        endpoints: [{ address: "10.0.0.9:6379", inboundPort: 0 }],
+      },
+    ]),
+    [ENV.DETECT_TIMEOUT_MS]: "never",
+  });
+  const expected = [
+    'TRELLIS_PROXY_DESTINATIONS[0]: unknown field "endpoint"',
+    'TRELLIS_PROXY_DESTINATIONS[0].endpoints[0]: unknown field "identiy"',
+    'TRELLIS_PROXY_DESTINATIONS[0].endpoints[0]: unknown field "weight"',
+    "TRELLIS_PROXY_DESTINATIONS[0].endpoints[1].address",
+    "TRELLIS_PROXY_DESTINATIONS[1].protocol",
+    'TRELLIS_PROXY_DESTINATIONS[2]: an opaque destination needs "bind"',
+    "TRELLIS_PROXY_DESTINATIONS[2].labels.Service",
+    "TRELLIS_PROXY_DESTINATIONS[2].endpoints[0].inboundPort",
+    ENV.DETECT_TIMEOUT_MS,
+  ];
+  assertNamesEach(problems, expected);
+});
+
+test("the destination table must be a JSON list of objects", () => {
+  assertNamesEach(problemsOf({ ...valid(), [ENV.DESTINATIONS]: '{"authority":"web"}' }), [ENV.DESTINATIONS]);
+  assertNamesEach(problemsOf({ ...valid(), [ENV.DESTINATIONS]: '["web"]' }), [
+    "TRELLIS_PROXY_DESTINATIONS[0] is not an object",
+  ]);
+  assertNamesEach(problemsOf({ ...valid(), [ENV.DESTINATIONS]: '[{"endpoints":[]}]' }), [
+    "TRELLIS_PROXY_DESTINATIONS[0].authority",
+  ]);
+});

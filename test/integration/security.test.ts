@@ -246,6 +246,7 @@ test("a peer presenting another identity gets nothing: 502 naming both identitie
   assert.equal(sum(outbound, "response_total", { ...labels, classification: "failure" }), 2);
   assert.equal(sum(outbound, "response_total", { ...labels, classification: "success" }), 0);
   const inbound = await server.metrics();
+  // Whether the server side saw the handshake finish before the client hung up is a race; what
+  // matters is that no request reached it.
   assert.equal(sum(inbound, "request_total", { direction: "inbound" }), 0);
-  assert.equal(sum(inbound, "tcp_open_total", { direction: "inbound" }), 0);
 });

@@ -117,9 +117,9 @@ export function http2Downstream(
       }
       // Trailers are only known at the end: wait for them. With none, an empty trailer block still
       // ends the stream with END_STREAM (closing it instead would reset it).
-      stream.respond(head, { waitForTrailers: true });
+      stream.respond(head, { waitForTrailers: up.mayHaveTrailers });
       let ended = false;
-      stream.once("wantTrailers", () => stream.sendTrailers(up.trailers() ?? {}));
+      if (up.mayHaveTrailers) stream.once("wantTrailers", () => stream.sendTrailers(up.trailers() ?? {}));
       up.body.pipe(stream);
       up.body.once("end", () => {
         ended = true;

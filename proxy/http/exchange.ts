@@ -30,6 +30,8 @@ export interface UpstreamResponse {
   body: Readable;
   /** The response is complete with its head (HTTP/2 END_STREAM on the headers, e.g. gRPC trailers-only). */
   endStream: boolean;
+  /** Whether trailers may follow the body (HTTP/2, or chunked HTTP/1.1); false lets HTTP/2 end with the data. */
+  mayHaveTrailers: boolean;
   /** The trailers, once the body has ended; undefined when there were none. */
   trailers(): Headers | undefined;
 }

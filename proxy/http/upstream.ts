@@ -70,6 +70,7 @@ function requestOn(
       headers: endToEnd(head),
       body: stream,
       endStream: (flags & END_STREAM) !== 0,
+      mayHaveTrailers: true,
       trailers: () => trailers,
     });
   });
@@ -109,6 +110,8 @@ export function http1Upstream(agent: Agent, host: string, port: number): Upstrea
         headers: endToEnd(res.headers),
         body: res,
         endStream: false,
+        // HTTP/1.1 trailers exist only after a chunked body.
+        mayHaveTrailers: res.headers["content-length"] === undefined,
         trailers: () => trailersOf(res.trailers),
       });
     });

@@ -105,6 +105,8 @@ export class Inbound {
   }
 
   private accept(socket: TLSSocket): void {
+    // Responses go out as several small writes (headers, data, trailers): never wait for ACKs between them.
+    socket.setNoDelay(true);
     const clientId = spiffeIdOf(socket.getPeerCertificate());
     if (!clientId) {
       log.warn({ remote: socket.remoteAddress }, "client certificate has no SPIFFE ID; closing");

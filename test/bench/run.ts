@@ -6,6 +6,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { get } from "../support/mesh.js";
 import { hasTool } from "../support/tools.js";
 import { backendConfig, clientSidecarConfig, serverSidecarConfig, startNginx } from "./nginx.js";
 import { BACKEND_BODY, IDLE_SETTLE_MS, LOAD, MESH, NGINX_WORKERS, QUICK, RUN_DEADLINE_MS } from "./params.js";
@@ -21,8 +22,9 @@ const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 /** One request through the path: it must reach the backend and come back intact. */
 async function checkPath(target: Target): Promise<void> {
-  const res = await fetch(`http://${target.address}/`, { headers: { host: MESH.host } });
-  const body = await res.text();
+  // fetch cannot set Host, and the Trellis client proxy routes by it.
+  const res = await get(target.address, MESH.host);
+  const body = res.body;
   if (res.status !== 200 || body !== BACKEND_BODY) {
     throw new Error(
       `${target.name}: a request did not reach the backend (${res.status}: ${body.slice(0, 200)})`,

@@ -1,0 +1,195 @@
+// What is not a plain request and response: an HTTP/1.1 Upgrade passed through to the app, opaque TCP
+// carried over mTLS, and a proxy told to stop while a request is in flight.
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import http from "node:http";
+import net, { type AddressInfo } from "node:net";
+import { test } from "node:test";
+import { freePort, get, meshedDestination, startMesh } from "../support/mesh.js";
+import { sum } from "../support/metrics.js";
+
+function listening(server: net.Server): Promise<number> {
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)),
+  );
+}
+
+test("an HTTP/1.1 Upgrade reaches the app and the connection becomes a two-way byte stream", async (t) => {
+  const mesh = await startMesh(t);
+  const app = http.createServer((_req, res) => res.end("plain\n"));
+  app.on("upgrade", (req, socket: net.Socket, head: Buffer) => {
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nupgrade: ${req.headers.upgrade}\r\nconnection: Upgrade\r\nx-seen-host: ${req.headers.host}\r\n\r\n`,
+    );
+    if (head.length > 0) socket.write(head);
+    socket.pipe(socket);
+  });
+  t.after(() => app.close());
+  const appPort = await listening(app);
+  const server = await mesh.proxy("server", { inboundPorts: [appPort] });
+  const authority = `ws.test.svc.cluster.local:${appPort}`;
+  const client = await mesh.proxy("client", {
+    destinations: [meshedDestination(authority, appPort, server)],
+  });
+
+  const [host, port] = client.outbound.split(":");
+  const { res, socket } = await new Promise<{ res: http.IncomingMessage; socket: net.Socket }>(
+    (resolve, reject) => {
+      const req = http.request({
+        host,
+        port: Number(port),
+        path: "/chat",
+        headers: { host: authority, connection: "Upgrade", upgrade: "echo-protocol" },
+        timeout: 10_000,
+      });
+      req.on("upgrade", (r, s) => resolve({ res: r, socket: s }));
+      req.on("response", (r) =>
+        reject(new Error(`no upgrade: ${r.statusCode} ${r.headers["trellis-proxy-error"]}`)),
+      );
+      req.on("timeout", () => req.destroy(new Error("upgrade timed out")));
+      req.on("error", reject);
+      req.end();
+    },
+  );
+  t.after(() => socket.destroy());
+  assert.equal(res.statusCode, 101);
+  assert.equal(res.headers.upgrade, "echo-protocol");
+  assert.equal(res.headers["x-seen-host"], authority);
+
+  const payload = randomBytes(256 * 1024);
+  const echoed = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    socket.on("data", (c: Buffer) => {
+      chunks.push(c);
+      size += c.length;
+      if (size >= payload.length) resolve(Buffer.concat(chunks));
+    });
+    socket.on("error", reject);
+    socket.write(payload);
+  });
+  assert.ok(echoed.equals(payload), "the upgraded stream echoed every byte unchanged");
+  const inbound = await server.metrics();
+  assert.ok(
+    sum(inbound, "tcp_open_total", { direction: "inbound", tls: "true", client_id: client.identity }) >= 1,
+  );
+});
+
+test("opaque TCP: a non-HTTP protocol crosses the mesh over mTLS, byte for byte", async (t) => {
+  const mesh = await startMesh(t);
+  // A server-first protocol: the app greets before the client says anything.
+  const app = net.createServer((socket) => {
+    socket.write("HELLO opaque\n");
+    const hash = createHash("sha256");
+    let size = 0;
+    socket.on("data", (c: Buffer) => {
+      hash.update(c);
+      size += c.length;
+      if (size >= 1024 * 1024) socket.end(`${size} ${hash.digest("hex")}\n`);
+    });
+    socket.on("error", () => socket.destroy());
+  });
+  t.after(() => app.close());
+  const appPort = await listening(app);
+  const server = await mesh.proxy("db", { inboundPorts: [appPort] });
+  const bindPort = await freePort();
+  const client = await mesh.proxy("db-client", {
+    destinations: [
+      {
+        ...meshedDestination(`db.test.svc.cluster.local:${appPort}`, appPort, server),
+        protocol: "opaque",
+        bind: `127.0.0.1:${bindPort}`,
+      },
+    ],
+  });
+
+  const payload = randomBytes(1024 * 1024);
+  const reply = await new Promise<string>((resolve, reject) => {
+    const socket = net.connect(bindPort, "127.0.0.1");
+    let text = "";
+    socket.setEncoding("utf8");
+    socket.once("data", (greeting: string) => {
+      text += greeting;
+      socket.write(payload);
+      socket.on("data", (c: string) => {
+        text += c;
+      });
+    });
+    socket.on("end", () => resolve(text));
+    socket.on("error", reject);
+    socket.setTimeout(10_000, () => socket.destroy(new Error("opaque stream timed out")));
+  });
+  assert.equal(
+    reply,
+    `HELLO opaque\n${payload.length} ${createHash("sha256").update(payload).digest("hex")}\n`,
+  );
+
+  const inbound = await server.metrics();
+  assert.equal(
+    sum(inbound, "tcp_open_total", { direction: "inbound", tls: "true", client_id: client.identity }),
+    1,
+  );
+  const outbound = await client.metrics();
+  assert.equal(
+    sum(outbound, "tcp_open_total", {
+      direction: "outbound",
+      peer: "dst",
+      tls: "true",
+      server_id: server.identity,
+    }),
+    1,
+  );
+  assert.ok(sum(outbound, "tcp_write_bytes_total", { direction: "outbound", peer: "dst" }) >= payload.length);
+});
+
+test("SIGTERM: the proxy stops accepting, finishes the request in flight, and exits 0", async (t) => {
+  const mesh = await startMesh(t);
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let arrived: () => void = () => {};
+  const inFlight = new Promise<void>((resolve) => {
+    arrived = resolve;
+  });
+  const app = http.createServer((req, res) => {
+    if (req.url === "/slow") {
+      arrived();
+      void released.then(() => res.end("finished\n"));
+    } else res.end("fast\n");
+  });
+  t.after(() => app.close());
+  const appPort = await listening(app);
+  const server = await mesh.proxy("server", { inboundPorts: [appPort] });
+  const authority = `drain.test.svc.cluster.local:${appPort}`;
+  const client = await mesh.proxy("client", {
+    destinations: [meshedDestination(authority, appPort, server)],
+  });
+
+  const slow = get(client.outbound, authority, "/slow");
+  await inFlight;
+  server.child.process.kill("SIGTERM");
+  // Not ready any more, and new connections are refused, while the slow request is still open.
+  for (;;) {
+    const ready = await fetch(`http://${server.admin}/ready`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (ready !== 200) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const refused = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(Number(server.inbound.split(":")[1]), "127.0.0.1");
+    probe.on("connect", () => {
+      probe.destroy();
+      resolve(false);
+    });
+    probe.on("error", () => resolve(true));
+  });
+  assert.ok(refused, "the draining proxy accepts no new connection");
+  release();
+  const res = await slow;
+  assert.equal(res.status, 200);
+  assert.equal(res.body, "finished\n");
+  assert.equal(await server.child.exited, 0);
+});

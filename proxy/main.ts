@@ -131,7 +131,8 @@ async function main(): Promise<number> {
       maxHeaderBytes: config.maxHeaderBytes,
     });
     const [inboundAddr, [outboundAddr, ...binds]] = await Promise.all([inbound.listen(), outbound.listen()]);
-    for (const addr of [inboundAddr, outboundAddr, adminAddr, ...binds]) if (addr) boundPorts.push(portOf(addr));
+    for (const addr of [inboundAddr, outboundAddr, adminAddr, ...binds])
+      if (addr) boundPorts.push(portOf(addr));
     state = "ready";
     process.stdout.write(
       `${JSON.stringify({ ready: true, identity: config.identity.name, inbound: inboundAddr, outbound: outboundAddr, admin: adminAddr, ...(binds.length > 0 ? { opaque: binds } : {}) })}\n`,

@@ -6,8 +6,6 @@ import type { IncomingHttpHeaders } from "node:http";
 
 export type Headers = Record<string, string | string[]>;
 
-/** The original protocol of a request the client proxy carried over HTTP/2, e.g. `HTTP/1.1`. */
-export const ORIG_PROTO_HEADER = "trellis-orig-proto";
 /** The app port a meshed request is for; honoured by the inbound proxy only over mTLS. */
 export const DST_PORT_HEADER = "trellis-dst-port";
 
@@ -20,7 +18,6 @@ const HOP_BY_HOP = new Set([
   "te",
   "host",
   "http2-settings",
-  ORIG_PROTO_HEADER,
   DST_PORT_HEADER,
 ]);
 

@@ -89,39 +89,53 @@ function requestOn(
   };
 }
 
-/** Requests over HTTP/1.1 to `host:port` with a keep-alive agent. */
-export function http1Upstream(agent: Agent, host: string, port: number): Upstream {
+/**
+ * Requests over HTTP/1.1 to `host:port` with a keep-alive agent; `extra` headers added to each. A
+ * request without a body that fails on a reused connection before any answer (the server closed
+ * it while idle) is sent once more on a fresh one: it cannot have been processed.
+ */
+export function http1Upstream(agent: Agent, host: string, port: number, extra?: Headers): Upstream {
   const target = `${host}:${port}`;
   return (req, cb) => {
     let answered = false;
-    const outgoing = http.request({
-      agent,
-      host,
-      port,
-      method: req.method,
-      path: req.path,
-      headers: { ...req.headers, host: req.authority },
-      setHost: false,
-    });
-    outgoing.once("response", (res) => {
-      answered = true;
-      cb(undefined, {
-        status: res.statusCode ?? 502,
-        headers: endToEnd(res.headers),
-        body: res,
-        endStream: false,
-        // HTTP/1.1 trailers exist only after a chunked body.
-        mayHaveTrailers: res.headers["content-length"] === undefined,
-        trailers: () => trailersOf(res.trailers),
+    let outgoing: http.ClientRequest;
+    const send = (retry: boolean) => {
+      outgoing = http.request({
+        agent,
+        host,
+        port,
+        method: req.method,
+        path: req.path,
+        headers: extra
+          ? { ...req.headers, ...extra, host: req.authority }
+          : { ...req.headers, host: req.authority },
+        setHost: false,
       });
-    });
-    outgoing.once("error", (err) => {
-      if (answered) return;
-      answered = true;
-      cb(connectError(err, target));
-    });
-    if (req.body) req.body.pipe(outgoing);
-    else outgoing.end();
+      outgoing.once("response", (res) => {
+        answered = true;
+        cb(undefined, {
+          status: res.statusCode ?? 502,
+          headers: endToEnd(res.headers),
+          body: res,
+          endStream: false,
+          // HTTP/1.1 trailers exist only after a chunked body.
+          mayHaveTrailers: res.headers["content-length"] === undefined,
+          trailers: () => trailersOf(res.trailers),
+        });
+      });
+      outgoing.once("error", (err) => {
+        if (answered) return;
+        if (retry && !req.body && outgoing.reusedSocket) {
+          send(false);
+          return;
+        }
+        answered = true;
+        cb(connectError(err, target));
+      });
+      if (req.body) req.body.pipe(outgoing);
+      else outgoing.end();
+    };
+    send(true);
     return () => {
       outgoing.destroy();
     };

@@ -8,17 +8,18 @@
 import http from "node:http";
 import http2, { type Http2Session } from "node:http2";
 import type { Server } from "node:net";
+import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { logger } from "../../control/api/log.js";
 import type { ListenAddr } from "../config.js";
 import { ProxyError } from "../errors.js";
-import { http2Downstream } from "../http/downstream.js";
+import { http1Downstream, http2Downstream } from "../http/downstream.js";
 import { exchange, type Upstream } from "../http/exchange.js";
-import { DST_PORT_HEADER, first, headerListBytes, ORIG_PROTO_HEADER } from "../http/headers.js";
+import { DST_PORT_HEADER, first, headerListBytes } from "../http/headers.js";
 import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS, SessionPool, settingsDeadline } from "../http/sessions.js";
 import { http1Upstream, http2Upstream } from "../http/upstream.js";
 import type { ProxyMetrics, StackLabels } from "../metrics/index.js";
-import { ALPN_H2, ALPN_OPAQUE, type MeshTls, spiffeIdOf } from "../tls/index.js";
+import { ALPN_H2, ALPN_HTTP1, ALPN_OPAQUE, type MeshTls, spiffeIdOf } from "../tls/index.js";
 import { Connections } from "../transport/connections.js";
 import { connectPlain, listenOn } from "../transport/net.js";
 import { readOpaqueHeader, splice } from "../transport/opaque.js";
@@ -43,7 +44,9 @@ export class Inbound {
   readonly connections = new Connections();
   private server: Server | undefined;
   private readonly h2: http2.Http2Server;
+  private readonly h1: http.Server;
   private readonly sessionLabels = new WeakMap<Http2Session, StackLabels>();
+  private readonly socketLabels = new WeakMap<object, StackLabels>();
   private readonly appAgent = new http.Agent({
     keepAlive: true,
     maxSockets: 1024,
@@ -69,8 +72,7 @@ export class Inbound {
     });
     this.h2.on("stream", (stream, headers, flags) => {
       const labels = this.sessionLabels.get(stream.session as Http2Session) ?? {};
-      const http1 = headers[ORIG_PROTO_HEADER] === "HTTP/1.1";
-      const down = http2Downstream(stream, headers, flags, http1);
+      const down = http2Downstream(stream, headers, flags);
       const rec = options.metrics.request(labels);
       const port =
         headerListBytes(headers) > options.maxHeaderBytes
@@ -83,16 +85,43 @@ export class Inbound {
         return;
       }
       const target = `${options.appHost}:${port}`;
-      const upstream: Upstream = http1
-        ? http1Upstream(this.appAgent, options.appHost, port)
-        : http2Upstream(this.appH2.source(target), `app ${target}`, () => ({}));
+      const upstream = http2Upstream(this.appH2.source(target), `app ${target}`, () => ({}));
       exchange(down, appErrors(upstream, target), rec);
     });
     this.h2.on("sessionError", (err) => log.debug({ err: err.message }, "peer session error"));
+
+    this.h1 = http.createServer({
+      maxHeaderSize: options.maxHeaderBytes,
+      headersTimeout: options.detectTimeoutMs,
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.min(1000, options.detectTimeoutMs),
+      keepAliveTimeout: 120_000,
+    });
+    // Connections arrive through the TLS listener, never listen(): start the header-timeout checks.
+    this.h1.emit("listening");
+    this.connections.addHttp1Server(this.h1);
+    this.h1.on("request", (req, res) => {
+      const labels = this.socketLabels.get(req.socket) ?? {};
+      const port = this.appPort(first(req.headers[DST_PORT_HEADER]));
+      const down = http1Downstream(req, res);
+      const rec = options.metrics.request(labels);
+      if (port instanceof ProxyError) {
+        rec.firstByte(port.status);
+        rec.end({ status: port.status, failed: true });
+        down.fail(port);
+        return;
+      }
+      const target = `${options.appHost}:${port}`;
+      exchange(down, appErrors(http1Upstream(this.appAgent, options.appHost, port), target), rec);
+    });
+    this.h1.on("upgrade", (_req, socket: Duplex) => socket.destroy());
   }
 
   async listen(): Promise<string> {
-    const server = this.options.tls.createServer([ALPN_H2, ALPN_OPAQUE], this.options.detectTimeoutMs);
+    const server = this.options.tls.createServer(
+      [ALPN_H2, ALPN_HTTP1, ALPN_OPAQUE],
+      this.options.detectTimeoutMs,
+    );
     server.on("secureConnection", (socket: TLSSocket) => this.accept(socket));
     server.on("tlsClientError", (err, socket) => {
       log.debug({ err: err.message, remote: socket.remoteAddress }, "TLS handshake refused");
@@ -121,6 +150,12 @@ export class Inbound {
     );
     if (socket.alpnProtocol === ALPN_H2) {
       this.h2.emit("connection", socket);
+    } else if (socket.alpnProtocol === ALPN_HTTP1) {
+      this.socketLabels.set(
+        socket,
+        this.options.metrics.stack({ direction: "inbound", tls: "true", client_id: clientId }),
+      );
+      this.h1.emit("connection", socket);
     } else if (socket.alpnProtocol === ALPN_OPAQUE) {
       void this.opaque(socket, clientId);
     } else {

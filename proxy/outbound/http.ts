@@ -10,11 +10,11 @@ import { logger } from "../../control/api/log.js";
 import { type EndpointConfig, normalizeAuthority, parseHostPort } from "../config.js";
 import { connectError, ProxyError } from "../errors.js";
 import { type Downstream, exchange } from "../http/exchange.js";
-import { DST_PORT_HEADER, type Headers, ORIG_PROTO_HEADER } from "../http/headers.js";
+import { DST_PORT_HEADER, type Headers } from "../http/headers.js";
 import { SessionPool } from "../http/sessions.js";
 import { http1Upstream, http2Upstream } from "../http/upstream.js";
 import { dstLabels, type ProxyMetrics, type StackLabels } from "../metrics/index.js";
-import { ALPN_H2, ALPN_OPAQUE, type MeshTls } from "../tls/index.js";
+import { ALPN_H2, ALPN_HTTP1, ALPN_OPAQUE, type MeshTls } from "../tls/index.js";
 import { connectPlain } from "../transport/net.js";
 import { encodeOpaqueHeader, splice } from "../transport/opaque.js";
 import type { Destination, DestinationResolver } from "./destinations.js";
@@ -51,6 +51,8 @@ export class OutboundHttp {
     maxFreeSockets: 256,
     scheduling: "lifo",
   });
+  /** Keep-alive pools of HTTP/1.1 mTLS connections, one per peer. */
+  private readonly meshAgents = new Map<string, http.Agent>();
   private readonly labels = new WeakMap<EndpointConfig, StackLabels>();
   private readonly unknownLabels = new Map<string, StackLabels>();
 
@@ -76,15 +78,19 @@ export class OutboundHttp {
     }
     const rec = metrics.request(target.labels);
     const { peer, host, port } = target;
-    if (peer) {
+    if (peer && down.req.http1) {
+      // HTTP/1.1 from the app rides a pooled HTTP/1.1 mTLS connection: measured faster in Node than
+      // re-framing each request as an HTTP/2 stream (see the README's Performance section).
       const key = peerKey(host, peer.inboundPort, peer.identity);
-      const dstPort = String(port);
-      const mesh: Headers = { [DST_PORT_HEADER]: dstPort };
-      const meshHttp1: Headers = { [DST_PORT_HEADER]: dstPort, [ORIG_PROTO_HEADER]: "HTTP/1.1" };
+      const agent = this.meshAgent(key, host, peer.inboundPort, peer.identity);
+      exchange(down, http1Upstream(agent, host, peer.inboundPort, { [DST_PORT_HEADER]: String(port) }), rec);
+    } else if (peer) {
+      const key = peerKey(host, peer.inboundPort, peer.identity);
+      const mesh: Headers = { [DST_PORT_HEADER]: String(port) };
       const upstream = http2Upstream(
         this.peers.source(key),
         `${peer.identity} at ${host}:${peer.inboundPort}`,
-        (req) => (req.http1 ? meshHttp1 : mesh),
+        () => mesh,
       );
       exchange(down, upstream, rec);
     } else if (down.req.http1) {
@@ -137,8 +143,38 @@ export class OutboundHttp {
     );
   }
 
+  private meshAgent(key: string, host: string, port: number, identity: string): http.Agent {
+    let agent = this.meshAgents.get(key);
+    if (!agent) {
+      agent = new http.Agent({
+        keepAlive: true,
+        maxSockets: 256,
+        maxFreeSockets: 64,
+        scheduling: "lifo",
+        // Idle connections leave the pool before the peer (120 s keep-alive) closes them.
+        timeout: 60_000,
+      });
+      const tls = this.deps.tls;
+      const timeoutMs = this.deps.connectTimeoutMs;
+      // The agent dials through mesh TLS: the peer's identity is checked before a byte is sent.
+      agent.createConnection = () => {
+        const socket = tls.connectNow(host, port, identity, ALPN_HTTP1);
+        const timer = setTimeout(
+          () => socket.destroy(new Error(`connecting to ${host}:${port} timed out after ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        socket.once("secureConnect", () => clearTimeout(timer));
+        socket.once("close", () => clearTimeout(timer));
+        return socket;
+      };
+      this.meshAgents.set(key, agent);
+    }
+    return agent;
+  }
+
   /** Closes sessions gracefully (in-flight requests finish). */
   close(): void {
+    for (const agent of this.meshAgents.values()) agent.destroy();
     this.peers.close();
     this.plainH2.close();
     this.agent.destroy();

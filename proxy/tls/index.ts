@@ -8,8 +8,10 @@ import tls, { type PeerCertificate, type SecureContext, type TLSSocket } from "n
 import { uriSans } from "../../control/api/spiffe.js";
 import type { CredentialSource, Credentials } from "../identity/credentials.js";
 
-/** ALPN of the HTTP/2 connection that carries all HTTP between two proxies. */
+/** ALPN of the HTTP/2 connection that carries HTTP/2 and gRPC between two proxies, multiplexed. */
 export const ALPN_H2 = "h2";
+/** ALPN of a pooled keep-alive connection carrying requests the app sent as HTTP/1.1. */
+export const ALPN_HTTP1 = "http/1.1";
 /** ALPN of a connection carrying one opaque TCP stream (or one HTTP/1.1 Upgrade) to an app port. */
 export const ALPN_OPAQUE = "trellis.dev/opaque/v1";
 
@@ -88,6 +90,29 @@ export class MeshTls {
     this.servers.add(server);
     server.once("close", () => this.servers.delete(server));
     return server;
+  }
+
+  /**
+   * A connection to a peer proxy, returned at once for an HTTP client to write into: TLS holds
+   * every byte back until the handshake is done, and a peer without `expectedIdentity` fails the
+   * handshake (the socket errors with PeerIdentityError), so nothing reaches it.
+   */
+  connectNow(host: string, port: number, expectedIdentity: string, alpn: string): TLSSocket {
+    const context = this.clientContext;
+    if (!context) throw new Error("the proxy has no certificate yet");
+    const socket = tls.connect({
+      host,
+      port,
+      secureContext: context,
+      ALPNProtocols: [alpn],
+      checkServerIdentity: (_host, cert) => {
+        const presented = uriSans(cert.subjectaltname);
+        if (presented.length === 1 && presented[0] === expectedIdentity) return undefined;
+        return new PeerIdentityError(expectedIdentity, presented);
+      },
+    });
+    socket.setNoDelay(true);
+    return socket;
   }
 
   /**

@@ -54,7 +54,9 @@ export async function startTrellis(dir: string, pki: BenchPki, backendPort: numb
       ttlSeconds: 3600,
     });
     await writeFile(tokenFile, token, { mode: 0o600 });
-    const proxy = spawnTracked(`${serviceAccount}-proxy`, process.execPath, [bin("trellis-proxy")], {
+    // TRELLIS_BENCH_PROXY_NODE_ARGS: extra node flags for the proxies (e.g. --cpu-prof to profile them).
+    const nodeArgs = (process.env.TRELLIS_BENCH_PROXY_NODE_ARGS ?? "").split(" ").filter(Boolean);
+    const proxy = spawnTracked(`${serviceAccount}-proxy`, process.execPath, [...nodeArgs, bin("trellis-proxy")], {
       TRELLIS_PROXY_INBOUND_LISTEN_ADDR: "127.0.0.1:0",
       TRELLIS_PROXY_OUTBOUND_LISTEN_ADDR: "127.0.0.1:0",
       TRELLIS_PROXY_ADMIN_LISTEN_ADDR: "127.0.0.1:0",

@@ -4,7 +4,8 @@
  * metrics (`tcp_*`) and the certificate's expiry. One registry per proxy; label sets are built once
  * per stack (a listener, a peer) and reused on the hot path.
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
+import { SeriesCounter, SeriesHistogram } from "./series.js";
 
 /** Linkerd's latency buckets, in ms. */
 export const LATENCY_BUCKETS_MS = [
@@ -33,7 +34,6 @@ const STACK_LABELS = [
   "deployment",
   ...DST_LABELS,
 ] as const;
-const RESPONSE_LABELS = [...STACK_LABELS, "status_code", "classification", "grpc_status"] as const;
 const TCP_LABELS = [
   "direction",
   "peer",
@@ -66,9 +66,12 @@ export function classify(outcome: ResponseOutcome): "success" | "failure" {
 
 export class ProxyMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<string>;
-  private readonly responses: Counter<string>;
-  private readonly latency: Histogram<string>;
+  private readonly requests: SeriesCounter;
+  private readonly responses: SeriesCounter;
+  private readonly latency: SeriesHistogram;
+  /** A short id per stack label set: the hot path's series keys are built from it. */
+  private readonly stackIds = new WeakMap<StackLabels, string>();
+  private nextStackId = 0;
   private readonly tcpOpen: Counter<string>;
   private readonly tcpClose: Counter<string>;
   private readonly tcpOpenConnections: Gauge<string>;
@@ -79,25 +82,14 @@ export class ProxyMetrics {
 
   constructor(readonly podLabels: { namespace?: string; pod?: string; deployment?: string } = {}) {
     const registers = [this.registry];
-    this.requests = new Counter({
-      name: "request_total",
-      help: "Total count of HTTP requests.",
-      labelNames: STACK_LABELS,
-      registers,
-    });
-    this.responses = new Counter({
-      name: "response_total",
-      help: "Total count of HTTP responses.",
-      labelNames: RESPONSE_LABELS,
-      registers,
-    });
-    this.latency = new Histogram({
-      name: "response_latency_ms",
-      help: "Elapsed times between a request's headers being received and its response's first byte, in ms.",
-      labelNames: [...STACK_LABELS, "status_code"],
-      buckets: LATENCY_BUCKETS_MS,
-      registers,
-    });
+    this.requests = new SeriesCounter("request_total", "Total count of HTTP requests.", this.registry);
+    this.responses = new SeriesCounter("response_total", "Total count of HTTP responses.", this.registry);
+    this.latency = new SeriesHistogram(
+      "response_latency_ms",
+      "Elapsed times between a request's headers being received and its response's first byte, in ms.",
+      this.registry,
+      LATENCY_BUCKETS_MS,
+    );
     this.tcpOpen = new Counter({
       name: "tcp_open_total",
       help: "Total count of opened connections.",
@@ -142,29 +134,44 @@ export class ProxyMetrics {
 
   /** A stack's labels with the pod's own labels added; build once per stack, reuse per request. */
   stack(labels: StackLabels): StackLabels {
-    return { ...definedOnly(this.podLabels), ...definedOnly(labels) };
+    const full = { ...definedOnly(this.podLabels), ...definedOnly(labels) };
+    this.stackIds.set(full, String(this.nextStackId++));
+    return full;
   }
 
   /** Counts one request and returns the function that records its response. */
   request(labels: StackLabels): RequestRecorder {
-    this.requests.inc(labels);
+    let id = this.stackIds.get(labels);
+    if (id === undefined) {
+      id = `j${JSON.stringify(labels)}`;
+      this.stackIds.set(labels, id);
+    }
+    const stack = labels as Record<string, string>;
+    this.requests.inc(id, () => ({ ...stack }));
     const start = performance.now();
     let firstByte = false;
     return {
       firstByte: (status: number) => {
         if (firstByte) return;
         firstByte = true;
-        const ms = performance.now() - start;
-        this.latency.observe({ ...labels, status_code: String(status) }, Number.isFinite(ms) ? ms : 0);
+        this.latency.observe(
+          `${id}|${status}`,
+          () => ({ ...stack, status_code: String(status) }),
+          performance.now() - start,
+        );
       },
       end: (outcome: ResponseOutcome) => {
-        const response: Record<string, string> = {
-          ...(labels as Record<string, string>),
-          status_code: String(outcome.status),
-          classification: classify(outcome),
-        };
-        if (outcome.grpcStatus !== undefined) response.grpc_status = outcome.grpcStatus;
-        this.responses.inc(response);
+        const classification = classify(outcome);
+        const grpc = outcome.grpcStatus;
+        this.responses.inc(`${id}|${outcome.status}|${classification}|${grpc ?? ""}`, () => {
+          const response: Record<string, string> = {
+            ...stack,
+            status_code: String(outcome.status),
+            classification,
+          };
+          if (grpc !== undefined) response.grpc_status = grpc;
+          return response;
+        });
       },
     };
   }

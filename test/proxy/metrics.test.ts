@@ -1,0 +1,61 @@
+// The proxy's HTTP metrics as Prometheus reads them: Linkerd's names and labels, cumulative latency
+// buckets, Linkerd's classification rules.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { classify, ProxyMetrics } from "../../proxy/metrics/index.js";
+import { sum } from "../support/metrics.js";
+
+test("requests, responses and latency render with the stack's labels and Linkerd's buckets", async () => {
+  const metrics = new ProxyMetrics({ namespace: "shop", pod: "web-1", deployment: "web" });
+  const stack = metrics.stack({
+    direction: "outbound",
+    authority: "books:80",
+    tls: "true",
+    server_id: "spiffe://x/ns/a/sa/b",
+  });
+  for (let i = 0; i < 3; i++) {
+    const rec = metrics.request(stack);
+    rec.firstByte(200);
+    rec.firstByte(200); // once per request
+    rec.end({ status: 200 });
+  }
+  const failed = metrics.request(stack);
+  failed.firstByte(503);
+  failed.end({ status: 503 });
+  const grpc = metrics.request(
+    metrics.stack({ direction: "inbound", tls: "true", client_id: "spiffe://x/ns/a/sa/c" }),
+  );
+  grpc.firstByte(200);
+  grpc.end({ status: 200, grpcStatus: "5" });
+
+  const { body } = await metrics.render();
+  const labels = {
+    direction: "outbound",
+    authority: "books:80",
+    namespace: "shop",
+    pod: "web-1",
+    deployment: "web",
+  };
+  assert.equal(sum(body, "request_total", labels), 4);
+  assert.equal(sum(body, "response_total", { ...labels, status_code: "200", classification: "success" }), 3);
+  assert.equal(sum(body, "response_total", { ...labels, status_code: "503", classification: "failure" }), 1);
+  assert.equal(
+    sum(body, "response_total", { direction: "inbound", grpc_status: "5", classification: "failure" }),
+    1,
+  );
+  assert.equal(sum(body, "response_latency_ms_count", { ...labels, status_code: "200" }), 3);
+  assert.equal(sum(body, "response_latency_ms_bucket", { ...labels, status_code: "200", le: "+Inf" }), 3);
+  // Cumulative: every bucket from the one holding the observations up counts all three.
+  assert.equal(sum(body, "response_latency_ms_bucket", { ...labels, status_code: "200", le: "50000" }), 3);
+  assert.match(body, /# TYPE response_latency_ms histogram/);
+  assert.match(body, /# TYPE request_total counter/);
+});
+
+test("classification: grpc-status decides when present, else 5xx fails", () => {
+  assert.equal(classify({ status: 200 }), "success");
+  assert.equal(classify({ status: 404 }), "success");
+  assert.equal(classify({ status: 500 }), "failure");
+  assert.equal(classify({ status: 200, grpcStatus: "0" }), "success");
+  assert.equal(classify({ status: 200, grpcStatus: "14" }), "failure");
+  assert.equal(classify({ status: 200, failed: true }), "failure");
+});

@@ -205,9 +205,18 @@ const EchoService: grpc.ServiceDefinition = {
     responseSerialize: raw.serialize,
     responseDeserialize: raw.deserialize,
   },
+  chat: {
+    path: "/test.Echo/Chat",
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: raw.serialize,
+    requestDeserialize: raw.deserialize,
+    responseSerialize: raw.serialize,
+    responseDeserialize: raw.deserialize,
+  },
 };
 
-test("gRPC through two proxies: a grpc-js server-streaming call, its status and metrics", async (t) => {
+test("gRPC through two proxies: server-streaming and bidirectional grpc-js calls, status and metrics", async (t) => {
   const mesh = await startMesh(t);
   const server = new grpc.Server();
   server.addService(EchoService, {
@@ -219,6 +228,10 @@ test("gRPC through two proxies: a grpc-js server-streaming call, its status and 
       }
       for (let i = 1; i <= n; i++) call.write(Buffer.from(`message ${i}`));
       call.end();
+    },
+    chat: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      call.on("data", (m: Buffer) => call.write(Buffer.from(`echo ${m.toString()}`)));
+      call.on("end", () => call.end());
     },
   });
   const appPort = await new Promise<number>((resolve, reject) =>
@@ -256,11 +269,28 @@ test("gRPC through two proxies: a grpc-js server-streaming call, its status and 
   assert.equal(failed.error?.code, grpc.status.NOT_FOUND);
   assert.equal(failed.error?.details, "nothing to count");
 
+  // Both ways at once: each message the client streams is answered before the next is sent.
+  const chat = (client as unknown as { chat(): grpc.ClientDuplexStream<Buffer, Buffer> }).chat();
+  const replies: string[] = [];
+  for (const word of ["one", "two", "three"]) {
+    const reply = new Promise<string>((resolve) => chat.once("data", (m: Buffer) => resolve(m.toString())));
+    chat.write(Buffer.from(word));
+    replies.push(await reply);
+  }
+  const chatEnded = new Promise<void>((resolve, reject) => {
+    chat.on("status", (st: grpc.StatusObject) =>
+      st.code === grpc.status.OK ? resolve() : reject(new Error(st.details)),
+    );
+  });
+  chat.end();
+  await chatEnded;
+  assert.deepEqual(replies, ["echo one", "echo two", "echo three"]);
+
   const outbound = await clientProxy.metrics();
   const labels = { direction: "outbound", tls: "true", server_id: serverProxy.identity };
   assert.equal(
     sum(outbound, "response_total", { ...labels, grpc_status: "0", classification: "success" }),
-    1,
+    2,
   );
   assert.equal(
     sum(outbound, "response_total", { ...labels, grpc_status: "5", classification: "failure" }),
@@ -269,6 +299,6 @@ test("gRPC through two proxies: a grpc-js server-streaming call, its status and 
   const inbound = await serverProxy.metrics();
   assert.equal(
     sum(inbound, "request_total", { direction: "inbound", tls: "true", client_id: clientProxy.identity }),
-    2,
+    3,
   );
 });

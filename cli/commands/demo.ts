@@ -4,6 +4,8 @@
  * traffic flowing and mTLS between every pair.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
+import { parsePrometheusText } from "../../viz/prometheus.js";
+import { renderStatTable, type Scrape, statRow } from "../../viz/stat.js";
 import { LocalMesh, type ReadyProxy } from "../demo/mesh.js";
 import { bookshelf } from "../demo/topology.js";
 
@@ -81,8 +83,9 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     process.stderr.write(
       `\nThe mesh is up: traffic → web → books, authors, all over mTLS. Trust anchor: ${mesh.trustAnchorPath}\n`,
     );
-    process.stderr.write("Golden metrics: curl http://<admin>/metrics on any proxy above. Ctrl-C to stop.\n");
+    process.stderr.write("Golden metrics of each workload every 5 s, from its proxy. Ctrl-C to stop.\n");
   }
+  const stats = !headless && !stopping ? watchStats(mesh.proxies) : undefined;
 
   // A process that dies on its own ends the demo with an error rather than leaving half a mesh.
   const crashed = Promise.race(
@@ -90,6 +93,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   ).then(({ child, code }) => `${child.options.name} exited (${code}): ${lastLines(child.stderr())}`);
   const reason = await Promise.race([stopped, crashed.then((why) => `error: ${why}`)]);
   stopping = true;
+  stats?.stop();
   await mesh.stop();
   if (reason.startsWith("error: ")) {
     process.stderr.write(`meshctl demo: ${reason.slice(7)}\n`);
@@ -97,6 +101,39 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   }
   if (!headless) process.stderr.write(`Stopped (${reason}).\n`);
   return 0;
+}
+
+/** Every few seconds, the golden metrics of each workload over the last window, as `viz stat` prints them. */
+function watchStats(proxies: readonly ReadyProxy[], everyMs = 5000): { stop(): void } {
+  let previous: Scrape[] = [];
+  let busy = false;
+  const tick = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const scrapes = await Promise.all(
+        proxies.map(async (p): Promise<Scrape | undefined> => {
+          const res = await fetch(`http://${p.admin}/metrics`, { signal: AbortSignal.timeout(2000) }).catch(
+            () => undefined,
+          );
+          if (!res?.ok) return undefined;
+          return { name: p.name, samples: parsePrometheusText(await res.text()), at: Date.now() };
+        }),
+      );
+      const current = scrapes.filter((s): s is Scrape => s !== undefined);
+      const rows = current.flatMap((after) => {
+        const before = previous.find((b) => b.name === after.name);
+        return before ? [statRow(before, after)] : [];
+      });
+      if (rows.length > 0) process.stdout.write(`\n${renderStatTable(rows)}\n`);
+      previous = current;
+    } finally {
+      busy = false;
+    }
+  };
+  void tick();
+  const timer = setInterval(() => void tick(), everyMs);
+  return { stop: () => clearInterval(timer) };
 }
 
 function printProxy(p: ReadyProxy): void {

@@ -1,11 +1,14 @@
 // Certificates come and go under traffic: leaves that live a few seconds are renewed without failing a
 // request, and the identity service restarting while proxies hold certificates fails nothing either.
 import assert from "node:assert/strict";
+import { rename, writeFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
-import { get, meshedDestination, startMesh, type TestProxy } from "../support/mesh.js";
+import { mintLocalToken } from "../../control/local/tokens.js";
+import { freePort, get, meshedDestination, NAMESPACE, startMesh, type TestProxy } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";
+import { bin, startNode } from "../support/process.js";
 
 async function echoApp(t: { after(fn: () => unknown): void }): Promise<number> {
   const app = http.createServer((req, res) => {
@@ -120,4 +123,44 @@ test("restarting the identity service while proxies hold certificates fails no r
   const fresh = await mesh.proxy("fresh", { destinations: [meshedDestination(authority, appPort, server)] });
   const res = await get(fresh.outbound, authority, "/fresh");
   assert.equal(res.status, 200);
+});
+
+test("a proxy whose token does not authenticate stays live but not ready, and gets ready once it does", async (t) => {
+  const mesh = await startMesh(t);
+  const adminPort = await freePort();
+  const env = await mesh.proxyEnv("late", {
+    env: { TRELLIS_PROXY_ADMIN_LISTEN_ADDR: `127.0.0.1:${adminPort}` },
+  });
+  const tokenFile = env.TRELLIS_PROXY_IDENTITY_TOKEN_FILE as string;
+  await writeFile(tokenFile, "not-a-token");
+  const proxy = startNode(t, bin("trellis-proxy"), [], env);
+  const admin = `127.0.0.1:${adminPort}`;
+  const status = (path: string) =>
+    fetch(`http://${admin}${path}`).then(
+      (r) => r.status,
+      () => 0,
+    );
+
+  // The admin server is up at once; readiness waits for a certificate the identity service refuses.
+  const deadline = Date.now() + 15_000;
+  while ((await status("/live")) !== 200) {
+    assert.ok(Date.now() < deadline, "/live never answered");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  for (let i = 0; i < 5; i++) {
+    assert.equal(await status("/ready"), 503, "not ready without a certificate");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.ok(proxy.running, "a refused token is retried, not fatal");
+
+  // The kubelet rotates the token in: the next attempt (re-reading the file) succeeds.
+  const token = await mintLocalToken(mesh.tokenKey.privateKeyPem, {
+    namespace: NAMESPACE,
+    serviceAccount: "late",
+    ttlSeconds: 600,
+  });
+  await writeFile(`${tokenFile}.new`, token);
+  await rename(`${tokenFile}.new`, tokenFile);
+  await proxy.ready(30_000);
+  assert.equal(await status("/ready"), 200);
 });

@@ -302,3 +302,91 @@ test("gRPC through two proxies: server-streaming and bidirectional grpc-js calls
     3,
   );
 });
+
+test("HTTP/1.1 edge cases cross the mesh: HEAD, 204, 304, a body delimited by close, 100-continue, errors", async (t) => {
+  if (!requireTools(t, "curl")) return;
+  const mesh = await startMesh(t);
+  const app = http.createServer((req, res) => {
+    switch (req.url) {
+      case "/head":
+        res.writeHead(200, { "content-length": "5", "x-head": "yes" });
+        res.end(req.method === "HEAD" ? undefined : "hello");
+        return;
+      case "/empty":
+        res.writeHead(204);
+        res.end();
+        return;
+      case "/cached":
+        res.writeHead(304, { etag: '"v1"' });
+        res.end();
+        return;
+      case "/close": {
+        // HTTP/1.0 style: no length, no chunking, the end of the body is the end of the connection.
+        req.resume();
+        const socket = res.socket;
+        res.detachSocket(socket as never);
+        socket?.end(
+          "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\ndelimited by close",
+        );
+        return;
+      }
+      case "/fail":
+        res.writeHead(503, { "retry-after": "1" });
+        res.end("busy\n");
+        return;
+      default: {
+        let n = 0;
+        req.on("data", (c: Buffer) => {
+          n += c.length;
+        });
+        req.on("end", () => res.end(`got ${n}\n`));
+      }
+    }
+  });
+  t.after(() => app.close());
+  const appPort = await listen(app);
+  const server = await mesh.proxy("server", { inboundPorts: [appPort] });
+  const authority = `edge.test.svc.cluster.local:${appPort}`;
+  const client = await mesh.proxy("client", {
+    destinations: [meshedDestination(authority, appPort, server)],
+  });
+  const curl = async (...args: string[]) =>
+    (await run("curl", ["-sS", "-m", "10", "-H", `Host: ${authority}`, ...args])).stdout;
+
+  const head = await curl("-I", `http://${client.outbound}/head`);
+  assert.match(head, /^HTTP\/1\.1 200/);
+  assert.match(head, /x-head: yes/i);
+  assert.match(head, /content-length: 5/i);
+  assert.equal(await curl("-o", "/dev/null", "-w", "%{http_code}", `http://${client.outbound}/empty`), "204");
+  assert.equal(
+    await curl("-o", "/dev/null", "-w", "%{http_code}", `http://${client.outbound}/cached`),
+    "304",
+  );
+  assert.equal(await curl(`http://${client.outbound}/close`), "delimited by close");
+  assert.equal(
+    await curl(
+      "-H",
+      "Expect: 100-continue",
+      "--data-binary",
+      "x".repeat(2048),
+      `http://${client.outbound}/post`,
+    ),
+    "got 2048\n",
+  );
+  const failed = await curl("-i", `http://${client.outbound}/fail`);
+  assert.match(failed, /^HTTP\/1\.1 503/);
+  assert.match(failed, /retry-after: 1/i);
+  assert.doesNotMatch(
+    failed,
+    /trellis-proxy-error/,
+    "the app's own error is passed through, not the proxy's",
+  );
+
+  const outbound = await client.metrics();
+  const labels = { direction: "outbound", tls: "true", server_id: server.identity };
+  assert.equal(
+    sum(outbound, "response_total", { ...labels, status_code: "503", classification: "failure" }),
+    1,
+  );
+  assert.equal(sum(outbound, "response_total", { ...labels, classification: "success" }), 5);
+});

@@ -7,6 +7,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { flushLogs } from "./api/log.js";
+import { destinationCommand } from "./destination/command.js";
 import { identityCommand } from "./identity/command.js";
 
 const EXIT_FAILURE = 1;
@@ -17,7 +18,7 @@ export function buildProgram(): Command {
     .description("Trellis control plane services")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
-  for (const command of [identityCommand()]) {
+  for (const command of [identityCommand(), destinationCommand()]) {
     // addCommand does not pass settings down: without this a subcommand's usage error exits 1 by itself.
     command.copyInheritedSettings(program);
     program.addCommand(command);

@@ -196,6 +196,7 @@ export class LocalSource extends MemorySource {
         { code: p.code, kept: Boolean(kept) },
         `refused: ${describe(p.code, p.reason)}${kept ? " (the last good one stays in force)" : ""}`,
       );
+      this.refused(p);
     }
     this.problemsNow = problems;
     this.inForce = next;

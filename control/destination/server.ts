@@ -1,0 +1,136 @@
+/**
+ * Wires the destination service together and runs it: a source (already loaded), the watchers on it,
+ * the Get/GetProfile gRPC server (plaintext for now) and the admin HTTP server (/metrics, /ready,
+ * /live, shared with the identity service). Used by `trellis-controller destination` and, in process,
+ * by tests.
+ */
+import type { Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import * as grpc from "@grpc/grpc-js";
+import { DestinationService } from "../api/gen/trellis/destination/v1/destination.js";
+import { type Logger, logger } from "../api/log.js";
+import { createAdminServer } from "../identity/admin.js";
+import { formatHostPort, type ListenAddress } from "../identity/server.js";
+import { DestinationError } from "./errors.js";
+import { DestinationMetrics } from "./metrics.js";
+import { DEFAULT_STREAM_QUEUE_CAPACITY, destinationServer } from "./service.js";
+import type { Source } from "./source.js";
+import { Watchers } from "./watchers.js";
+
+export interface DestinationServiceOptions {
+  listen: ListenAddress;
+  adminListen: ListenAddress;
+  /** Loaded before the call; the service stops it on shutdown. */
+  source: Source;
+  clusterDomain: string;
+  trustDomain: string;
+  /** Messages a stream may have waiting for its client before it is closed (default 100). */
+  streamQueueCapacity?: number;
+  log?: Logger;
+}
+
+export interface RunningDestinationService {
+  /** host:port the gRPC server is bound to. */
+  readonly listen: string;
+  /** host:port the admin server is bound to. */
+  readonly admin: string;
+  readonly metrics: DestinationMetrics;
+  readonly watchers: Watchers;
+  /** Ends every stream (proxies keep their last state and reconnect) and closes everything. */
+  shutdown(): Promise<void>;
+}
+
+// A GetDestination is an authority and a namespace; refuse anything far larger before decoding.
+const MAX_REQUEST_BYTES = 4 * 1024;
+
+/** Starts the service. Throws DestinationError (naming the address) when it cannot listen. */
+export async function startDestinationService(
+  options: DestinationServiceOptions,
+): Promise<RunningDestinationService> {
+  const log = options.log ?? logger("destination");
+  const metrics = new DestinationMetrics();
+  const { source } = options;
+  const offRefusal = source.onRefusal((p) => metrics.resourceRefusals.inc({ code: p.code }));
+  const watchers = new Watchers(source, options);
+  const grpcServer = new grpc.Server({ "grpc.max_receive_message_length": MAX_REQUEST_BYTES });
+  let admin: HttpServer | undefined;
+  const cleanup = () => {
+    offRefusal();
+    watchers.stop();
+    source.stop();
+    grpcServer.forceShutdown();
+    admin?.closeAllConnections();
+    admin?.close();
+  };
+  try {
+    grpcServer.addService(
+      DestinationService,
+      destinationServer({
+        source,
+        watchers,
+        metrics,
+        clusterDomain: options.clusterDomain,
+        streamQueueCapacity: options.streamQueueCapacity ?? DEFAULT_STREAM_QUEUE_CAPACITY,
+        log,
+      }),
+    );
+    const listenAddr = formatHostPort(options.listen.host, options.listen.port);
+    const port = await new Promise<number>((resolve, reject) =>
+      grpcServer.bindAsync(listenAddr, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+        err ? reject(err) : resolve(bound),
+      ),
+    ).catch((err: Error) => {
+      throw new DestinationError("TRELLIS_E_DESTINATION_LISTEN", `--listen ${listenAddr}: ${err.message}`);
+    });
+    const listen = formatHostPort(options.listen.host, port);
+
+    let accepting = true;
+    admin = createAdminServer({
+      registry: metrics.registry,
+      log,
+      ready: () => (accepting ? { ok: true, reason: "" } : { ok: false, reason: "shutting down" }),
+    });
+    const adminServer = admin;
+    await new Promise<void>((resolve, reject) => {
+      adminServer.once("error", reject);
+      adminServer.listen(options.adminListen.port, options.adminListen.host, () => {
+        adminServer.off("error", reject);
+        resolve();
+      });
+    }).catch((err: Error) => {
+      throw new DestinationError(
+        "TRELLIS_E_DESTINATION_LISTEN",
+        `--admin-listen ${formatHostPort(options.adminListen.host, options.adminListen.port)}: ${err.message}`,
+      );
+    });
+    adminServer.on("error", (err) => log.error({ err }, "admin server error"));
+    const adminAddr = formatHostPort(options.adminListen.host, (adminServer.address() as AddressInfo).port);
+    log.info({ listen, admin: adminAddr }, "destination service serving");
+
+    let shutdown: Promise<void> | undefined;
+    return {
+      listen,
+      admin: adminAddr,
+      metrics,
+      watchers,
+      shutdown() {
+        shutdown ??= (async () => {
+          accepting = false;
+          offRefusal();
+          watchers.stop();
+          source.stop();
+          // Streams never end by themselves, so there is nothing to wait for: proxies keep their last
+          // state and reconnect (to another replica, or to this one restarted).
+          grpcServer.forceShutdown();
+          adminServer.closeAllConnections();
+          await new Promise((resolve) => adminServer.close(resolve));
+          log.info("destination service stopped");
+        })();
+        return shutdown;
+      },
+    };
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+}

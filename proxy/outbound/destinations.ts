@@ -1,15 +1,16 @@
 /**
  * Where outbound traffic goes: the static destination table from the configuration, looked up by
- * normalised authority. Each destination spreads requests over its endpoints in turn; the
- * destination service and a latency-aware balancer replace this table later without changing the
- * interface the outbound stack calls.
+ * normalised authority. Each destination balances requests over its endpoints (power of two choices
+ * over peak-EWMA latency, failure accrual); the destination service replaces the table later
+ * without changing the interface the outbound stack calls.
  */
+import { P2cBalancer, type Release } from "../balance/index.js";
 import { type DestinationConfig, type EndpointConfig, normalizeAuthority } from "../config.js";
 
 export interface Destination {
   readonly config: DestinationConfig;
-  /** The endpoint for the next request, or undefined when there are none. */
-  pick(): EndpointConfig | undefined;
+  /** The endpoint for the next request and how to report its outcome, or undefined when there are none. */
+  pick(): { endpoint: EndpointConfig; release: Release } | undefined;
 }
 
 export interface DestinationResolver {
@@ -18,15 +19,13 @@ export interface DestinationResolver {
   bound(): Destination[];
 }
 
-class RoundRobin implements Destination {
-  private next = 0;
-  constructor(readonly config: DestinationConfig) {}
-  pick(): EndpointConfig | undefined {
-    const eps = this.config.endpoints;
-    if (eps.length === 0) return undefined;
-    const ep = eps[this.next % eps.length];
-    this.next = (this.next + 1) % eps.length;
-    return ep;
+class Balanced implements Destination {
+  private readonly balancer: P2cBalancer<EndpointConfig>;
+  constructor(readonly config: DestinationConfig) {
+    this.balancer = new P2cBalancer(config.endpoints);
+  }
+  pick(): { endpoint: EndpointConfig; release: Release } | undefined {
+    return this.balancer.pick();
   }
 }
 
@@ -35,7 +34,7 @@ export class StaticDestinations implements DestinationResolver {
   private readonly cache = new Map<string, Destination | undefined>();
 
   constructor(table: readonly DestinationConfig[]) {
-    for (const config of table) this.byAuthority.set(config.authority, new RoundRobin(config));
+    for (const config of table) this.byAuthority.set(config.authority, new Balanced(config));
   }
 
   resolve(authority: string): Destination | undefined {

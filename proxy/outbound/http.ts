@@ -7,13 +7,20 @@
 import http, { type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { logger } from "../../control/api/log.js";
+import type { Release } from "../balance/index.js";
 import { type EndpointConfig, normalizeAuthority, parseHostPort } from "../config.js";
 import { connectError, ProxyError } from "../errors.js";
 import { type Downstream, exchange } from "../http/exchange.js";
 import { DST_PORT_HEADER, type Headers } from "../http/headers.js";
 import { SessionPool } from "../http/sessions.js";
 import { http1Upstream, http2Upstream } from "../http/upstream.js";
-import { dstLabels, type ProxyMetrics, type StackLabels } from "../metrics/index.js";
+import {
+  classify,
+  dstLabels,
+  type ProxyMetrics,
+  type RequestRecorder,
+  type StackLabels,
+} from "../metrics/index.js";
 import { ALPN_H2, ALPN_HTTP1, ALPN_OPAQUE, type MeshTls } from "../tls/index.js";
 import { connectPlain } from "../transport/net.js";
 import { encodeOpaqueHeader, splice } from "../transport/opaque.js";
@@ -37,6 +44,8 @@ interface Target {
   /** The peer proxy's identity and inbound port, when meshed. */
   peer?: { identity: string; inboundPort: number };
   labels: StackLabels;
+  /** Reports the request's outcome to the balancer that picked the endpoint. */
+  release?: Release;
 }
 
 /** Sessions to peers are keyed `host:inboundPort identity`. */
@@ -76,7 +85,7 @@ export class OutboundHttp {
       down.fail(target);
       return;
     }
-    const rec = metrics.request(target.labels);
+    const rec = balanced(metrics.request(target.labels), target.release);
     const { peer, host, port } = target;
     if (peer && down.req.http1) {
       // HTTP/1.1 from the app rides a pooled HTTP/1.1 mTLS connection: measured faster in Node than
@@ -107,6 +116,8 @@ export class OutboundHttp {
   /** An HTTP/1.1 Upgrade (e.g. WebSocket): the connection becomes an opaque stream to the endpoint. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const target = this.target(req.headers.host ?? "");
+    // An upgraded stream is not a request the balancer can time: release the pick at once.
+    if (!(target instanceof ProxyError)) target.release?.({ ok: true, rttMs: 0 });
     if (target instanceof ProxyError) {
       const err = target;
       socket.end(
@@ -184,15 +195,20 @@ export class OutboundHttp {
     if (authority === "") return new ProxyError("TRELLIS_E_PROXY_NO_AUTHORITY");
     const dest = this.deps.resolver.resolve(authority);
     if (dest) {
-      const ep = dest.pick();
-      if (!ep) return new ProxyError("TRELLIS_E_PROXY_NO_ENDPOINTS", dest.config.authority);
+      const picked = dest.pick();
+      if (!picked) return new ProxyError("TRELLIS_E_PROXY_NO_ENDPOINTS", dest.config.authority);
+      const ep = picked.endpoint;
       const addr = parseHostPort(ep.address);
-      if (!addr) return new ProxyError("TRELLIS_E_PROXY_CONNECT", `bad endpoint address ${ep.address}`);
+      if (!addr) {
+        picked.release({ ok: false });
+        return new ProxyError("TRELLIS_E_PROXY_CONNECT", `bad endpoint address ${ep.address}`);
+      }
       return {
         host: addr.host,
         port: addr.port,
         peer: ep.identity ? { identity: ep.identity, inboundPort: ep.inboundPort } : undefined,
         labels: this.endpointLabels(dest, ep),
+        release: picked.release,
       };
     }
     // No destination: straight to the authority, in plaintext.
@@ -231,3 +247,20 @@ export class OutboundHttp {
 }
 
 const noHeaders = (): Headers => ({});
+
+/** The request's recorder, also telling the balancer the latency to first byte and the outcome. */
+function balanced(rec: RequestRecorder, release: Release | undefined): RequestRecorder {
+  if (!release) return rec;
+  const start = performance.now();
+  let rttMs: number | undefined;
+  return {
+    firstByte(status) {
+      rttMs ??= performance.now() - start;
+      rec.firstByte(status);
+    },
+    end(outcome) {
+      rec.end(outcome);
+      release({ ok: classify(outcome) === "success", rttMs });
+    },
+  };
+}

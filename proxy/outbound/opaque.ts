@@ -21,9 +21,11 @@ export function bindOpaque(dest: Destination, deps: OutboundDeps, connections: C
   return net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
     connections.add(socket);
     socket.on("error", () => socket.destroy());
-    const ep = dest.pick();
+    const picked = dest.pick();
+    const ep = picked?.endpoint;
     const addr = ep ? parseHostPort(ep.address) : undefined;
     if (!ep || !addr) {
+      picked?.release({ ok: false });
       log.warn(
         { authority: dest.config.authority, code: "TRELLIS_E_PROXY_NO_ENDPOINTS" },
         "no endpoint; closing",
@@ -45,11 +47,14 @@ export function bindOpaque(dest: Destination, deps: OutboundDeps, connections: C
       : connectPlain(ep.address, deps.connectTimeoutMs);
     upstream.then(
       (up) => {
+        // A connection that could be made counts as a success for the balancer.
+        picked?.release({ ok: true });
         deps.metrics.connection({ direction: "outbound", peer: "dst", ...tls }, up as net.Socket);
         splice(socket, up);
         socket.resume();
       },
       (err) => {
+        picked?.release({ ok: false });
         const e = connectError(err, ep.address);
         log.warn({ authority: dest.config.authority, err: e.message, code: e.code }, "opaque connect failed");
         socket.destroy();

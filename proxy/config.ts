@@ -21,6 +21,9 @@ export const ENV = {
   IDENTITY_RETRY_BASE_MS: "TRELLIS_PROXY_IDENTITY_RETRY_BASE_MS",
   IDENTITY_RETRY_MAX_MS: "TRELLIS_PROXY_IDENTITY_RETRY_MAX_MS",
   DESTINATIONS: "TRELLIS_PROXY_DESTINATIONS",
+  DESTINATION_SVC_ADDR: "TRELLIS_PROXY_DESTINATION_SVC_ADDR",
+  DESTINATION_SVC_NAME: "TRELLIS_PROXY_DESTINATION_SVC_NAME",
+  DESTINATION_CONTEXT_NAMESPACE: "TRELLIS_PROXY_DESTINATION_CONTEXT_NAMESPACE",
   DETECT_TIMEOUT_MS: "TRELLIS_PROXY_DETECT_TIMEOUT_MS",
   CONNECT_TIMEOUT_MS: "TRELLIS_PROXY_CONNECT_TIMEOUT_MS",
   MAX_HEADER_BYTES: "TRELLIS_PROXY_MAX_HEADER_BYTES",
@@ -44,6 +47,8 @@ export const DEFAULTS = {
   CONNECT_TIMEOUT_MS: 3_000,
   MAX_HEADER_BYTES: 16_384,
   SHUTDOWN_GRACE_MS: 30_000,
+  /** How long a request waits for the first answer about an authority it is the first to name. */
+  DISCOVERY_FIRST_ANSWER_TIMEOUT_MS: 1_000,
   /** Where a peer proxy's inbound listener is when the destination does not say. */
   PEER_INBOUND_PORT: 4143,
 } as const;
@@ -98,6 +103,8 @@ export interface ProxyConfig {
     retryMaxMs: number;
   };
   destinations: DestinationConfig[];
+  /** The destination service, when the proxy discovers endpoints (else only the static table). */
+  destinationService?: { addr: string; svcName?: string; contextNamespace: string };
   detectTimeoutMs: number;
   connectTimeoutMs: number;
   maxHeaderBytes: number;
@@ -190,6 +197,7 @@ export function loadConfig(env: Record<string, string | undefined> | Lookup = pr
       retryMaxMs: int(ENV.IDENTITY_RETRY_MAX_MS, DEFAULTS.IDENTITY_RETRY_MAX_MS, 1),
     },
     destinations: parseDestinations(get(ENV.DESTINATIONS), problems),
+    destinationService: destinationService(get, problems),
     detectTimeoutMs: int(ENV.DETECT_TIMEOUT_MS, DEFAULTS.DETECT_TIMEOUT_MS, 1),
     connectTimeoutMs: int(ENV.CONNECT_TIMEOUT_MS, DEFAULTS.CONNECT_TIMEOUT_MS, 1),
     maxHeaderBytes: int(ENV.MAX_HEADER_BYTES, DEFAULTS.MAX_HEADER_BYTES, 1024),
@@ -202,6 +210,19 @@ export function loadConfig(env: Record<string, string | undefined> | Lookup = pr
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+function destinationService(get: Lookup, problems: string[]): ProxyConfig["destinationService"] {
+  const addr = get(ENV.DESTINATION_SVC_ADDR)?.trim();
+  if (!addr) return undefined;
+  if (!parseHostPort(addr)) problems.push(`${ENV.DESTINATION_SVC_ADDR}="${addr}" is not host:port`);
+  const svcName = get(ENV.DESTINATION_SVC_NAME)?.trim() || undefined;
+  if (svcName && !parseSpiffeId(svcName)) {
+    problems.push(`${ENV.DESTINATION_SVC_NAME}="${svcName}" is not a SPIFFE ID`);
+  }
+  const contextNamespace =
+    get(ENV.DESTINATION_CONTEXT_NAMESPACE)?.trim() || get(ENV.POD_NAMESPACE)?.trim() || "default";
+  return { addr, svcName, contextNamespace };
 }
 
 /** `host:port` or `[v6]:port`; undefined when malformed. */

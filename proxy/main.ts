@@ -8,7 +8,8 @@
  */
 import { flushLogs, logger } from "../control/api/log.js";
 import { Admin } from "./admin/index.js";
-import { ConfigError, loadConfig } from "./config.js";
+import { ConfigError, DEFAULTS, loadConfig } from "./config.js";
+import { DiscoveryResolver } from "./discovery/index.js";
 import { IdentityClient } from "./identity/index.js";
 import { Inbound } from "./inbound/index.js";
 import { ProxyMetrics } from "./metrics/index.js";
@@ -75,6 +76,7 @@ async function main(): Promise<number> {
       state = "draining";
       await Promise.all([inbound?.drain(config.shutdownGraceMs), outbound?.drain(config.shutdownGraceMs)]);
       identity.stop();
+      discovery?.close();
       tls?.close();
       admin.close();
       log.info("stopped");
@@ -85,6 +87,7 @@ async function main(): Promise<number> {
   let inbound: Inbound | undefined;
   let outbound: Outbound | undefined;
   let tls: MeshTls | undefined;
+  let discovery: DiscoveryResolver | undefined;
   // Ports actually bound (port 0 in the configuration picks one).
   const boundPorts: number[] = [];
   const stopped = new Promise<number>((resolve) => {
@@ -98,6 +101,21 @@ async function main(): Promise<number> {
     await certified;
     if (stopping) return;
     tls = new MeshTls(identity, config.identity.trustAnchorsPem);
+    const table = new StaticDestinations(config.destinations);
+    const ds = config.destinationService;
+    discovery = ds
+      ? new DiscoveryResolver(
+          {
+            ...ds,
+            trustAnchorsPem: config.identity.trustAnchorsPem,
+            firstAnswerTimeoutMs: DEFAULTS.DISCOVERY_FIRST_ANSWER_TIMEOUT_MS,
+            retryBaseMs: config.identity.retryBaseMs,
+            retryMaxMs: config.identity.retryMaxMs,
+          },
+          table,
+        )
+      : undefined;
+    const resolver = discovery ?? table;
     inbound = new Inbound({
       listen: config.inboundListen,
       tls,
@@ -124,7 +142,7 @@ async function main(): Promise<number> {
       listen: config.outboundListen,
       isSelf: (host, port) => ownPorts().includes(port) && isLocalHost(host, config),
       tls,
-      resolver: new StaticDestinations(config.destinations),
+      resolver,
       metrics,
       connectTimeoutMs: config.connectTimeoutMs,
       detectTimeoutMs: config.detectTimeoutMs,

@@ -14,6 +14,11 @@ export interface Destination {
 }
 
 export interface DestinationResolver {
+  /**
+   * Called before resolve() for each request: a promise when the authority's first answer is still
+   * on its way (the request waits for it, bounded), undefined when resolve() can answer now.
+   */
+  prepare?(authority: string): Promise<void> | undefined;
   resolve(authority: string): Destination | undefined;
   /** Destinations reached through their own listener (opaque TCP). */
   bound(): Destination[];

@@ -76,6 +76,12 @@ export class OutboundHttp {
   }
 
   handle(down: Downstream): void {
+    const pending = this.deps.resolver.prepare?.(down.req.authority);
+    if (pending) void pending.then(() => this.route(down));
+    else this.route(down);
+  }
+
+  private route(down: Downstream): void {
     const { metrics } = this.deps;
     const target = this.target(down.req.authority);
     if (target instanceof ProxyError) {

@@ -1,0 +1,100 @@
+// The proxy discovers endpoints over the destination API: a stand-in destination server (real
+// grpc-js, real streams) pushes endpoint changes while traffic flows; the proxy follows them, keeps
+// its last endpoints when the control plane goes away, and sends names it does not know straight on.
+import assert from "node:assert/strict";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { test } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import {
+  DestinationService,
+  type GetDestination,
+  type Update,
+} from "../../control/api/gen/trellis/destination/v1/destination.js";
+import { get, startMesh } from "../support/mesh.js";
+
+async function namedApp(t: { after(fn: () => unknown): void }, name: string): Promise<number> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.end(name);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => server.close());
+  return (server.address() as AddressInfo).port;
+}
+
+test("endpoints pushed by the destination API steer traffic; the last ones stay while it is away", async (t) => {
+  const mesh = await startMesh(t);
+  const portA = await namedApp(t, "a");
+  const portB = await namedApp(t, "b");
+  const server = await mesh.proxy("server", { inboundPorts: [portA, portB] });
+  const inboundPort = Number(server.inbound.split(":")[1]);
+  const addr = (port: number) => ({
+    addr: { ip: "127.0.0.1", port },
+    weight: 10000,
+    metricLabels: { pod: `web-${port}` },
+    identity: server.identity,
+    protocolHint: 0,
+    proxyInboundPort: inboundPort,
+  });
+
+  const streams = new Set<grpc.ServerWritableStream<GetDestination, Update>>();
+  const asked: string[] = [];
+  const destination = new grpc.Server();
+  destination.addService(DestinationService, {
+    get: (call: grpc.ServerWritableStream<GetDestination, Update>) => {
+      asked.push(`${call.request.authority} from ${call.request.contextNamespace}`);
+      if (call.request.authority.startsWith("web.")) {
+        streams.add(call);
+        call.on("cancelled", () => streams.delete(call));
+        call.write({
+          update: { $case: "add", value: { addrs: [addr(portA)], metricLabels: { service: "web" } } },
+        });
+      } else {
+        call.write({ update: { $case: "noEndpoints", value: { exists: false } } });
+      }
+    },
+    getProfile: (call: grpc.ServerWritableStream<GetDestination, unknown>) => call.end(),
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    destination.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  t.after(() => destination.forceShutdown());
+  const client = await mesh.proxy("client", {
+    env: { TRELLIS_PROXY_DESTINATION_SVC_ADDR: `127.0.0.1:${port}` },
+  });
+
+  const authority = "web.test.svc.cluster.local:80";
+  assert.equal((await get(client.outbound, authority, "/1")).body, "a");
+  assert.deepEqual(asked, [`${authority} from test`]);
+
+  // Move the service from a to b while traffic flows.
+  for (const s of streams) {
+    s.write({ update: { $case: "add", value: { addrs: [addr(portB)], metricLabels: { service: "web" } } } });
+    s.write({ update: { $case: "remove", value: { addrs: [{ ip: "127.0.0.1", port: portA }] } } });
+  }
+  const deadline = Date.now() + 5000;
+  let body = "a";
+  while (body !== "b") {
+    assert.ok(Date.now() < deadline, "traffic did not follow the endpoint change");
+    body = (await get(client.outbound, authority, "/2")).body;
+  }
+  for (let i = 0; i < 10; i++) assert.equal((await get(client.outbound, authority, `/3-${i}`)).body, "b");
+
+  // A name the destination service does not know goes straight to its address, in plaintext.
+  const direct = await get(client.outbound, `127.0.0.1:${portA}`, "/direct");
+  assert.equal(direct.body, "a");
+
+  // The control plane goes away: the proxy keeps routing with what it knew.
+  destination.forceShutdown();
+  for (let i = 0; i < 10; i++) assert.equal((await get(client.outbound, authority, `/4-${i}`)).status, 200);
+
+  const metrics = await client.metrics();
+  assert.match(metrics, /request_total\{[^}]*authority="127\.0\.0\.1:\d+"[^}]*tls="no_identity"/);
+  assert.match(
+    metrics,
+    /request_total\{[^}]*authority="web\.test\.svc\.cluster\.local:80"[^}]*tls="true"[^}]*dst_service="web"/,
+  );
+});

@@ -56,18 +56,23 @@ export async function startTrellis(dir: string, pki: BenchPki, backendPort: numb
     await writeFile(tokenFile, token, { mode: 0o600 });
     // TRELLIS_BENCH_PROXY_NODE_ARGS: extra node flags for the proxies (e.g. --cpu-prof to profile them).
     const nodeArgs = (process.env.TRELLIS_BENCH_PROXY_NODE_ARGS ?? "").split(" ").filter(Boolean);
-    const proxy = spawnTracked(`${serviceAccount}-proxy`, process.execPath, [...nodeArgs, bin("trellis-proxy")], {
-      TRELLIS_PROXY_INBOUND_LISTEN_ADDR: "127.0.0.1:0",
-      TRELLIS_PROXY_OUTBOUND_LISTEN_ADDR: "127.0.0.1:0",
-      TRELLIS_PROXY_ADMIN_LISTEN_ADDR: "127.0.0.1:0",
-      TRELLIS_PROXY_IDENTITY_NAME: identityOf(serviceAccount),
-      TRELLIS_PROXY_IDENTITY_TRUST_ANCHORS: pki.anchorPem,
-      TRELLIS_PROXY_IDENTITY_TOKEN_FILE: tokenFile,
-      TRELLIS_PROXY_IDENTITY_SVC_ADDR: service.listen,
-      TRELLIS_PROXY_IDENTITY_SVC_NAME: service.identity,
-      TRELLIS_PROXY_DESTINATIONS: "[]",
-      ...env,
-    });
+    const proxy = spawnTracked(
+      `${serviceAccount}-proxy`,
+      process.execPath,
+      [...nodeArgs, bin("trellis-proxy")],
+      {
+        TRELLIS_PROXY_INBOUND_LISTEN_ADDR: "127.0.0.1:0",
+        TRELLIS_PROXY_OUTBOUND_LISTEN_ADDR: "127.0.0.1:0",
+        TRELLIS_PROXY_ADMIN_LISTEN_ADDR: "127.0.0.1:0",
+        TRELLIS_PROXY_IDENTITY_NAME: identityOf(serviceAccount),
+        TRELLIS_PROXY_IDENTITY_TRUST_ANCHORS: pki.anchorPem,
+        TRELLIS_PROXY_IDENTITY_TOKEN_FILE: tokenFile,
+        TRELLIS_PROXY_IDENTITY_SVC_ADDR: service.listen,
+        TRELLIS_PROXY_IDENTITY_SVC_NAME: service.identity,
+        TRELLIS_PROXY_DESTINATIONS: "[]",
+        ...env,
+      },
+    );
     const ready = await proxy.ready<ProxyReady>(READY_TIMEOUT_MS);
     const pid = proxy.process.pid ?? -1;
     return { ready, pids: () => [pid] };

@@ -125,7 +125,11 @@ export class Recorder<M> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w.resolve !== done);
-        reject(new Error(`no matching message within ${timeoutMs} ms; got ${JSON.stringify(this.messages)}`));
+        reject(
+          new Error(
+            `no matching message within ${timeoutMs} ms; got ${this.messages.length}: ${JSON.stringify(this.messages.slice(-3)).slice(0, 2000)}`,
+          ),
+        );
       }, timeoutMs);
       const done = (m: M) => {
         clearTimeout(timer);

@@ -1,0 +1,92 @@
+// `trellis-controller destination` as a process: the ready line, a real client streaming from it while
+// a file changes, the admin endpoints, the exit codes (2 for bad or missing flags and for the not yet
+// implemented Kubernetes source, 1 for an unreadable directory) and a clean stop on SIGTERM.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type TestContext, test } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { DestinationClient } from "../../../control/api/gen/trellis/destination/v1/destination.js";
+import { type Child, repoRoot, startCommand } from "../../support/process.js";
+import { addrsOf, adminGet, get, sample, serviceYaml, tempDir, writeYaml } from "./harness.js";
+
+const MAIN = join(repoRoot, "control/main.ts");
+const EXIT_TIMEOUT_MS = 30_000;
+
+function controller(t: TestContext, args: string[]): Child {
+  return startCommand(t, process.execPath, ["--import", "tsx", MAIN, "destination", ...args]);
+}
+
+async function exitOf(child: Child): Promise<number | string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no exit within ${EXIT_TIMEOUT_MS} ms\n${child.stderr()}`)),
+      EXIT_TIMEOUT_MS,
+    );
+  });
+  try {
+    return await Promise.race([child.exited, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test("serves the local directory: ready line, a stream that follows a file edit, admin, SIGTERM exits 0", async (t) => {
+  const dir = await tempDir(t);
+  await writeYaml(dir, "web.yaml", serviceYaml("web", "shop", ["10.1.0.1"]));
+  const child = controller(t, [
+    "--source=local",
+    `--local-dir=${dir}`,
+    "--listen=127.0.0.1:0",
+    "--admin-listen=127.0.0.1:0",
+    "--trust-domain=example.org",
+  ]);
+  const ready = await child.ready<Record<string, unknown>>(EXIT_TIMEOUT_MS);
+  assert.deepEqual(Object.keys(ready), ["ready", "listen", "admin"]);
+  assert.match(String(ready.listen), /^127\.0\.0\.1:[1-9]\d*$/);
+  const client = new DestinationClient(String(ready.listen), grpc.credentials.createInsecure());
+  t.after(() => client.close());
+  const s = get(t, client, "web.shop.svc.cluster.local:80");
+  const first = await s.next();
+  assert.deepEqual(addrsOf(first), ["10.1.0.1:8080"]);
+  assert.equal(
+    first.update?.$case === "add" && first.update.value.addrs[0]?.identity,
+    "spiffe://example.org/ns/shop/sa/default",
+  );
+  await writeYaml(dir, "web.yaml", serviceYaml("web", "shop", ["10.1.0.1", "10.1.0.2"]));
+  assert.deepEqual(addrsOf(await s.next((m) => m.update?.$case === "add", 1)), ["10.1.0.2:8080"]);
+
+  const admin = String(ready.admin);
+  assert.equal((await adminGet(admin, "/ready")).status, 200);
+  assert.equal((await adminGet(admin, "/live")).status, 200);
+  assert.equal(sample((await adminGet(admin, "/metrics")).body, "destination_streams", 'rpc="Get"'), 1);
+  child.process.kill("SIGTERM");
+  assert.equal(await exitOf(child), 0);
+});
+
+test("usage errors exit 2 naming the flag; an unreadable directory exits 1 naming it", async (t) => {
+  const cases: [string[], RegExp][] = [
+    [[], /--source=kubernetes is not implemented yet/],
+    [["--source=kubernetes"], /--source=kubernetes is not implemented yet/],
+    [["--source=local"], /--local-dir is required with --source=local/],
+    [["--source=nope"], /--source.*nope/],
+    [["--source=local", "--local-dir=/tmp", "--listen=nowhere"], /--listen.*expected host:port/],
+    [["--source=local", "--local-dir=/tmp", "--cluster-domain=Not Valid"], /--cluster-domain.*DNS name/],
+    [["--bogus"], /unknown option '--bogus'/],
+  ];
+  for (const [args, message] of cases) {
+    const child = controller(t, args);
+    assert.equal(await exitOf(child), 2, `${args.join(" ")}: ${child.stderr()}`);
+    assert.match(child.stderr(), message, args.join(" "));
+  }
+  const missing = join(await tempDir(t), "nope");
+  const child = controller(t, [
+    "--source=local",
+    `--local-dir=${missing}`,
+    "--listen=127.0.0.1:0",
+    "--admin-listen=127.0.0.1:0",
+  ]);
+  assert.equal(await exitOf(child), 1);
+  assert.match(child.stderr(), /TRELLIS_E_DESTINATION_LOCAL_DIR/);
+  assert.ok(child.stderr().includes(missing), child.stderr());
+});

@@ -19,6 +19,8 @@ export const PROXY_ERRORS = {
   TRELLIS_E_PROXY_CONNECT: { status: 502, text: "could not connect to the endpoint" },
   /** Connecting to the endpoint took longer than TRELLIS_PROXY_CONNECT_TIMEOUT_MS. */
   TRELLIS_E_PROXY_CONNECT_TIMEOUT: { status: 504, text: "connecting to the endpoint timed out" },
+  /** The ServiceProfile route's timeout passed before the response began. */
+  TRELLIS_E_PROXY_ROUTE_TIMEOUT: { status: 504, text: "the route's timeout passed before a response" },
   /** The endpoint reset or closed the request before answering. */
   TRELLIS_E_PROXY_UPSTREAM_RESET: { status: 502, text: "the endpoint closed the request before answering" },
   /** Inbound: the app refused the connection or is not listening. */

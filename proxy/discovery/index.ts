@@ -8,16 +8,16 @@
 import * as grpc from "@grpc/grpc-js";
 import {
   DestinationClient,
+  type DestinationProfile,
   type Update,
   type WeightedAddr,
 } from "../../control/api/gen/trellis/destination/v1/destination.js";
-import { logger } from "../../control/api/log.js";
 import { uriSans } from "../../control/api/spiffe.js";
 import { P2cBalancer, type Release } from "../balance/index.js";
 import { DEFAULTS, type DestinationConfig, type EndpointConfig, normalizeAuthority } from "../config.js";
 import type { Destination, DestinationResolver } from "../outbound/destinations.js";
-
-const log = logger("discovery");
+import { type CompiledProfile, compileProfile } from "../profiles/routes.js";
+import { ResilientStream } from "./stream.js";
 
 export interface DiscoveryOptions {
   /** host:port of the destination service. */
@@ -42,21 +42,23 @@ class Watch implements Destination {
   private markAnswered: () => void = () => {};
   private readonly endpoints = new Map<string, EndpointConfig>();
   private readonly balancer = new P2cBalancer<EndpointConfig>([]);
-  private call: grpc.ClientReadableStream<Update> | undefined;
-  private retries = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
+  private readonly stream: ResilientStream<Update>;
 
   constructor(
     readonly authority: string,
-    private readonly client: DestinationClient,
-    private readonly options: DiscoveryOptions,
+    client: DestinationClient,
+    options: DiscoveryOptions,
   ) {
     this.config = { authority, protocol: "http", labels: {}, endpoints: [] };
     this.answered = new Promise((resolve) => {
       this.markAnswered = resolve;
     });
-    this.open();
+    this.stream = new ResilientStream(
+      `Get ${authority}`,
+      () => client.get({ authority, contextNamespace: options.contextNamespace }),
+      (u) => this.apply(u),
+      options,
+    );
   }
 
   pick(): { endpoint: EndpointConfig; release: Release } | undefined {
@@ -64,41 +66,7 @@ class Watch implements Destination {
   }
 
   close(): void {
-    this.closed = true;
-    clearTimeout(this.timer);
-    this.call?.cancel();
-  }
-
-  private open(): void {
-    const call = this.client.get({
-      authority: this.authority,
-      contextNamespace: this.options.contextNamespace,
-    });
-    this.call = call;
-    call.on("data", (update: Update) => {
-      this.retries = 0;
-      this.apply(update);
-    });
-    call.on("error", (err: grpc.ServiceError) => {
-      if (this.closed || err.code === grpc.status.CANCELLED) return;
-      this.reopen(`${grpc.status[err.code] ?? err.code}: ${err.details}`);
-    });
-    call.on("end", () => {
-      if (!this.closed) this.reopen("the stream ended");
-    });
-  }
-
-  private reopen(why: string): void {
-    if (this.call === undefined || this.closed) return;
-    this.call = undefined;
-    const base = Math.min(this.options.retryBaseMs * 2 ** this.retries, this.options.retryMaxMs);
-    const delay = base / 2 + Math.random() * (base / 2);
-    this.retries++;
-    log.warn(
-      { authority: this.authority, why, retryMs: Math.round(delay), endpoints: this.endpoints.size },
-      "destination stream lost; keeping the last endpoints",
-    );
-    this.timer = setTimeout(() => this.open(), delay);
+    this.stream.close();
   }
 
   private apply(update: Update): void {
@@ -124,6 +92,41 @@ class Watch implements Destination {
   }
 }
 
+/** One authority's profile: routes, response classes, timeouts, traffic split. */
+class ProfileWatch {
+  profile: CompiledProfile | undefined;
+  answeredYet = false;
+  readonly answered: Promise<void>;
+  private markAnswered: () => void = () => {};
+  private readonly stream: ResilientStream<DestinationProfile>;
+
+  constructor(
+    authority: string,
+    client: DestinationClient,
+    options: DiscoveryOptions,
+    onProfile: (p: CompiledProfile) => void,
+  ) {
+    this.answered = new Promise((resolve) => {
+      this.markAnswered = resolve;
+    });
+    this.stream = new ResilientStream(
+      `GetProfile ${authority}`,
+      () => client.getProfile({ authority, contextNamespace: options.contextNamespace }),
+      (p) => {
+        this.profile = compileProfile(p);
+        this.answeredYet = true;
+        onProfile(this.profile);
+        this.markAnswered();
+      },
+      options,
+    );
+  }
+
+  close(): void {
+    this.stream.close();
+  }
+}
+
 function endpointOf(a: WeightedAddr): EndpointConfig | undefined {
   if (!a.addr) return undefined;
   const host = a.addr.ip.includes(":") ? `[${a.addr.ip}]` : a.addr.ip;
@@ -142,6 +145,7 @@ function endpointOf(a: WeightedAddr): EndpointConfig | undefined {
 export class DiscoveryResolver implements DestinationResolver {
   private readonly client: DestinationClient;
   private readonly watches = new Map<string, Watch>();
+  private readonly profiles = new Map<string, ProfileWatch>();
 
   constructor(
     private readonly options: DiscoveryOptions,
@@ -169,15 +173,21 @@ export class DiscoveryResolver implements DestinationResolver {
     this.client = new DestinationClient(options.addr, credentials, clientOptions);
   }
 
-  /** Opens the authority's stream if needed; resolves once it answered (or the wait is over). */
+  /** Opens the authority's streams if needed; resolves once both answered (or the wait is over). */
   prepare(authority: string): Promise<void> | undefined {
     if (this.fallback?.resolve(authority)) return undefined;
     const watch = this.watch(authority);
-    if (watch.exists !== undefined) return undefined;
+    const profile = this.profileWatch(authority);
+    if (watch.exists !== undefined && profile.answeredYet) return undefined;
     return Promise.race([
-      watch.answered,
+      Promise.all([watch.answered, profile.answered]).then(() => undefined),
       new Promise<void>((resolve) => setTimeout(resolve, this.options.firstAnswerTimeoutMs).unref()),
     ]);
+  }
+
+  /** The authority's profile, once the destination service sent one. */
+  profile(authority: string): CompiledProfile | undefined {
+    return this.profiles.get(normalizeAuthority(authority))?.profile;
   }
 
   resolve(authority: string): Destination | undefined {
@@ -193,8 +203,23 @@ export class DiscoveryResolver implements DestinationResolver {
 
   close(): void {
     for (const w of this.watches.values()) w.close();
+    for (const p of this.profiles.values()) p.close();
     this.watches.clear();
+    this.profiles.clear();
     this.client.close();
+  }
+
+  private profileWatch(authority: string): ProfileWatch {
+    const key = normalizeAuthority(authority);
+    let watch = this.profiles.get(key);
+    if (!watch) {
+      // A traffic split's backends are resolved ahead of their first request.
+      watch = new ProfileWatch(key, this.client, this.options, (p) => {
+        for (const d of p.dstOverrides) this.watch(d.authority);
+      });
+      this.profiles.set(key, watch);
+    }
+    return watch;
   }
 
   private watch(authority: string): Watch {

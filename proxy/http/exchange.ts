@@ -5,7 +5,7 @@
  * body; a failure before the response head becomes a proxy error response, after it a reset.
  */
 import type { Readable } from "node:stream";
-import type { ProxyError } from "../errors.js";
+import { ProxyError } from "../errors.js";
 import type { RequestRecorder } from "../metrics/index.js";
 import { first, type Headers } from "./headers.js";
 
@@ -76,4 +76,27 @@ export function exchange(down: Downstream, upstream: Upstream, rec: RequestRecor
     cancel();
     rec.end({ status: 0, failed: true });
   });
+}
+
+/** Bounds the time until the response head: past it the request is cancelled and answered 504. */
+export function withTimeout(upstream: Upstream, timeoutMs: number, what: string): Upstream {
+  return (req, cb) => {
+    let settled = false;
+    const cancel = upstream(req, (err, res) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      cb(err, res);
+    });
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      cancel();
+      cb(new ProxyError("TRELLIS_E_PROXY_ROUTE_TIMEOUT", `${what} after ${timeoutMs} ms`));
+    }, timeoutMs);
+    return () => {
+      clearTimeout(timer);
+      cancel();
+    };
+  };
 }

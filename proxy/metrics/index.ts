@@ -55,11 +55,14 @@ export interface ResponseOutcome {
   grpcStatus?: string;
   /** Set when the proxy itself failed the request (no response from the peer or app). */
   failed?: boolean;
+  /** A ServiceProfile response class's verdict, when one matched: it overrides the defaults. */
+  isFailure?: boolean;
 }
 
 /** Linkerd's classification: grpc-status decides when present (non-0 fails), else HTTP 5xx fails. */
 export function classify(outcome: ResponseOutcome): "success" | "failure" {
   if (outcome.failed) return "failure";
+  if (outcome.isFailure !== undefined) return outcome.isFailure ? "failure" : "success";
   if (outcome.grpcStatus !== undefined) return outcome.grpcStatus === "0" ? "success" : "failure";
   return outcome.status >= 500 ? "failure" : "success";
 }
@@ -69,6 +72,9 @@ export class ProxyMetrics {
   private readonly requests: SeriesCounter;
   private readonly responses: SeriesCounter;
   private readonly latency: SeriesHistogram;
+  private readonly routeRequests: SeriesCounter;
+  private readonly routeResponses: SeriesCounter;
+  private readonly routeLatency: SeriesHistogram;
   /** A short id per stack label set: the hot path's series keys are built from it. */
   private readonly stackIds = new WeakMap<StackLabels, string>();
   private nextStackId = 0;
@@ -87,6 +93,22 @@ export class ProxyMetrics {
     this.latency = new SeriesHistogram(
       "response_latency_ms",
       "Elapsed times between a request's headers being received and its response's first byte, in ms.",
+      this.registry,
+      LATENCY_BUCKETS_MS,
+    );
+    this.routeRequests = new SeriesCounter(
+      "route_request_total",
+      "Total count of HTTP requests per route.",
+      this.registry,
+    );
+    this.routeResponses = new SeriesCounter(
+      "route_response_total",
+      "Total count of HTTP responses per route.",
+      this.registry,
+    );
+    this.routeLatency = new SeriesHistogram(
+      "route_response_latency_ms",
+      "Elapsed times between a request's headers being received and its response's first byte, per route, in ms.",
       this.registry,
       LATENCY_BUCKETS_MS,
     );
@@ -172,6 +194,34 @@ export class ProxyMetrics {
           if (grpc !== undefined) response.grpc_status = grpc;
           return response;
         });
+      },
+    };
+  }
+
+  /** Counts one request on a ServiceProfile route (`dst` the service's name, `rt_route` the route's). */
+  route(dst: string, route: string): RequestRecorder {
+    const id = `${dst}|${route}`;
+    const labels = () => ({ ...definedOnly(this.podLabels), direction: "outbound", dst, rt_route: route });
+    this.routeRequests.inc(id, labels);
+    const start = performance.now();
+    let firstByte = false;
+    return {
+      firstByte: (status: number) => {
+        if (firstByte) return;
+        firstByte = true;
+        this.routeLatency.observe(
+          `${id}|${status}`,
+          () => ({ ...labels(), status_code: String(status) }),
+          performance.now() - start,
+        );
+      },
+      end: (outcome: ResponseOutcome) => {
+        const classification = classify(outcome);
+        this.routeResponses.inc(`${id}|${outcome.status}|${classification}`, () => ({
+          ...labels(),
+          status_code: String(outcome.status),
+          classification,
+        }));
       },
     };
   }

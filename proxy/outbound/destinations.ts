@@ -6,6 +6,7 @@
  */
 import { P2cBalancer, type Release } from "../balance/index.js";
 import { type DestinationConfig, type EndpointConfig, normalizeAuthority } from "../config.js";
+import type { CompiledProfile } from "../profiles/routes.js";
 
 export interface Destination {
   readonly config: DestinationConfig;
@@ -20,6 +21,8 @@ export interface DestinationResolver {
    */
   prepare?(authority: string): Promise<void> | undefined;
   resolve(authority: string): Destination | undefined;
+  /** The authority's ServiceProfile (routes, timeouts, traffic split), when there is one. */
+  profile?(authority: string): CompiledProfile | undefined;
   /** Destinations reached through their own listener (opaque TCP). */
   bound(): Destination[];
 }

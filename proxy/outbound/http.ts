@@ -10,7 +10,7 @@ import { logger } from "../../control/api/log.js";
 import type { Release } from "../balance/index.js";
 import { type EndpointConfig, normalizeAuthority, parseHostPort } from "../config.js";
 import { connectError, ProxyError } from "../errors.js";
-import { type Downstream, exchange } from "../http/exchange.js";
+import { type Downstream, exchange, type Upstream, withTimeout } from "../http/exchange.js";
 import { DST_PORT_HEADER, type Headers } from "../http/headers.js";
 import { SessionPool } from "../http/sessions.js";
 import { http1Upstream, http2Upstream } from "../http/upstream.js";
@@ -21,6 +21,7 @@ import {
   type RequestRecorder,
   type StackLabels,
 } from "../metrics/index.js";
+import { type CompiledProfile, type CompiledRoute, pickWeighted, routeFor } from "../profiles/routes.js";
 import { ALPN_H2, ALPN_HTTP1, ALPN_OPAQUE, type MeshTls } from "../tls/index.js";
 import { connectPlain } from "../transport/net.js";
 import { encodeOpaqueHeader, splice } from "../transport/opaque.js";
@@ -81,42 +82,65 @@ export class OutboundHttp {
     else this.route(down);
   }
 
+  /** Applies the authority's profile: a traffic split picks the backend, the first matching route its policy. */
   private route(down: Downstream): void {
+    const profile = this.deps.resolver.profile?.(down.req.authority);
+    const backend =
+      profile && profile.dstOverrides.length > 0 ? pickWeighted(profile.dstOverrides) : undefined;
+    const pending = backend ? this.deps.resolver.prepare?.(backend) : undefined;
+    if (pending) void pending.then(() => this.dispatch(down, profile, backend));
+    else this.dispatch(down, profile, backend);
+  }
+
+  private dispatch(
+    down: Downstream,
+    profile: CompiledProfile | undefined,
+    backend: string | undefined,
+  ): void {
     const { metrics } = this.deps;
-    const target = this.target(down.req.authority);
+    const target = this.target(backend ?? down.req.authority);
+    const route = routeFor(profile, down.req.method, down.req.path);
+    const routeRec = profile && route ? metrics.route(profile.name, route.name) : undefined;
     if (target instanceof ProxyError) {
-      const rec = metrics.request(metrics.stack({ direction: "outbound", authority: down.req.authority }));
+      const rec = withRoute(
+        metrics.request(metrics.stack({ direction: "outbound", authority: down.req.authority })),
+        routeRec,
+        route,
+      );
       rec.firstByte(target.status);
       rec.end({ status: target.status, failed: true });
       down.fail(target);
       return;
     }
-    const rec = balanced(metrics.request(target.labels), target.release);
+    const rec = withRoute(balanced(metrics.request(target.labels), target.release), routeRec, route);
+    const upstream = this.upstream(down, target);
+    exchange(
+      down,
+      route?.timeoutMs ? withTimeout(upstream, route.timeoutMs, `route ${route.name}`) : upstream,
+      rec,
+    );
+  }
+
+  private upstream(down: Downstream, target: Target): Upstream {
     const { peer, host, port } = target;
     if (peer && down.req.http1) {
       // HTTP/1.1 from the app rides a pooled HTTP/1.1 mTLS connection: measured faster in Node than
       // re-framing each request as an HTTP/2 stream (see the README's Performance section).
       const key = peerKey(host, peer.inboundPort, peer.identity);
       const agent = this.meshAgent(key, host, peer.inboundPort, peer.identity);
-      exchange(down, http1Upstream(agent, host, peer.inboundPort, { [DST_PORT_HEADER]: String(port) }), rec);
-    } else if (peer) {
+      return http1Upstream(agent, host, peer.inboundPort, { [DST_PORT_HEADER]: String(port) });
+    }
+    if (peer) {
       const key = peerKey(host, peer.inboundPort, peer.identity);
       const mesh: Headers = { [DST_PORT_HEADER]: String(port) };
-      const upstream = http2Upstream(
+      return http2Upstream(
         this.peers.source(key),
         `${peer.identity} at ${host}:${peer.inboundPort}`,
         () => mesh,
       );
-      exchange(down, upstream, rec);
-    } else if (down.req.http1) {
-      exchange(down, http1Upstream(this.agent, host, port), rec);
-    } else {
-      exchange(
-        down,
-        http2Upstream(this.plainH2.source(`${host}:${port}`), `${host}:${port}`, noHeaders),
-        rec,
-      );
     }
+    if (down.req.http1) return http1Upstream(this.agent, host, port);
+    return http2Upstream(this.plainH2.source(`${host}:${port}`), `${host}:${port}`, noHeaders);
   }
 
   /** An HTTP/1.1 Upgrade (e.g. WebSocket): the connection becomes an opaque stream to the endpoint. */
@@ -253,6 +277,27 @@ export class OutboundHttp {
 }
 
 const noHeaders = (): Headers => ({});
+
+/** The request's recorder, also counting the route and letting its response classes classify. */
+function withRoute(
+  rec: RequestRecorder,
+  routeRec: RequestRecorder | undefined,
+  route: CompiledRoute | undefined,
+): RequestRecorder {
+  if (!route) return rec;
+  return {
+    firstByte(status) {
+      rec.firstByte(status);
+      routeRec?.firstByte(status);
+    },
+    end(outcome) {
+      const isFailure = outcome.failed ? undefined : route.isFailure(outcome.status);
+      const classified = isFailure === undefined ? outcome : { ...outcome, isFailure };
+      rec.end(classified);
+      routeRec?.end(classified);
+    },
+  };
+}
 
 /** The request's recorder, also telling the balancer the latency to first byte and the outcome. */
 function balanced(rec: RequestRecorder, release: Release | undefined): RequestRecorder {

@@ -7,11 +7,13 @@ import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import {
+  type DestinationProfile,
   DestinationService,
   type GetDestination,
   type Update,
 } from "../../control/api/gen/trellis/destination/v1/destination.js";
 import { get, startMesh } from "../support/mesh.js";
+import { sum } from "../support/metrics.js";
 
 async function namedApp(t: { after(fn: () => unknown): void }, name: string): Promise<number> {
   const server = http.createServer((req, res) => {
@@ -96,5 +98,133 @@ test("endpoints pushed by the destination API steer traffic; the last ones stay 
   assert.match(
     metrics,
     /request_total\{[^}]*authority="web\.test\.svc\.cluster\.local:80"[^}]*tls="true"[^}]*dst_service="web"/,
+  );
+});
+
+test("a profile's split, route timeout and response classes apply per request", async (t) => {
+  const mesh = await startMesh(t);
+  const portA = await namedApp(t, "a");
+  const portB = await namedApp(t, "b");
+  const slow = http.createServer((req, res) => {
+    req.resume();
+    if (req.url === "/slow") setTimeout(() => res.end("late"), 2000).unref();
+    else if (req.url === "/missing") {
+      res.writeHead(404);
+      res.end();
+    } else res.end("ok");
+  });
+  await new Promise<void>((resolve) => slow.listen(0, "127.0.0.1", resolve));
+  t.after(() => slow.close());
+  const portS = (slow.address() as AddressInfo).port;
+  const server = await mesh.proxy("server", { inboundPorts: [portA, portB, portS] });
+  const inboundPort = Number(server.inbound.split(":")[1]);
+  const endpoint = (port: number) => ({
+    addr: { ip: "127.0.0.1", port },
+    weight: 10000,
+    metricLabels: {},
+    identity: server.identity,
+    protocolHint: 0,
+    proxyInboundPort: inboundPort,
+  });
+  const ports: Record<string, number> = {
+    "web.test.svc.cluster.local:80": portA,
+    "web-v1.test.svc.cluster.local:80": portA,
+    "web-v2.test.svc.cluster.local:80": portB,
+    "api.test.svc.cluster.local:80": portS,
+  };
+  const destination = new grpc.Server();
+  destination.addService(DestinationService, {
+    get: (call: grpc.ServerWritableStream<GetDestination, Update>) => {
+      const port = ports[call.request.authority];
+      call.write(
+        port
+          ? { update: { $case: "add", value: { addrs: [endpoint(port)], metricLabels: {} } } }
+          : { update: { $case: "noEndpoints", value: { exists: false } } },
+      );
+    },
+    getProfile: (call: grpc.ServerWritableStream<GetDestination, DestinationProfile>) => {
+      const name = call.request.authority.split(":")[0] ?? "";
+      const profile: DestinationProfile = {
+        fullyQualifiedName: name,
+        opaqueProtocol: false,
+        routes: [],
+        retryBudget: undefined,
+        dstOverrides: [],
+      };
+      if (name.startsWith("web.")) {
+        profile.dstOverrides = [
+          { authority: "web-v1.test.svc.cluster.local:80", weight: 9000 },
+          { authority: "web-v2.test.svc.cluster.local:80", weight: 1000 },
+        ];
+      }
+      if (name.startsWith("api.")) {
+        profile.routes = [
+          {
+            name: "GET /slow",
+            condition: { match: { $case: "pathRegex", value: "/slow" } },
+            responseClasses: [],
+            metricsLabels: {},
+            isRetryable: false,
+            timeoutMs: 300,
+          },
+          {
+            name: "missing",
+            condition: {
+              match: {
+                $case: "all",
+                value: {
+                  matches: [
+                    { match: { $case: "method", value: "GET" } },
+                    { match: { $case: "pathRegex", value: "/miss.*" } },
+                  ],
+                },
+              },
+            },
+            responseClasses: [
+              { condition: { match: { $case: "status", value: { min: 404, max: 404 } } }, isFailure: true },
+            ],
+            metricsLabels: {},
+            isRetryable: false,
+            timeoutMs: 0,
+          },
+        ];
+      }
+      call.write(profile);
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    destination.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  t.after(() => destination.forceShutdown());
+  const client = await mesh.proxy("client", {
+    env: { TRELLIS_PROXY_DESTINATION_SVC_ADDR: `127.0.0.1:${port}` },
+  });
+
+  // 90/10 split over 2,000 requests lands within ±3 points.
+  const counts: Record<string, number> = { a: 0, b: 0 };
+  for (let i = 0; i < 2000; i++) {
+    const { body } = await get(client.outbound, "web.test.svc.cluster.local", `/s${i}`);
+    counts[body] = (counts[body] ?? 0) + 1;
+  }
+  const share = (counts.b ?? 0) / 2000;
+  assert.ok(Math.abs(share - 0.1) <= 0.03, `web-v2 got ${(share * 100).toFixed(1)}% of the requests`);
+
+  // The route's timeout answers 504 in time, saying why; the app's 404 counts as a failure on its route.
+  const late = await get(client.outbound, "api.test.svc.cluster.local", "/slow");
+  assert.equal(late.status, 504);
+  assert.match(String(late.headers["trellis-proxy-error"]), /route GET \/slow after 300 ms/);
+  assert.equal((await get(client.outbound, "api.test.svc.cluster.local", "/missing")).status, 404);
+  assert.equal((await get(client.outbound, "api.test.svc.cluster.local", "/other")).body, "ok");
+
+  const metrics = await client.metrics();
+  const routeSum = (labels: Record<string, string>) => sum(metrics, "route_response_total", labels);
+  assert.equal(routeSum({ rt_route: "GET /slow", status_code: "504", classification: "failure" }), 1);
+  assert.equal(routeSum({ rt_route: "missing", status_code: "404", classification: "failure" }), 1);
+  assert.equal(
+    sum(metrics, "route_request_total", { dst: "api.test.svc.cluster.local" }),
+    2,
+    "/other matches no route",
   );
 });

@@ -1,0 +1,64 @@
+/**
+ * A server stream from the destination service that survives the service: when it fails or ends it
+ * is opened again after a jittered backoff, and the caller keeps what it last received meanwhile.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { logger } from "../../control/api/log.js";
+
+const log = logger("discovery");
+
+export interface ResilientStreamOptions {
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
+export class ResilientStream<T> {
+  private call: grpc.ClientReadableStream<T> | undefined;
+  private retries = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly what: string,
+    private readonly open: () => grpc.ClientReadableStream<T>,
+    private readonly onMessage: (message: T) => void,
+    private readonly options: ResilientStreamOptions,
+  ) {
+    this.start();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.call?.cancel();
+  }
+
+  private start(): void {
+    const call = this.open();
+    this.call = call;
+    call.on("data", (message: T) => {
+      this.retries = 0;
+      this.onMessage(message);
+    });
+    call.on("error", (err: grpc.ServiceError) => {
+      if (this.closed || err.code === grpc.status.CANCELLED) return;
+      this.restart(`${grpc.status[err.code] ?? err.code}: ${err.details}`);
+    });
+    call.on("end", () => {
+      if (!this.closed) this.restart("the stream ended");
+    });
+  }
+
+  private restart(why: string): void {
+    if (this.call === undefined || this.closed) return;
+    this.call = undefined;
+    const base = Math.min(this.options.retryBaseMs * 2 ** this.retries, this.options.retryMaxMs);
+    const delay = base / 2 + Math.random() * (base / 2);
+    this.retries++;
+    log.warn(
+      { stream: this.what, why, retryMs: Math.round(delay) },
+      "destination stream lost; keeping the last state",
+    );
+    this.timer = setTimeout(() => this.start(), delay);
+  }
+}

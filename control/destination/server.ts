@@ -40,6 +40,32 @@ export interface RunningDestinationService {
   shutdown(): Promise<void>;
 }
 
+/**
+ * The service definition with each response encoded once per message object: watchers hand the same
+ * Update to every stream of a topic, so a change fanned out to 1,000 streams is encoded once.
+ */
+function encodeOncePerMessage<D extends grpc.ServiceDefinition>(definition: D): D {
+  const shared: Record<string, grpc.MethodDefinition<object, object>> = {};
+  for (const [name, method] of Object.entries(definition) as [
+    string,
+    grpc.MethodDefinition<object, object>,
+  ][]) {
+    const encoded = new WeakMap<object, Buffer>();
+    shared[name] = {
+      ...method,
+      responseSerialize: (value: object) => {
+        let bytes = encoded.get(value);
+        if (!bytes) {
+          bytes = method.responseSerialize(value);
+          encoded.set(value, bytes);
+        }
+        return bytes;
+      },
+    };
+  }
+  return shared as unknown as D;
+}
+
 // A GetDestination is an authority and a namespace; refuse anything far larger before decoding.
 const MAX_REQUEST_BYTES = 4 * 1024;
 
@@ -64,7 +90,7 @@ export async function startDestinationService(
   };
   try {
     grpcServer.addService(
-      DestinationService,
+      encodeOncePerMessage(DestinationService),
       destinationServer({
         source,
         watchers,

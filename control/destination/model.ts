@@ -71,6 +71,8 @@ export interface ServiceProfile {
   name: string;
   routes: RouteSpec[];
   retryBudget?: { retryRatio: number; minRetriesPerSecond: number; ttlMs: number };
+  /** Ports whose traffic is opaque TCP. */
+  opaquePorts: number[];
 }
 
 /** A validated TrafficSplit; weights in the proto's unit (10000 = 1). */

@@ -48,6 +48,7 @@ export function profileView(
     (contextNamespace && state.profiles.get(key(contextNamespace, name))) ||
     state.profiles.get(key(resolved.namespace, name));
   if (sp) {
+    if (sp.opaquePorts.includes(target.port)) profile.opaqueProtocol = true;
     profile.routes = sp.routes.map(route);
     if (sp.retryBudget) profile.retryBudget = { ...sp.retryBudget };
   }

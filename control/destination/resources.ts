@@ -16,13 +16,15 @@
  *       pod: web-1                       # default: the address
  *       deployment: web                  # owner, for metrics (or owner: {kind, name})
  *       serviceAccount: web              # default: default
- *       ready: true                      # default true; false (or terminating) is not announced
+ *       ready: true                      # default true; false is not announced
+ *       terminating: false               # default false; true is not announced (it is draining)
  *       meshed: true                     # default true: identity + H2 hint
  *       weight: 10000                    # default 10000
  *       inboundPort: 4143                # the proxy's inbound port, default 4143
  *       labels: { zone: a }              # extra metric labels
  *   ```
- * - `trellis.dev/v1alpha1` `ServiceProfile`, named by the Service's fully qualified name.
+ * - `trellis.dev/v1alpha1` `ServiceProfile`, named by the Service's fully qualified name;
+ *   `spec.opaquePorts: [5432]` marks ports whose traffic is TCP (opaque_protocol).
  * - `split.smi-spec.io/v1alpha1` (quantity weights, `900m`) and `v1alpha2` (integer weights)
  *   `TrafficSplit`.
  *
@@ -256,6 +258,7 @@ function service(c: Checker, spec: Obj, namespace: string, name: string): Servic
       "owner",
       "serviceAccount",
       "ready",
+      "terminating",
       "meshed",
       "weight",
       "inboundPort",
@@ -291,7 +294,8 @@ function service(c: Checker, spec: Obj, namespace: string, name: string): Servic
     if (ip === undefined || weight === undefined || inboundPort === undefined) return;
     endpoints.push({
       ip,
-      ready: c.bool(o.ready, `${path}.ready`, true),
+      // A terminating pod leaves the set before it stops serving, as an EndpointSlice's ready=false.
+      ready: c.bool(o.ready, `${path}.ready`, true) && !c.bool(o.terminating, `${path}.terminating`, false),
       meshed: c.bool(o.meshed, `${path}.meshed`, true),
       serviceAccount,
       pod: c.string(o.pod, `${path}.pod`, false) ?? ip,
@@ -353,7 +357,12 @@ function profile(c: Checker, spec: Obj, namespace: string, name: string): Servic
         retryBudget = { retryRatio: ratio, minRetriesPerSecond: min, ttlMs };
     }
   }
-  return { namespace, name, routes, ...(retryBudget && { retryBudget }) };
+  const opaquePorts: number[] = [];
+  (c.list(spec.opaquePorts, "spec.opaquePorts") ?? []).forEach((v, i) => {
+    const port = c.int(v, `spec.opaquePorts[${i}]`, 1, 65535);
+    if (port !== undefined) opaquePorts.push(port);
+  });
+  return { namespace, name, routes, ...(retryBudget && { retryBudget }), opaquePorts };
 }
 
 function requestMatch(c: Checker, v: unknown, path: string): RequestMatchSpec | undefined {

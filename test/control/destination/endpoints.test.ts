@@ -53,11 +53,11 @@ test("file edits reach an open stream: add, remove, then no_endpoints{exists:tru
     ],
   );
 
-  // An endpoint that stops being ready (terminating) leaves.
+  // An endpoint that starts terminating leaves while it still serves.
   await writeYaml(
     h.dir,
     "web.yaml",
-    serviceYaml("web", "shop", ["10.1.0.1", { address: "10.1.0.3", ready: false }]),
+    serviceYaml("web", "shop", ["10.1.0.1", { address: "10.1.0.3", terminating: true }]),
   );
   assert.deepEqual(addrsOf(await s.next((m) => m.update?.$case === "remove", 3)), ["10.1.0.3:8080"]);
 

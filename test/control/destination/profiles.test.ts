@@ -115,6 +115,17 @@ test("without a ServiceProfile: no routes and Linkerd's default budget; an opaqu
     retryBudget: { retryRatio: 0.20000000298023224, minRetriesPerSecond: 10, ttlMs: 10_000 },
     dstOverrides: [],
   });
+  // A ServiceProfile's opaquePorts mark a port opaque too.
+  const reloaded = h.nextLoad();
+  await writeYaml(
+    h.dir,
+    "web.yaml",
+    serviceYaml("web", "shop", ["10.1.0.6"]) +
+      "---\napiVersion: trellis.dev/v1alpha1\nkind: ServiceProfile\nmetadata: {name: web.shop.svc.cluster.local, namespace: shop}\nspec: {opaquePorts: [6379]}\n",
+  );
+  await reloaded;
+  assert.equal((await getProfile(t, h.client, "web.shop:6379").next()).opaqueProtocol, true);
+  assert.equal((await getProfile(t, h.client, "web.shop:80").next()).opaqueProtocol, false);
   // An unknown Service of the cluster still gets its FQDN and defaults.
   const unknown = await getProfile(t, h.client, "nope.shop:80").next();
   assert.equal(unknown.fullyQualifiedName, "nope.shop.svc.cluster.local");

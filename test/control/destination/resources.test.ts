@@ -100,6 +100,7 @@ spec:
       },
     ],
     retryBudget: { retryRatio: 0.2, minRetriesPerSecond: 10, ttlMs: 10_000 },
+    opaquePorts: [],
   });
 });
 

@@ -113,7 +113,7 @@ class ProfileWatch {
       `GetProfile ${authority}`,
       () => client.getProfile({ authority, contextNamespace: options.contextNamespace }),
       (p) => {
-        this.profile = compileProfile(p);
+        this.profile = compileProfile(p, this.profile);
         this.answeredYet = true;
         onProfile(this.profile);
         this.markAnswered();

@@ -75,6 +75,7 @@ export class ProxyMetrics {
   private readonly routeRequests: SeriesCounter;
   private readonly routeResponses: SeriesCounter;
   private readonly routeLatency: SeriesHistogram;
+  private readonly routeRetries: SeriesCounter;
   /** A short id per stack label set: the hot path's series keys are built from it. */
   private readonly stackIds = new WeakMap<StackLabels, string>();
   private nextStackId = 0;
@@ -111,6 +112,11 @@ export class ProxyMetrics {
       "Elapsed times between a request's headers being received and its response's first byte, per route, in ms.",
       this.registry,
       LATENCY_BUCKETS_MS,
+    );
+    this.routeRetries = new SeriesCounter(
+      "route_retry_total",
+      "Total count of retries sent per route, within the retry budget.",
+      this.registry,
     );
     this.tcpOpen = new Counter({
       name: "tcp_open_total",
@@ -224,6 +230,16 @@ export class ProxyMetrics {
         }));
       },
     };
+  }
+
+  /** Counts one retry sent on a route. */
+  retry(dst: string, route: string): void {
+    this.routeRetries.inc(`${dst}|${route}`, () => ({
+      ...definedOnly(this.podLabels),
+      direction: "outbound",
+      dst,
+      rt_route: route,
+    }));
   }
 
   /** Counts a connection from open to close, with the bytes it carried. */

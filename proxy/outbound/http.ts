@@ -5,7 +5,7 @@
  * authority the proxy has no destination for, gets it directly in plaintext (`tls="no_identity"`).
  */
 import http, { type IncomingMessage } from "node:http";
-import type { Duplex } from "node:stream";
+import { type Duplex, PassThrough, Readable } from "node:stream";
 import { logger } from "../../control/api/log.js";
 import type { Release } from "../balance/index.js";
 import { type EndpointConfig, normalizeAuthority, parseHostPort } from "../config.js";
@@ -21,6 +21,7 @@ import {
   type RequestRecorder,
   type StackLabels,
 } from "../metrics/index.js";
+import { MAX_RETRY_BODY_BYTES } from "../profiles/retries.js";
 import { type CompiledProfile, type CompiledRoute, pickWeighted, routeFor } from "../profiles/routes.js";
 import { ALPN_H2, ALPN_HTTP1, ALPN_OPAQUE, type MeshTls } from "../tls/index.js";
 import { connectPlain } from "../transport/net.js";
@@ -112,11 +113,75 @@ export class OutboundHttp {
       down.fail(target);
       return;
     }
+    if (profile && route?.isRetryable) {
+      void this.retrying(down, profile, backend, route, target, routeRec);
+      return;
+    }
     const rec = withRoute(balanced(metrics.request(target.labels), target.release), routeRec, route);
     const upstream = this.upstream(down, target);
     exchange(
       down,
       route?.timeoutMs ? withTimeout(upstream, route.timeoutMs, `route ${route.name}`) : upstream,
+      rec,
+    );
+  }
+
+  /**
+   * A retryable route: a failed attempt (an error, or a response its classes or a 5xx call failed)
+   * is sent again to a newly picked endpoint while the service's retry budget allows. A body up to
+   * 64 KiB is kept to be sent again; a larger one makes the request not retryable. The route's
+   * timeout bounds all attempts together.
+   */
+  private async retrying(
+    down: Downstream,
+    profile: CompiledProfile,
+    backend: string | undefined,
+    route: CompiledRoute,
+    first: Target,
+    routeRec: RequestRecorder | undefined,
+  ): Promise<void> {
+    profile.budget.request();
+    const rec = withRoute(this.deps.metrics.request(first.labels), routeRec, route);
+    let body: Buffer | undefined;
+    let replayable = true;
+    if (down.req.body) {
+      const kept = await keepBody(down.req.body, MAX_RETRY_BODY_BYTES);
+      if (kept.complete) body = kept.buffer;
+      else {
+        replayable = false;
+        down.req.body = kept.stream;
+      }
+    }
+    const attempts: Upstream = (req, cb) => {
+      let cancelled = false;
+      let cancel = () => {};
+      const attempt = (target: Target) => {
+        const start = performance.now();
+        const again = body ? { ...req, body: Readable.from([body]) } : req;
+        cancel = this.upstream(down, target)(again, (err, res) => {
+          const failed = err !== undefined || !res || (route.isFailure(res.status) ?? res.status >= 500);
+          target.release?.({ ok: !failed, rttMs: performance.now() - start });
+          if (failed && !cancelled && replayable && profile.budget.tryRetry()) {
+            res?.body.destroy();
+            this.deps.metrics.retry(profile.name, route.name);
+            const next = this.target(backend ?? down.req.authority);
+            if (!(next instanceof ProxyError)) {
+              attempt(next);
+              return;
+            }
+          }
+          cb(err, res);
+        });
+      };
+      attempt(first);
+      return () => {
+        cancelled = true;
+        cancel();
+      };
+    };
+    exchange(
+      down,
+      route.timeoutMs ? withTimeout(attempts, route.timeoutMs, `route ${route.name}`) : attempts,
       rec,
     );
   }
@@ -277,6 +342,26 @@ export class OutboundHttp {
 }
 
 const noHeaders = (): Headers => ({});
+
+/** Reads a body up to `max` bytes: all of it when it fits, else a stream that still yields every byte. */
+async function keepBody(
+  body: Readable,
+  max: number,
+): Promise<{ complete: true; buffer: Buffer } | { complete: false; stream: Readable }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+    if (size > max) {
+      const rest = new PassThrough();
+      for (const c of chunks) rest.write(c);
+      body.pipe(rest);
+      return { complete: false, stream: rest };
+    }
+  }
+  return { complete: true, buffer: Buffer.concat(chunks) };
+}
 
 /** The request's recorder, also counting the route and letting its response classes classify. */
 function withRoute(

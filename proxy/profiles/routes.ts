@@ -11,6 +11,8 @@ import type {
   WeightedDst,
 } from "../../control/api/gen/trellis/destination/v1/destination.js";
 
+import { DEFAULT_RETRY_BUDGET, RetryBudget, type RetryBudgetOptions } from "./retries.js";
+
 export interface CompiledRoute {
   name: string;
   matches(method: string, path: string): boolean;
@@ -24,6 +26,9 @@ export interface CompiledProfile {
   name: string;
   routes: CompiledRoute[];
   dstOverrides: WeightedDst[];
+  /** Shared by every retryable route of the service. */
+  budget: RetryBudget;
+  budgetOptions: RetryBudgetOptions;
 }
 
 type Matcher = (method: string, path: string) => boolean;
@@ -98,11 +103,22 @@ export function compileRoute(route: Route): CompiledRoute {
   };
 }
 
-export function compileProfile(profile: DestinationProfile): CompiledProfile {
+export function compileProfile(profile: DestinationProfile, previous?: CompiledProfile): CompiledProfile {
+  const b = profile.retryBudget;
+  const same =
+    previous &&
+    b &&
+    previous.budgetOptions.retryRatio === b.retryRatio &&
+    previous.budgetOptions.minRetriesPerSecond === b.minRetriesPerSecond &&
+    previous.budgetOptions.ttlMs === b.ttlMs;
+  const budgetOptions = b && b.ttlMs > 0 ? { ...b } : DEFAULT_RETRY_BUDGET;
   return {
     name: profile.fullyQualifiedName,
     routes: profile.routes.map(compileRoute),
     dstOverrides: profile.dstOverrides.filter((d) => d.weight > 0),
+    // An update that keeps the budget keeps what it has counted.
+    budget: same && previous ? previous.budget : new RetryBudget(budgetOptions),
+    budgetOptions,
   };
 }
 

@@ -228,3 +228,89 @@ test("a profile's split, route timeout and response classes apply per request", 
     "/other matches no route",
   );
 });
+
+test("a retryable route retries failures within the budget; a non-retryable one never retries", async (t) => {
+  const mesh = await startMesh(t);
+  let hits = 0;
+  // Fails every other request it sees: without retries half the requests would fail.
+  const flaky = http.createServer((req, res) => {
+    hits++;
+    req.resume();
+    res.writeHead(hits % 2 === 1 ? 503 : 200);
+    res.end();
+  });
+  await new Promise<void>((resolve) => flaky.listen(0, "127.0.0.1", resolve));
+  t.after(() => flaky.close());
+  const appPort = (flaky.address() as AddressInfo).port;
+  const server = await mesh.proxy("server", { inboundPorts: [appPort] });
+  const inboundPort = Number(server.inbound.split(":")[1]);
+  const destination = new grpc.Server();
+  const authority = "flaky.test.svc.cluster.local:80";
+  destination.addService(DestinationService, {
+    get: (call: grpc.ServerWritableStream<GetDestination, Update>) => {
+      call.write({
+        update: {
+          $case: "add",
+          value: {
+            addrs: [
+              {
+                addr: { ip: "127.0.0.1", port: appPort },
+                weight: 10000,
+                metricLabels: {},
+                identity: server.identity,
+                protocolHint: 0,
+                proxyInboundPort: inboundPort,
+              },
+            ],
+            metricLabels: {},
+          },
+        },
+      });
+    },
+    getProfile: (call: grpc.ServerWritableStream<GetDestination, DestinationProfile>) => {
+      const route = (name: string, path: string, isRetryable: boolean) => ({
+        name,
+        condition: { match: { $case: "pathRegex" as const, value: path } },
+        responseClasses: [],
+        metricsLabels: {},
+        isRetryable,
+        timeoutMs: 0,
+      });
+      call.write({
+        fullyQualifiedName: "flaky.test.svc.cluster.local",
+        opaqueProtocol: false,
+        routes: [route("retry", "/retry/.*", true), route("once", "/once/.*", false)],
+        retryBudget: { retryRatio: 0.5, minRetriesPerSecond: 1, ttlMs: 10_000 },
+        dstOverrides: [],
+      });
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    destination.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  t.after(() => destination.forceShutdown());
+  const client = await mesh.proxy("client", {
+    env: { TRELLIS_PROXY_DESTINATION_SVC_ADDR: `127.0.0.1:${port}` },
+  });
+
+  const N = 100;
+  let ok = 0;
+  for (let i = 0; i < N; i++) if ((await get(client.outbound, authority, `/retry/${i}`)).status === 200) ok++;
+  const metrics = await client.metrics();
+  const retries = sum(metrics, "route_retry_total", { rt_route: "retry" });
+  assert.ok(ok >= 0.7 * N, `only ${ok} of ${N} succeeded with retries (about half would without)`);
+  assert.ok(
+    retries >= 1 && retries <= 0.5 * N + 10,
+    `${retries} retries: the budget allows 0.5 per request plus 10`,
+  );
+  assert.equal(hits, N + retries, "every retry reached the app once");
+
+  const before = hits;
+  let failed = 0;
+  for (let i = 0; i < 20; i++)
+    if ((await get(client.outbound, authority, `/once/${i}`)).status !== 200) failed++;
+  assert.equal(hits - before, 20, "a non-retryable route is never retried");
+  assert.ok(failed >= 9, `${failed} of 20 failed: the app's failures reach the client`);
+});

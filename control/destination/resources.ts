@@ -155,7 +155,8 @@ export function parseResources(text: string, file: string, clusterDomain: string
   return out;
 }
 
-function parseResource(
+/** Parses one document already decoded (a YAML document, or an object from the Kubernetes API). */
+export function parseResource(
   value: unknown,
   where: string,
   clusterDomain: string,

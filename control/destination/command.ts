@@ -1,17 +1,22 @@
 /**
  * `trellis-controller destination`: the flags, their validation (a bad flag is a usage error, exit 2,
  * naming the flag), and the run: load the source, start the service, print one ready line on stdout,
- * serve until SIGTERM or SIGINT. Startup failures (an unreadable directory, a port in use) are logged
- * naming the directory or address and end with exit code 1.
+ * serve until SIGTERM or SIGINT. Startup failures (an unreadable directory, no Kubernetes configuration,
+ * a port in use) are logged naming the directory, file or address and end with exit code 1. With
+ * --source=kubernetes the ready line waits until Services, EndpointSlices and Pods are listed.
  */
+import type { KubeConfig } from "@kubernetes/client-node";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { flushLogs, logger } from "../api/log.js";
+import { flushLogs, type Logger, logger } from "../api/log.js";
 import { DEFAULT_TRUST_DOMAIN, isTrustDomain } from "../api/spiffe.js";
 import { parseListenAddress } from "../identity/command.js";
+import { loadKubeConfig } from "../identity/kubernetes-verifier.js";
 import type { ListenAddress } from "../identity/server.js";
 import { DestinationError } from "./errors.js";
+import { KubernetesSource } from "./kubernetes-source.js";
 import { LocalSource } from "./local-source.js";
 import { startDestinationService } from "./server.js";
+import type { Source } from "./source.js";
 
 /** The parsed flags of `trellis-controller destination`. */
 export interface DestinationFlags {
@@ -19,6 +24,7 @@ export interface DestinationFlags {
   adminListen: ListenAddress;
   source: "local" | "kubernetes";
   localDir?: string;
+  kubeconfig?: string;
   clusterDomain: string;
   trustDomain: string;
 }
@@ -56,6 +62,12 @@ export function destinationCommand(): Command {
       ),
     )
     .addOption(
+      new Option(
+        "--kubeconfig <path>",
+        "kubeconfig for --source=kubernetes; in-cluster configuration when absent",
+      ),
+    )
+    .addOption(
       new Option("--cluster-domain <domain>", "the cluster's DNS domain")
         .default("cluster.local")
         .argParser(dnsName),
@@ -69,6 +81,8 @@ export function destinationCommand(): Command {
       "after",
       `
 Examples:
+  trellis-controller destination                      # in a cluster: informers through the in-cluster config
+  trellis-controller destination --kubeconfig ~/.kube/config
   trellis-controller destination --source=local --local-dir=./mesh
   trellis-controller destination --source=local --local-dir=./mesh --listen=127.0.0.1:0 --admin-listen=127.0.0.1:0
 
@@ -76,12 +90,7 @@ Once serving it prints one line on stdout:
   {"ready":true,"listen":"host:port","admin":"host:port"}`,
     )
     .action(async (flags: DestinationFlags, cmd: Command) => {
-      if (flags.source === "kubernetes")
-        cmd.error("error: --source=kubernetes is not implemented yet; use --source=local --local-dir=<dir>", {
-          exitCode: EXIT_USAGE,
-          code: "trellis.usage",
-        });
-      if (!flags.localDir)
+      if (flags.source === "local" && !flags.localDir)
         cmd.error("error: --local-dir is required with --source=local", {
           exitCode: EXIT_USAGE,
           code: "trellis.usage",
@@ -102,11 +111,7 @@ export async function runDestination(flags: DestinationFlags): Promise<number> {
   process.on("SIGTERM", handler);
   process.on("SIGINT", handler);
   try {
-    const source = await LocalSource.open({
-      dir: flags.localDir as string,
-      clusterDomain: flags.clusterDomain,
-      log,
-    });
+    const source = await openSource(flags, log);
     const service = await startDestinationService({
       listen: flags.listen,
       adminListen: flags.adminListen,
@@ -137,4 +142,20 @@ export async function runDestination(flags: DestinationFlags): Promise<number> {
     process.off("SIGINT", handler);
     flushLogs();
   }
+}
+
+async function openSource(flags: DestinationFlags, log: Logger): Promise<Source> {
+  if (flags.source === "local")
+    return LocalSource.open({ dir: flags.localDir as string, clusterDomain: flags.clusterDomain, log });
+  let kubeConfig: KubeConfig;
+  try {
+    kubeConfig = loadKubeConfig(flags.kubeconfig);
+  } catch (err) {
+    throw new DestinationError(
+      "TRELLIS_E_DESTINATION_KUBERNETES",
+      `${flags.kubeconfig ? `--kubeconfig ${flags.kubeconfig}` : "Kubernetes client configuration"}: ${(err as Error).message}`,
+    );
+  }
+  log.info({ server: kubeConfig.getCurrentCluster()?.server }, "waiting for the informers to sync");
+  return KubernetesSource.open({ kubeConfig, clusterDomain: flags.clusterDomain, log });
 }

@@ -50,6 +50,8 @@ export const DESTINATION_ERRORS = {
   // ── Process-level ─────────────────────────────────────────────────────────────────────────────────
   /** The local directory cannot be read. */
   TRELLIS_E_DESTINATION_LOCAL_DIR: { summary: "the local resource directory is unusable" },
+  /** No usable Kubernetes client configuration (--kubeconfig unreadable, not in a cluster). */
+  TRELLIS_E_DESTINATION_KUBERNETES: { summary: "cannot reach the Kubernetes API" },
   /** A listener could not bind (address in use, permission). */
   TRELLIS_E_DESTINATION_LISTEN: { summary: "cannot listen" },
 } as const satisfies Record<string, CatalogueEntry>;

@@ -1,6 +1,6 @@
 // `trellis-controller destination` as a process: the ready line, a real client streaming from it while
-// a file changes, the admin endpoints, the exit codes (2 for bad or missing flags and for the not yet
-// implemented Kubernetes source, 1 for an unreadable directory) and a clean stop on SIGTERM.
+// a file changes, the admin endpoints, the exit codes (2 for bad or missing flags, 1 for an unreadable
+// directory or kubeconfig) and a clean stop on SIGTERM.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type TestContext, test } from "node:test";
@@ -64,10 +64,8 @@ test("serves the local directory: ready line, a stream that follows a file edit,
   assert.equal(await exitOf(child), 0);
 });
 
-test("usage errors exit 2 naming the flag; an unreadable directory exits 1 naming it", async (t) => {
+test("usage errors exit 2 naming the flag; an unreadable directory or kubeconfig exits 1 naming it", async (t) => {
   const cases: [string[], RegExp][] = [
-    [[], /--source=kubernetes is not implemented yet/],
-    [["--source=kubernetes"], /--source=kubernetes is not implemented yet/],
     [["--source=local"], /--local-dir is required with --source=local/],
     [["--source=nope"], /--source.*nope/],
     [["--source=local", "--local-dir=/tmp", "--listen=nowhere"], /--listen.*expected host:port/],
@@ -89,4 +87,14 @@ test("usage errors exit 2 naming the flag; an unreadable directory exits 1 namin
   assert.equal(await exitOf(child), 1);
   assert.match(child.stderr(), /TRELLIS_E_DESTINATION_LOCAL_DIR/);
   assert.ok(child.stderr().includes(missing), child.stderr());
+  const noKube = controller(t, [
+    `--kubeconfig=${missing}`,
+    "--listen=127.0.0.1:0",
+    "--admin-listen=127.0.0.1:0",
+  ]);
+  assert.equal(await exitOf(noKube), 1);
+  assert.match(
+    noKube.stderr(),
+    /TRELLIS_E_DESTINATION_KUBERNETES: cannot reach the Kubernetes API: --kubeconfig /,
+  );
 });

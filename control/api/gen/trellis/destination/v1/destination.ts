@@ -28,7 +28,8 @@ export const protobufFileName = "trellis/destination/v1/destination.proto";
  *
  * Names (`authority`): `svc`, `svc.ns`, `svc.ns.svc`, `svc.ns.svc.<cluster-domain>`, each with or
  * without `:port` (default 80), and a trailing dot is allowed; a short name is looked up in
- * `context_namespace`. `ip:port` (or `[ip6]:port`) names the Service whose ClusterIP it is.
+ * `context_namespace`. A two-label name is always taken as `svc.ns` (an unknown one gets
+ * no_endpoints{exists:false}). `ip:port` (or `[ip6]:port`) names the Service whose ClusterIP it is.
  * Errors (the stream ends at once): INVALID_ARGUMENT (the authority does not parse, or a short name
  * comes without context_namespace), NOT_FOUND (a name outside the cluster domain, or an IP that is no
  * ClusterIP: the proxy connects to it directly), RESOURCE_EXHAUSTED (the stream's queue overflowed

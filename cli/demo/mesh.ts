@@ -3,7 +3,7 @@
  * and its app, each its own process configured the way a pod configures it. The mesh owns the state
  * directory (trust anchor, issuer, token key, per-pod token files) and removes it when it stops.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,12 +11,13 @@ import { createIssuer, createTrustAnchor } from "../../control/identity/ca.js";
 import { createLocalTokenKey, mintLocalToken } from "../../control/local/tokens.js";
 import { Child } from "./supervisor.js";
 import {
+  DESTINATION_PORTS,
   type DemoPod,
   type DemoTopology,
-  destinationsOf,
   IDENTITY_PORTS,
   identityOf,
   PROXY_PORTS,
+  servicesYaml,
 } from "./topology.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -103,7 +104,21 @@ export class LocalMesh {
       "--token-verifier=local",
       `--local-token-public-key-file=${files.tokenPublicKey}`,
     ]);
-    const identityReady = await identity.ready<{ identity: string; listen: string }>(30_000);
+    const meshDir = join(this.stateDir, "mesh");
+    await mkdir(meshDir);
+    await writeFile(join(meshDir, "services.yaml"), `${servicesYaml(topology)}\n`);
+    const destination = this.spawn(Tier.ControlPlane, "destination", script("../../control/main.js"), [
+      "destination",
+      "--source=local",
+      `--local-dir=${meshDir}`,
+      `--listen=${topology.identityIp}:${DESTINATION_PORTS.grpc}`,
+      `--admin-listen=${topology.identityIp}:${DESTINATION_PORTS.admin}`,
+      `--trust-domain=${topology.trustDomain}`,
+    ]);
+    const [identityReady, destinationReady] = await Promise.all([
+      identity.ready<{ identity: string; listen: string }>(30_000),
+      destination.ready<{ listen: string }>(30_000),
+    ]);
 
     const writeTokens = () =>
       Promise.all(
@@ -140,7 +155,7 @@ export class LocalMesh {
           TRELLIS_PROXY_IDENTITY_TOKEN_FILE: this.tokenPath(pod),
           TRELLIS_PROXY_IDENTITY_SVC_ADDR: identityReady.listen,
           TRELLIS_PROXY_IDENTITY_SVC_NAME: identityReady.identity,
-          TRELLIS_PROXY_DESTINATIONS: JSON.stringify(destinationsOf(topology, pod)),
+          TRELLIS_PROXY_DESTINATION_SVC_ADDR: destinationReady.listen,
           TRELLIS_PROXY_POD_NAMESPACE: topology.namespace,
           TRELLIS_PROXY_POD_NAME: `${pod.name}-0`,
           TRELLIS_PROXY_DEPLOYMENT: pod.name,
@@ -167,9 +182,7 @@ export class LocalMesh {
 
   private appEnv(pod: DemoPod): Record<string, string> {
     const { topology } = this.options;
-    const authorities = pod.upstreams.map(
-      (u) => `${u}.${topology.namespace}.svc.${topology.trustDomain}:8080`,
-    );
+    const authorities = pod.upstreams.map((u) => authorityOf(topology, u));
     return {
       DEMO_NAME: pod.name,
       DEMO_ROLE: pod.role,

@@ -28,6 +28,7 @@ export interface DemoTopology {
 
 export const PROXY_PORTS = { outbound: 4140, inbound: 4143, admin: 4191 } as const;
 export const IDENTITY_PORTS = { grpc: 8080, admin: 9990 } as const;
+export const DESTINATION_PORTS = { grpc: 8086, admin: 9996 } as const;
 const APP_PORT = 8080;
 
 /**
@@ -76,20 +77,28 @@ export function identityOf(topology: DemoTopology, name: string): string {
 }
 
 /** The static destination table of a pod's proxy: one entry per upstream service. */
-export function destinationsOf(topology: DemoTopology, pod: DemoPod): unknown[] {
-  return pod.upstreams.map((name) => {
-    const target = topology.pods.find((p) => p.name === name);
-    if (!target) throw new Error(`demo topology: ${pod.name} calls unknown service ${name}`);
-    return {
-      authority: authorityOf(topology, name),
-      endpoints: [
-        {
-          address: `${target.ip}:${target.appPort}`,
-          identity: identityOf(topology, name),
-          inboundPort: PROXY_PORTS.inbound,
-          labels: { namespace: topology.namespace, service: name, deployment: name, pod: `${name}-0` },
+/** The demo's Services with their endpoints, as the destination service's local store reads them. */
+export function servicesYaml(topology: DemoTopology): string {
+  return topology.pods
+    .filter((p) => p.role === "server")
+    .map((p) =>
+      JSON.stringify({
+        apiVersion: "local.trellis.dev/v1",
+        kind: "Service",
+        metadata: { name: p.name, namespace: topology.namespace },
+        spec: {
+          ports: [{ name: "http", port: p.appPort, targetPort: p.appPort }],
+          endpoints: [
+            {
+              address: p.ip,
+              pod: `${p.name}-0`,
+              deployment: p.name,
+              serviceAccount: p.name,
+              inboundPort: PROXY_PORTS.inbound,
+            },
+          ],
         },
-      ],
-    };
-  });
+      }),
+    )
+    .join("\n---\n");
 }

@@ -11,6 +11,7 @@ import { createIssuer, createTrustAnchor } from "../../control/identity/ca.js";
 import { createLocalTokenKey, mintLocalToken } from "../../control/local/tokens.js";
 import { Child } from "./supervisor.js";
 import {
+  authorityOf,
   DESTINATION_PORTS,
   type DemoPod,
   type DemoTopology,

@@ -10,12 +10,8 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { flushLogs, type Logger, logger } from "../api/log.js";
 import { DEFAULT_TRUST_DOMAIN, isTrustDomain } from "../api/spiffe.js";
 import { parseListenAddress } from "../identity/command.js";
-import { loadKubeConfig } from "../identity/kubernetes-verifier.js";
 import type { ListenAddress } from "../identity/server.js";
 import { DestinationError } from "./errors.js";
-import { KubernetesSource } from "./kubernetes-source.js";
-import { LocalSource } from "./local-source.js";
-import { startDestinationService } from "./server.js";
 import type { Source } from "./source.js";
 
 /** The parsed flags of `trellis-controller destination`. */
@@ -112,6 +108,8 @@ export async function runDestination(flags: DestinationFlags): Promise<number> {
   process.on("SIGINT", handler);
   try {
     const source = await openSource(flags, log);
+    // Loaded here, not at the top: `trellis-controller identity` should not pay for them at startup.
+    const { startDestinationService } = await import("./server.js");
     const service = await startDestinationService({
       listen: flags.listen,
       adminListen: flags.adminListen,
@@ -145,8 +143,12 @@ export async function runDestination(flags: DestinationFlags): Promise<number> {
 }
 
 async function openSource(flags: DestinationFlags, log: Logger): Promise<Source> {
-  if (flags.source === "local")
+  if (flags.source === "local") {
+    const { LocalSource } = await import("./local-source.js");
     return LocalSource.open({ dir: flags.localDir as string, clusterDomain: flags.clusterDomain, log });
+  }
+  const { loadKubeConfig } = await import("../identity/kubernetes-verifier.js");
+  const { KubernetesSource } = await import("./kubernetes-source.js");
   let kubeConfig: KubeConfig;
   try {
     kubeConfig = loadKubeConfig(flags.kubeconfig);

@@ -10,11 +10,13 @@
  * - fan-out: N streams, the same change, time until each stream has it: p50, p99 and max over
  *   every stream and change, and the spread (last stream minus first stream of a change), which is
  *   what the fan-out itself costs;
- * - memory: the controller's RSS with N streams open minus its RSS before, divided by N.
+ * - memory: the controller's RSS with N streams open minus its RSS before, divided by N;
+ * - the controller's CPU time per change (from /proc), to tell its share of the spread from the
+ *   share of this process, which decodes all N streams on one thread.
  * Times start at the rename, so they include the file watch and the source's 100 ms debounce.
  * Prints the figures and the ratios to the baseline. Exit 0 when measured, 1 when not.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -56,6 +58,11 @@ async function writeAtomically(dir: string, text: string): Promise<void> {
 
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
+/** CPU time (user + system) a process has used, in ms, from /proc (clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A stream that records when each endpoint address first arrives. */
@@ -168,11 +175,13 @@ async function main(): Promise<number> {
 
     const all: number[] = [];
     const spreads: number[] = [];
+    const cpuBefore = cpuMs(pid);
     for (let i = 0; i < CHANGES; i++) {
       const times = (await change(streams)).sort((a, b) => a - b);
       all.push(...times);
       spreads.push((times[times.length - 1] as number) - (times[0] as number));
     }
+    const cpuPerChange = (cpuMs(pid) - cpuBefore) / CHANGES;
     all.sort((a, b) => a - b);
     const p50 = percentile(all, 50);
     const p99 = percentile(all, 99);
@@ -188,6 +197,7 @@ async function main(): Promise<number> {
             50,
           ),
         )}`,
+        `controller CPU per change fanned out to ${STREAMS} streams: ${ms(cpuPerChange)} (the rest of the spread is this process receiving)`,
         `ratios to baseline p50: p50 ${(p50 / baseP50).toFixed(2)}x  p99 ${(p99 / baseP50).toFixed(2)}x`,
         `controller RSS: ${rssBefore.toFixed(1)} MiB before, ${rssAfter.toFixed(1)} MiB with ${STREAMS} streams: ${perStreamKb.toFixed(1)} KiB per stream`,
         `(times start at the file rename: they include fs.watch and the 100 ms reload debounce)`,

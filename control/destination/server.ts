@@ -66,6 +66,9 @@ function encodeOncePerMessage<D extends grpc.ServiceDefinition>(definition: D): 
   return shared as unknown as D;
 }
 
+const KEEPALIVE_TIME_MS = 30_000;
+const KEEPALIVE_TIMEOUT_MS = 20_000;
+
 // A GetDestination is an authority and a namespace; refuse anything far larger before decoding.
 const MAX_REQUEST_BYTES = 4 * 1024;
 
@@ -78,7 +81,13 @@ export async function startDestinationService(
   const { source } = options;
   const offRefusal = source.onRefusal((p) => metrics.resourceRefusals.inc({ code: p.code }));
   const watchers = new Watchers(source, options);
-  const grpcServer = new grpc.Server({ "grpc.max_receive_message_length": MAX_REQUEST_BYTES });
+  const grpcServer = new grpc.Server({
+    "grpc.max_receive_message_length": MAX_REQUEST_BYTES,
+    // Streams live as long as their proxy: ping idle connections so a proxy that vanished without
+    // closing its socket (a killed node) releases its streams within a minute.
+    "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
+    "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
+  });
   let admin: HttpServer | undefined;
   const cleanup = () => {
     offRefusal();

@@ -82,8 +82,11 @@ class Replay extends Duplex {
       if (!this.push(chunk)) socket.pause();
     });
     socket.once("end", () => this.push(null));
-    socket.once("error", (err) => this.destroy(err));
+    socket.on("error", (err) => this.destroy(err));
     socket.once("close", () => this.destroy());
+    // The HTTP/2 session reading this stream may already be gone when the socket fails; the
+    // socket's own error is logged where it was accepted.
+    this.on("error", () => {});
   }
   get remoteAddress(): string | undefined {
     return this.socket.remoteAddress;
@@ -95,6 +98,10 @@ class Replay extends Duplex {
     this.socket.resume();
   }
   override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.socket.destroyed) {
+      cb(new Error("the client's connection is closed"));
+      return;
+    }
     this.socket.write(chunk, cb);
   }
   override _final(cb: (err?: Error | null) => void): void {

@@ -31,6 +31,10 @@ export function servicePort(service: Service | undefined, port: number): Service
   );
 }
 
+function servicePortByTarget(service: Service, targetPort: number): ServicePort["protocol"] {
+  return service.ports.find((p) => p.targetPort === targetPort)?.protocol ?? "http";
+}
+
 export function endpointView(target: Target, state: ClusterState, trustDomain: string): EndpointView {
   const resolved = resolveTarget(target, state);
   const view: EndpointView = {
@@ -40,9 +44,17 @@ export function endpointView(target: Target, state: ClusterState, trustDomain: s
   };
   const service = resolved?.service;
   if (!service) return view;
-  const sp = servicePort(service, target.port);
+  // An endpoint's own IP: that endpoint alone, on the very port asked for.
+  const sp = resolved.endpointIP
+    ? {
+        name: String(target.port),
+        port: target.port,
+        targetPort: target.port,
+        protocol: servicePortByTarget(service, target.port),
+      }
+    : servicePort(service, target.port);
   for (const e of service.endpoints) {
-    if (!e.ready) continue;
+    if (!e.ready || (resolved.endpointIP && e.ip !== resolved.endpointIP)) continue;
     const addr = weightedAddr(service, sp, e, trustDomain);
     view.addrs.set(`${e.ip}:${sp.targetPort}`, { addr, json: JSON.stringify(addr) });
   }

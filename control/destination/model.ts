@@ -91,6 +91,8 @@ export interface ClusterState {
   readonly splits: ReadonlyMap<string, TrafficSplit>;
   /** Services by ClusterIP. */
   readonly clusterIPs: ReadonlyMap<string, Service>;
+  /** The Service of each endpoint IP (the first Service listing it). */
+  readonly endpointIPs: ReadonlyMap<string, Service>;
 }
 
 export function key(namespace: string, name: string): string {
@@ -102,6 +104,7 @@ export const EMPTY_STATE: ClusterState = {
   profiles: new Map(),
   splits: new Map(),
   clusterIPs: new Map(),
+  endpointIPs: new Map(),
 };
 
 /** Builds a snapshot, indexing Services by ClusterIP. */
@@ -112,14 +115,17 @@ export function clusterState(
 ): ClusterState {
   const byKey = new Map<string, Service>();
   const clusterIPs = new Map<string, Service>();
+  const endpointIPs = new Map<string, Service>();
   for (const s of services) {
     byKey.set(key(s.namespace, s.name), s);
     if (s.clusterIP) clusterIPs.set(s.clusterIP, s);
+    for (const e of s.endpoints) if (!endpointIPs.has(e.ip)) endpointIPs.set(e.ip, s);
   }
   return {
     services: byKey,
     profiles: new Map([...profiles].map((p) => [key(p.namespace, p.name), p])),
     splits: new Map([...splits].map((s) => [key(s.namespace, s.name), s])),
     clusterIPs,
+    endpointIPs,
   };
 }

@@ -79,18 +79,36 @@ export function fqdn(namespace: string, name: string, clusterDomain: string): st
   return `${name}.${namespace}.svc.${clusterDomain}`;
 }
 
+/** What a target resolves to in one snapshot. */
+export interface Resolved {
+  namespace: string;
+  name: string;
+  port: number;
+  service?: Service;
+  /** Set when the target is an endpoint's own IP: only that endpoint, on the port asked for. */
+  endpointIP?: string;
+}
+
 /**
  * The Service a target names in this snapshot: for a name, `{namespace, name}` whether it exists or
- * not; for an IP, the Service whose ClusterIP it is, or undefined.
+ * not; for an IP, the Service whose ClusterIP it is, else the Service one of whose endpoints has it;
+ * undefined when neither.
  */
-export function resolveTarget(
-  target: Target,
-  state: ClusterState,
-): { namespace: string; name: string; port: number; service?: Service } | undefined {
+export function resolveTarget(target: Target, state: ClusterState): Resolved | undefined {
   if (target.kind === "service") {
     const service = state.services.get(key(target.namespace, target.name));
     return { namespace: target.namespace, name: target.name, port: target.port, ...(service && { service }) };
   }
   const service = state.clusterIPs.get(target.ip);
-  return service && { namespace: service.namespace, name: service.name, port: target.port, service };
+  if (service) return { namespace: service.namespace, name: service.name, port: target.port, service };
+  const owner = state.endpointIPs.get(target.ip);
+  return (
+    owner && {
+      namespace: owner.namespace,
+      name: owner.name,
+      port: target.port,
+      service: owner,
+      endpointIP: target.ip,
+    }
+  );
 }

@@ -39,7 +39,8 @@ export function profileView(
     retryBudget: { ...DEFAULT_RETRY_BUDGET },
     dstOverrides: [],
   };
-  if (!resolved) return profile;
+  // Unknown, or an endpoint's own IP (no Service routing: the client asks Get for that endpoint).
+  if (!resolved || resolved.endpointIP) return profile;
   const name = fqdn(resolved.namespace, resolved.name, clusterDomain);
   profile.fullyQualifiedName = name;
   profile.opaqueProtocol =

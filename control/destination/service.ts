@@ -66,8 +66,12 @@ function serve<M>(
     refuse(target.code, target.reason);
     return;
   }
-  if (target.kind === "ip" && !options.source.current().clusterIPs.has(target.ip)) {
-    refuse("TRELLIS_E_DESTINATION_NOT_IN_CLUSTER", `${target.ip} is no Service's ClusterIP`);
+  const known = options.source.current();
+  if (target.kind === "ip" && !known.clusterIPs.has(target.ip) && !known.endpointIPs.has(target.ip)) {
+    refuse(
+      "TRELLIS_E_DESTINATION_NOT_IN_CLUSTER",
+      `${target.ip} is neither a ClusterIP nor an endpoint's IP`,
+    );
     return;
   }
 

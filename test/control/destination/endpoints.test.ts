@@ -108,6 +108,17 @@ test("every name form resolves to the same Service; short names use the caller's
     s.cancel();
   }
   assert.deepEqual(addrsOf(await get(t, h.client, "web", "other").next()), ["10.9.0.1:8080"]);
+  // An endpoint's own IP: that endpoint alone, on the port asked for, with its identity; its profile
+  // has no Service name.
+  const pod = await get(t, h.client, "10.9.0.1:8080").next();
+  assert.deepEqual(addrsOf(pod), ["10.9.0.1:8080"]);
+  assert.equal(
+    pod.update?.$case === "add" && pod.update.value.addrs[0]?.identity,
+    "spiffe://cluster.local/ns/other/sa/default",
+  );
+  const podProfile = await getProfileOf(t, h.client, "10.9.0.1:8080").next();
+  assert.equal(podProfile.fullyQualifiedName, "");
+  assert.deepEqual(podProfile.routes, []);
   // A port the Service does not list maps to itself.
   assert.deepEqual(addrsOf(await get(t, h.client, "web.shop:9090").next()), ["10.1.0.1:9090"]);
 });

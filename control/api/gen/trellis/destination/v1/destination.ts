@@ -29,10 +29,12 @@ export const protobufFileName = "trellis/destination/v1/destination.proto";
  * Names (`authority`): `svc`, `svc.ns`, `svc.ns.svc`, `svc.ns.svc.<cluster-domain>`, each with or
  * without `:port` (default 80), and a trailing dot is allowed; a short name is looked up in
  * `context_namespace`. A two-label name is always taken as `svc.ns` (an unknown one gets
- * no_endpoints{exists:false}). `ip:port` (or `[ip6]:port`) names the Service whose ClusterIP it is.
+ * no_endpoints{exists:false}). `ip:port` (or `[ip6]:port`) names the Service whose ClusterIP it is,
+ * or else one endpoint (pod) by its own IP: Get then streams that endpoint alone on that port (with
+ * its identity), and GetProfile a profile with an empty fully_qualified_name and no routes.
  * Errors (the stream ends at once): INVALID_ARGUMENT (the authority does not parse, or a short name
- * comes without context_namespace), NOT_FOUND (a name outside the cluster domain, or an IP that is no
- * ClusterIP: the proxy connects to it directly), RESOURCE_EXHAUSTED (the stream's queue overflowed
+ * comes without context_namespace), NOT_FOUND (a name outside the cluster domain, or an IP that is
+ * neither a ClusterIP nor an endpoint's: the proxy connects to it directly), RESOURCE_EXHAUSTED (the stream's queue overflowed
  * because the proxy did not read: reconnect).
  */
 

@@ -35,7 +35,8 @@ export interface LoadOutcome {
   problems: Problem[];
 }
 
-export const DEFAULT_LOCAL_DEBOUNCE_MS = 100;
+/** Coalesces the several events one save makes (editors write, rename, chmod) into one reload. */
+export const DEFAULT_LOCAL_DEBOUNCE_MS = 20;
 export const DEFAULT_LOCAL_POLL_INTERVAL_MS = 5_000;
 
 export class LocalSource extends MemorySource {

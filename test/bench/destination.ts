@@ -13,7 +13,7 @@
  * - memory: the controller's RSS with N streams open minus its RSS before, divided by N;
  * - the controller's CPU time per change (from /proc), to tell its share of the spread from the
  *   share of this process, which decodes all N streams on one thread.
- * Times start at the rename, so they include the file watch and the source's 100 ms debounce.
+ * Times start at the rename, so they include the file watch and the source's 20 ms debounce.
  * Prints the figures and the ratios to the baseline. Exit 0 when measured, 1 when not.
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -200,7 +200,7 @@ async function main(): Promise<number> {
         `controller CPU per change fanned out to ${STREAMS} streams: ${ms(cpuPerChange)} (the rest of the spread is this process receiving)`,
         `ratios to baseline p50: p50 ${(p50 / baseP50).toFixed(2)}x  p99 ${(p99 / baseP50).toFixed(2)}x`,
         `controller RSS: ${rssBefore.toFixed(1)} MiB before, ${rssAfter.toFixed(1)} MiB with ${STREAMS} streams: ${perStreamKb.toFixed(1)} KiB per stream`,
-        `(times start at the file rename: they include fs.watch and the 100 ms reload debounce)`,
+        `(times start at the file rename: they include fs.watch and the 20 ms reload debounce)`,
         "",
       ].join("\n"),
     );

@@ -24,6 +24,7 @@ export const ENV = {
   DESTINATION_SVC_ADDR: "TRELLIS_PROXY_DESTINATION_SVC_ADDR",
   DESTINATION_SVC_NAME: "TRELLIS_PROXY_DESTINATION_SVC_NAME",
   DESTINATION_CONTEXT_NAMESPACE: "TRELLIS_PROXY_DESTINATION_CONTEXT_NAMESPACE",
+  DESTINATION_IDLE_MS: "TRELLIS_PROXY_DESTINATION_IDLE_MS",
   DETECT_TIMEOUT_MS: "TRELLIS_PROXY_DETECT_TIMEOUT_MS",
   CONNECT_TIMEOUT_MS: "TRELLIS_PROXY_CONNECT_TIMEOUT_MS",
   MAX_HEADER_BYTES: "TRELLIS_PROXY_MAX_HEADER_BYTES",
@@ -47,6 +48,8 @@ export const DEFAULTS = {
   CONNECT_TIMEOUT_MS: 3_000,
   MAX_HEADER_BYTES: 16_384,
   SHUTDOWN_GRACE_MS: 30_000,
+  /** Discovery streams of an authority unused for this long are closed. */
+  DESTINATION_IDLE_MS: 600_000,
   /** How long a request waits for the first answer about an authority it is the first to name. */
   DISCOVERY_FIRST_ANSWER_TIMEOUT_MS: 1_000,
   /** Where a peer proxy's inbound listener is when the destination does not say. */
@@ -104,7 +107,7 @@ export interface ProxyConfig {
   };
   destinations: DestinationConfig[];
   /** The destination service, when the proxy discovers endpoints (else only the static table). */
-  destinationService?: { addr: string; svcName?: string; contextNamespace: string };
+  destinationService?: { addr: string; svcName?: string; contextNamespace: string; idleMs: number };
   detectTimeoutMs: number;
   connectTimeoutMs: number;
   maxHeaderBytes: number;
@@ -222,7 +225,16 @@ function destinationService(get: Lookup, problems: string[]): ProxyConfig["desti
   }
   const contextNamespace =
     get(ENV.DESTINATION_CONTEXT_NAMESPACE)?.trim() || get(ENV.POD_NAMESPACE)?.trim() || "default";
-  return { addr, svcName, contextNamespace };
+  const rawIdle = get(ENV.DESTINATION_IDLE_MS)?.trim();
+  let idleMs: number = DEFAULTS.DESTINATION_IDLE_MS;
+  if (rawIdle) {
+    idleMs = Number(rawIdle);
+    if (!Number.isInteger(idleMs) || idleMs < 1) {
+      problems.push(`${ENV.DESTINATION_IDLE_MS}="${rawIdle}" must be an integer of at least 1`);
+      idleMs = DEFAULTS.DESTINATION_IDLE_MS;
+    }
+  }
+  return { addr, svcName, contextNamespace, idleMs };
 }
 
 /** `host:port` or `[v6]:port`; undefined when malformed. */

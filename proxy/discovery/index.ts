@@ -31,6 +31,8 @@ export interface DiscoveryOptions {
   firstAnswerTimeoutMs: number;
   retryBaseMs: number;
   retryMaxMs: number;
+  /** Streams of an authority no request used for this long are closed (reopened on the next use). */
+  idleMs: number;
 }
 
 /** One authority's endpoints as the destination service last described them. */
@@ -146,6 +148,9 @@ export class DiscoveryResolver implements DestinationResolver {
   private readonly client: DestinationClient;
   private readonly watches = new Map<string, Watch>();
   private readonly profiles = new Map<string, ProfileWatch>();
+  /** When each authority was last asked for (its streams are kept while in use). */
+  private readonly lastUsed = new Map<string, number>();
+  private readonly sweeper: NodeJS.Timeout;
 
   constructor(
     private readonly options: DiscoveryOptions,
@@ -171,11 +176,28 @@ export class DiscoveryResolver implements DestinationResolver {
       });
     }
     this.client = new DestinationClient(options.addr, credentials, clientOptions);
+    this.sweeper = setInterval(() => this.sweep(), Math.min(options.idleMs, 60_000));
+    this.sweeper.unref();
+  }
+
+  /** Closes the streams of authorities nothing asked for within idleMs. */
+  private sweep(): void {
+    // Never shorter than a first request's wait for its answers: that request still needs the streams.
+    const before = Date.now() - Math.max(this.options.idleMs, 2 * this.options.firstAnswerTimeoutMs);
+    for (const [key, used] of this.lastUsed) {
+      if (used > before) continue;
+      this.lastUsed.delete(key);
+      this.watches.get(key)?.close();
+      this.watches.delete(key);
+      this.profiles.get(key)?.close();
+      this.profiles.delete(key);
+    }
   }
 
   /** Opens the authority's streams if needed; resolves once both answered (or the wait is over). */
   prepare(authority: string): Promise<void> | undefined {
     if (this.fallback?.resolve(authority)) return undefined;
+    this.lastUsed.set(normalizeAuthority(authority), Date.now());
     const watch = this.watch(authority);
     const profile = this.profileWatch(authority);
     if (watch.exists !== undefined && profile.answeredYet) return undefined;
@@ -193,7 +215,9 @@ export class DiscoveryResolver implements DestinationResolver {
   resolve(authority: string): Destination | undefined {
     const fixed = this.fallback?.resolve(authority);
     if (fixed) return fixed;
-    const watch = this.watches.get(normalizeAuthority(authority));
+    const key = normalizeAuthority(authority);
+    const watch = this.watches.get(key);
+    if (watch) this.lastUsed.set(key, Date.now());
     return watch?.exists ? watch : undefined;
   }
 
@@ -202,6 +226,7 @@ export class DiscoveryResolver implements DestinationResolver {
   }
 
   close(): void {
+    clearInterval(this.sweeper);
     for (const w of this.watches.values()) w.close();
     for (const p of this.profiles.values()) p.close();
     this.watches.clear();

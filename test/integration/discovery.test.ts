@@ -314,3 +314,61 @@ test("a retryable route retries failures within the budget; a non-retryable one 
   assert.equal(hits - before, 20, "a non-retryable route is never retried");
   assert.ok(failed >= 9, `${failed} of 20 failed: the app's failures reach the client`);
 });
+
+test("discovery streams are kept while in use, closed when idle, and reopened on the next request", async (t) => {
+  const mesh = await startMesh(t);
+  const portA = await namedApp(t, "a");
+  const server = await mesh.proxy("server", { inboundPorts: [portA] });
+  const inboundPort = Number(server.inbound.split(":")[1]);
+  let open = 0;
+  let opened = 0;
+  const destination = new grpc.Server();
+  destination.addService(DestinationService, {
+    get: (call: grpc.ServerWritableStream<GetDestination, Update>) => {
+      open++;
+      opened++;
+      call.on("cancelled", () => open--);
+      call.write({
+        update: {
+          $case: "add",
+          value: {
+            addrs: [
+              {
+                addr: { ip: "127.0.0.1", port: portA },
+                weight: 10000,
+                metricLabels: {},
+                identity: server.identity,
+                protocolHint: 0,
+                proxyInboundPort: inboundPort,
+              },
+            ],
+            metricLabels: {},
+          },
+        },
+      });
+    },
+    getProfile: (call: grpc.ServerWritableStream<GetDestination, unknown>) => call.end(),
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    destination.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  t.after(() => destination.forceShutdown());
+  const client = await mesh.proxy("client", {
+    env: {
+      TRELLIS_PROXY_DESTINATION_SVC_ADDR: `127.0.0.1:${port}`,
+      TRELLIS_PROXY_DESTINATION_IDLE_MS: "500",
+    },
+  });
+  const authority = "idle.test.svc.cluster.local";
+  assert.equal((await get(client.outbound, authority, "/1")).body, "a");
+  assert.equal(open, 1);
+  const deadline = Date.now() + 10_000;
+  while (open > 0) {
+    assert.ok(Date.now() < deadline, "the idle stream was never closed");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal((await get(client.outbound, authority, "/2")).body, "a");
+  assert.equal(opened, 2, "the next request opened the stream again");
+});

@@ -81,7 +81,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   }
   if (!stopping && !headless) {
     process.stderr.write(
-      `\nThe mesh is up: traffic → web → books, authors, all over mTLS. Trust anchor: ${mesh.trustAnchorPath}\n`,
+      `\nThe mesh is up: traffic → web → books (a TrafficSplit sends 10 % to books-v2), authors, all over mTLS.\nTrust anchor: ${mesh.trustAnchorPath}\n`,
     );
     process.stderr.write("Golden metrics of each workload every 5 s, from its proxy. Ctrl-C to stop.\n");
   }

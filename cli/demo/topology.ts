@@ -24,6 +24,8 @@ export interface DemoTopology {
   /** The identity service's address. */
   identityIp: string;
   pods: DemoPod[];
+  /** A canary: the apex service's requests split between its stable and canary workloads by weight. */
+  canary?: { apex: string; stable: string; canary: string; canaryPercent: number };
 }
 
 export const PROXY_PORTS = { outbound: 4140, inbound: 4143, admin: 4191 } as const;
@@ -51,8 +53,10 @@ export function bookshelf(base: string = randomLoopbackBase()): DemoTopology {
       pod(10, "authors", "server", []),
       pod(11, "books", "server", ["authors"]),
       pod(12, "web", "server", ["books", "authors"]),
+      pod(13, "books-v2", "server", ["authors"]),
       pod(20, "traffic", "traffic", ["web"]),
     ],
+    canary: { apex: "books", stable: "books", canary: "books-v2", canaryPercent: 10 },
   };
 }
 
@@ -78,27 +82,49 @@ export function identityOf(topology: DemoTopology, name: string): string {
 
 /** The static destination table of a pod's proxy: one entry per upstream service. */
 /** The demo's Services with their endpoints, as the destination service's local store reads them. */
+/**
+ * The demo's Services with their endpoints, and the canary's TrafficSplit, as the destination
+ * service's local store reads them. A canary's stable and canary workloads also get a Service each
+ * (`<apex>-stable`, `<canary>`), the split's backends.
+ */
 export function servicesYaml(topology: DemoTopology): string {
-  return topology.pods
-    .filter((p) => p.role === "server")
-    .map((p) =>
+  const service = (name: string, p: DemoPod) =>
+    JSON.stringify({
+      apiVersion: "local.trellis.dev/v1",
+      kind: "Service",
+      metadata: { name, namespace: topology.namespace },
+      spec: {
+        ports: [{ name: "http", port: p.appPort, targetPort: p.appPort }],
+        endpoints: [
+          {
+            address: p.ip,
+            pod: `${p.name}-0`,
+            deployment: p.name,
+            serviceAccount: p.name,
+            inboundPort: PROXY_PORTS.inbound,
+          },
+        ],
+      },
+    });
+  const docs = topology.pods.filter((p) => p.role === "server").map((p) => service(p.name, p));
+  const c = topology.canary;
+  const stable = topology.pods.find((p) => p.name === c?.stable);
+  if (c && stable) {
+    docs.push(service(`${c.apex}-stable`, stable));
+    docs.push(
       JSON.stringify({
-        apiVersion: "local.trellis.dev/v1",
-        kind: "Service",
-        metadata: { name: p.name, namespace: topology.namespace },
+        apiVersion: "split.smi-spec.io/v1alpha2",
+        kind: "TrafficSplit",
+        metadata: { name: `${c.apex}-canary`, namespace: topology.namespace },
         spec: {
-          ports: [{ name: "http", port: p.appPort, targetPort: p.appPort }],
-          endpoints: [
-            {
-              address: p.ip,
-              pod: `${p.name}-0`,
-              deployment: p.name,
-              serviceAccount: p.name,
-              inboundPort: PROXY_PORTS.inbound,
-            },
+          service: c.apex,
+          backends: [
+            { service: `${c.apex}-stable`, weight: 100 - c.canaryPercent },
+            { service: c.canary, weight: c.canaryPercent },
           ],
         },
       }),
-    )
-    .join("\n---\n");
+    );
+  }
+  return docs.join("\n---\n");
 }

@@ -21,7 +21,7 @@ test("meshctl demo --headless: every proxy ready with its identity, traffic coun
   const anchorPath = (JSON.parse(anchorLine) as { trustAnchor: string }).trustAnchor;
   assert.ok(existsSync(anchorPath), "the trust anchor file exists while the demo runs");
 
-  const names = ["authors", "books", "web", "traffic"];
+  const names = ["authors", "books", "books-v2", "web", "traffic"];
   const proxies = new Map<string, ProxyLine>();
   for (const name of names) {
     const line = await demo.waitForLine((l) => l.includes(`"name":"${name}"`), 60_000);
@@ -56,6 +56,19 @@ test("meshctl demo --headless: every proxy ready with its identity, traffic coun
     await new Promise((r) => setTimeout(r, 500));
   }
   assert.equal(sum(metrics, "request_total", { tls: "no_identity" }), 0, "no plaintext traffic in the mesh");
+
+  // The TrafficSplit canary: some of books' requests reach books-v2, sent by web over mTLS.
+  const canary = proxies.get("books-v2");
+  assert.ok(canary);
+  for (;;) {
+    const seen = sum(await scrape(canary.admin), "request_total", {
+      direction: "inbound",
+      client_id: "spiffe://cluster.local/ns/demo/sa/web",
+    });
+    if (seen >= 1) break;
+    assert.ok(Date.now() < deadline + 30_000, "the canary got no request within 30 s");
+    await new Promise((r) => setTimeout(r, 500));
+  }
 
   assert.equal(await demo.stop(), 0, "SIGTERM stops the demo cleanly");
   assert.ok(!existsSync(anchorPath), "the demo removes its state when it stops");

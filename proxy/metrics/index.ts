@@ -78,6 +78,7 @@ export class ProxyMetrics {
   private readonly routeRetries: SeriesCounter;
   /** A short id per stack label set: the hot path's series keys are built from it. */
   private readonly stackIds = new WeakMap<StackLabels, string>();
+  private readonly stacks = new Map<string, StackLabels>();
   private nextStackId = 0;
   private readonly tcpOpen: Counter<string>;
   private readonly tcpClose: Counter<string>;
@@ -163,7 +164,13 @@ export class ProxyMetrics {
   /** A stack's labels with the pod's own labels added; build once per stack, reuse per request. */
   stack(labels: StackLabels): StackLabels {
     const full = { ...definedOnly(this.podLabels), ...definedOnly(labels) };
+    // Equal label sets are one stack (connections from one client, failures for one authority):
+    // two ids for the same labels would expose the same series twice.
+    const key = JSON.stringify(Object.entries(full).sort(([a], [b]) => (a < b ? -1 : 1)));
+    const known = this.stacks.get(key);
+    if (known) return known;
     this.stackIds.set(full, String(this.nextStackId++));
+    this.stacks.set(key, full);
     return full;
   }
 

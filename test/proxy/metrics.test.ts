@@ -59,3 +59,20 @@ test("classification: grpc-status decides when present, else 5xx fails", () => {
   assert.equal(classify({ status: 200, grpcStatus: "14" }), "failure");
   assert.equal(classify({ status: 200, failed: true }), "failure");
 });
+
+test("equal label sets are one series, however many stacks asked for them", async () => {
+  const metrics = new ProxyMetrics();
+  for (let i = 0; i < 3; i++) {
+    // One stack per connection from the same client, as the inbound side builds them.
+    const rec = metrics.request(
+      metrics.stack({ direction: "inbound", tls: "true", client_id: "spiffe://x/ns/a/sa/b" }),
+    );
+    rec.firstByte(200);
+    rec.end({ status: 200 });
+  }
+  const { body } = await metrics.render();
+  const lines = body.split("\n").filter((l) => l.startsWith("request_total{"));
+  assert.deepEqual(lines, [
+    'request_total{direction="inbound",tls="true",client_id="spiffe://x/ns/a/sa/b"} 3',
+  ]);
+});

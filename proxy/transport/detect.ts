@@ -82,10 +82,10 @@ class Replay extends Duplex {
       if (!this.push(chunk)) socket.pause();
     });
     socket.once("end", () => this.push(null));
-    socket.on("error", (err) => this.destroy(err));
+    // A failing client ends this stream without an error: the HTTP/2 machinery wrapping it may have
+    // let go of its error listener already, and the socket's own error is logged where it was accepted.
+    socket.on("error", () => this.destroy());
     socket.once("close", () => this.destroy());
-    // The HTTP/2 session reading this stream may already be gone when the socket fails; the
-    // socket's own error is logged where it was accepted.
     this.on("error", () => {});
   }
   get remoteAddress(): string | undefined {
@@ -99,16 +99,20 @@ class Replay extends Duplex {
   }
   override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (this.socket.destroyed) {
-      cb(new Error("the client's connection is closed"));
+      this.destroy();
+      cb();
       return;
     }
-    this.socket.write(chunk, cb);
+    this.socket.write(chunk, (err) => {
+      if (err) this.destroy();
+      cb();
+    });
   }
   override _final(cb: (err?: Error | null) => void): void {
-    this.socket.end(cb);
+    this.socket.end(() => cb());
   }
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.socket.destroy(err ?? undefined);
-    cb(err);
+  override _destroy(_err: Error | null, cb: (err?: Error | null) => void): void {
+    this.socket.destroy();
+    cb(null);
   }
 }

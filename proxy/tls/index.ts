@@ -105,6 +105,7 @@ export class MeshTls {
       port,
       secureContext: context,
       ALPNProtocols: [alpn],
+      // The peer is named by its SPIFFE ID, not by the address we dial.
       checkServerIdentity: (_host, cert) => {
         const presented = uriSans(cert.subjectaltname);
         if (presented.length === 1 && presented[0] === expectedIdentity) return undefined;
@@ -126,24 +127,9 @@ export class MeshTls {
     alpn: string,
     timeoutMs: number,
   ): Promise<TLSSocket> {
-    const context = this.clientContext;
-    if (!context) return Promise.reject(new Error("the proxy has no certificate yet"));
     return new Promise((resolve, reject) => {
-      let identityError: PeerIdentityError | undefined;
-      const socket = tls.connect({
-        host,
-        port,
-        secureContext: context,
-        ALPNProtocols: [alpn],
-        // The peer is named by its SPIFFE ID, not by the address we dial.
-        checkServerIdentity: (_host, cert) => {
-          const presented = uriSans(cert.subjectaltname);
-          if (presented.length === 1 && presented[0] === expectedIdentity) return undefined;
-          identityError = new PeerIdentityError(expectedIdentity, presented);
-          return identityError;
-        },
-      });
-      socket.setNoDelay(true);
+      // A refused identity destroys the socket with the PeerIdentityError itself.
+      const socket = this.connectNow(host, port, expectedIdentity, alpn);
       const timer = setTimeout(() => {
         socket.destroy(new Error(`connecting to ${host}:${port} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
@@ -158,7 +144,7 @@ export class MeshTls {
       });
       socket.once("error", (err) => {
         clearTimeout(timer);
-        reject(identityError ?? err);
+        reject(err);
       });
     });
   }

@@ -69,12 +69,10 @@ export function classify(outcome: ResponseOutcome): "success" | "failure" {
 
 export class ProxyMetrics {
   readonly registry = new Registry();
-  private readonly requests: SeriesCounter;
-  private readonly responses: SeriesCounter;
-  private readonly latency: SeriesHistogram;
-  private readonly routeRequests: SeriesCounter;
-  private readonly routeResponses: SeriesCounter;
-  private readonly routeLatency: SeriesHistogram;
+  /** request_total, response_total, response_latency_ms. */
+  private readonly http: SeriesFamily;
+  /** The same per ServiceProfile route: route_request_total, route_response_total, route_response_latency_ms. */
+  private readonly routes: SeriesFamily;
   private readonly routeRetries: SeriesCounter;
   /** A short id per stack label set: the hot path's series keys are built from it. */
   private readonly stackIds = new WeakMap<StackLabels, string>();
@@ -90,30 +88,8 @@ export class ProxyMetrics {
 
   constructor(readonly podLabels: { namespace?: string; pod?: string; deployment?: string } = {}) {
     const registers = [this.registry];
-    this.requests = new SeriesCounter("request_total", "Total count of HTTP requests.", this.registry);
-    this.responses = new SeriesCounter("response_total", "Total count of HTTP responses.", this.registry);
-    this.latency = new SeriesHistogram(
-      "response_latency_ms",
-      "Elapsed times between a request's headers being received and its response's first byte, in ms.",
-      this.registry,
-      LATENCY_BUCKETS_MS,
-    );
-    this.routeRequests = new SeriesCounter(
-      "route_request_total",
-      "Total count of HTTP requests per route.",
-      this.registry,
-    );
-    this.routeResponses = new SeriesCounter(
-      "route_response_total",
-      "Total count of HTTP responses per route.",
-      this.registry,
-    );
-    this.routeLatency = new SeriesHistogram(
-      "route_response_latency_ms",
-      "Elapsed times between a request's headers being received and its response's first byte, per route, in ms.",
-      this.registry,
-      LATENCY_BUCKETS_MS,
-    );
+    this.http = seriesFamily(this.registry, "", "");
+    this.routes = seriesFamily(this.registry, "route_", ", per route");
     this.routeRetries = new SeriesCounter(
       "route_retry_total",
       "Total count of retries sent per route, within the retry budget.",
@@ -182,47 +158,34 @@ export class ProxyMetrics {
       this.stackIds.set(labels, id);
     }
     const stack = labels as Record<string, string>;
-    this.requests.inc(id, () => ({ ...stack }));
-    const start = performance.now();
-    let firstByte = false;
-    return {
-      firstByte: (status: number) => {
-        if (firstByte) return;
-        firstByte = true;
-        this.latency.observe(
-          `${id}|${status}`,
-          () => ({ ...stack, status_code: String(status) }),
-          performance.now() - start,
-        );
-      },
-      end: (outcome: ResponseOutcome) => {
-        const classification = classify(outcome);
-        const grpc = outcome.grpcStatus;
-        this.responses.inc(`${id}|${outcome.status}|${classification}|${grpc ?? ""}`, () => {
-          const response: Record<string, string> = {
-            ...stack,
-            status_code: String(outcome.status),
-            classification,
-          };
-          if (grpc !== undefined) response.grpc_status = grpc;
-          return response;
-        });
-      },
-    };
+    return this.recorder(this.http, id, () => ({ ...stack }), true);
   }
 
   /** Counts one request on a ServiceProfile route (`dst` the service's name, `rt_route` the route's). */
   route(dst: string, route: string): RequestRecorder {
-    const id = `${dst}|${route}`;
     const labels = () => ({ ...definedOnly(this.podLabels), direction: "outbound", dst, rt_route: route });
-    this.routeRequests.inc(id, labels);
+    return this.recorder(this.routes, `${dst}|${route}`, labels, false);
+  }
+
+  /**
+   * Counts a request in one family of series (per stack, or per route) and records its response:
+   * latency at the first byte (once), the classified response at the end. Series are found by `id`
+   * plus the response's values; label objects are only built for a new series.
+   */
+  private recorder(
+    family: SeriesFamily,
+    id: string,
+    labels: () => Record<string, string>,
+    grpcLabel: boolean,
+  ): RequestRecorder {
+    family.requests.inc(id, labels);
     const start = performance.now();
     let firstByte = false;
     return {
       firstByte: (status: number) => {
         if (firstByte) return;
         firstByte = true;
-        this.routeLatency.observe(
+        family.latency.observe(
           `${id}|${status}`,
           () => ({ ...labels(), status_code: String(status) }),
           performance.now() - start,
@@ -230,11 +193,16 @@ export class ProxyMetrics {
       },
       end: (outcome: ResponseOutcome) => {
         const classification = classify(outcome);
-        this.routeResponses.inc(`${id}|${outcome.status}|${classification}`, () => ({
-          ...labels(),
-          status_code: String(outcome.status),
-          classification,
-        }));
+        const grpc = grpcLabel ? outcome.grpcStatus : undefined;
+        family.responses.inc(`${id}|${outcome.status}|${classification}|${grpc ?? ""}`, () => {
+          const response: Record<string, string> = {
+            ...labels(),
+            status_code: String(outcome.status),
+            classification,
+          };
+          if (grpc !== undefined) response.grpc_status = grpc;
+          return response;
+        });
       },
     };
   }
@@ -273,6 +241,26 @@ export class ProxyMetrics {
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
+}
+
+interface SeriesFamily {
+  requests: SeriesCounter;
+  responses: SeriesCounter;
+  latency: SeriesHistogram;
+}
+
+/** Linkerd's golden HTTP metrics under a name prefix (none, or `route_`). */
+function seriesFamily(registry: Registry, prefix: string, per: string): SeriesFamily {
+  return {
+    requests: new SeriesCounter(`${prefix}request_total`, `Total count of HTTP requests${per}.`, registry),
+    responses: new SeriesCounter(`${prefix}response_total`, `Total count of HTTP responses${per}.`, registry),
+    latency: new SeriesHistogram(
+      `${prefix}response_latency_ms`,
+      `Elapsed times between a request's headers being received and its response's first byte${per}, in ms.`,
+      registry,
+      LATENCY_BUCKETS_MS,
+    ),
+  };
 }
 
 export interface RequestRecorder {

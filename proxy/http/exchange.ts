@@ -51,16 +51,20 @@ export interface Downstream {
   onAbort(cb: () => void): void;
 }
 
+/** Answers with the proxy's own error, recorded as a failed request. */
+export function refuse(down: Downstream, rec: RequestRecorder, err: ProxyError): void {
+  rec.firstByte(err.status);
+  rec.end({ status: err.status, failed: true });
+  down.fail(err);
+}
+
 /** Runs one exchange and records it in the metrics. */
 export function exchange(down: Downstream, upstream: Upstream, rec: RequestRecorder): void {
   let done = false;
   const cancel = upstream(down.req, (err, res) => {
     if (err || !res) {
       done = true;
-      const status = err?.status ?? 502;
-      rec.firstByte(status);
-      rec.end({ status, failed: true });
-      if (err) down.fail(err);
+      refuse(down, rec, err ?? new ProxyError("TRELLIS_E_PROXY_UPSTREAM_RESET"));
       return;
     }
     rec.firstByte(res.status);

@@ -14,7 +14,7 @@ import { logger } from "../../control/api/log.js";
 import type { ListenAddr } from "../config.js";
 import { ProxyError } from "../errors.js";
 import { http1Downstream, http2Downstream } from "../http/downstream.js";
-import { exchange, type Upstream } from "../http/exchange.js";
+import { exchange, refuse, type Upstream } from "../http/exchange.js";
 import { DST_PORT_HEADER, first, headerListBytes } from "../http/headers.js";
 import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS, SessionPool, settingsDeadline } from "../http/sessions.js";
 import { http1Upstream, http2Upstream } from "../http/upstream.js";
@@ -79,9 +79,7 @@ export class Inbound {
           ? new ProxyError("TRELLIS_E_PROXY_HEADERS_TOO_LARGE")
           : this.appPort(first(headers[DST_PORT_HEADER]));
       if (port instanceof ProxyError) {
-        rec.firstByte(port.status);
-        rec.end({ status: port.status, failed: true });
-        down.fail(port);
+        refuse(down, rec, port);
         return;
       }
       const target = `${options.appHost}:${port}`;
@@ -106,9 +104,7 @@ export class Inbound {
       const down = http1Downstream(req, res);
       const rec = options.metrics.request(labels);
       if (port instanceof ProxyError) {
-        rec.firstByte(port.status);
-        rec.end({ status: port.status, failed: true });
-        down.fail(port);
+        refuse(down, rec, port);
         return;
       }
       const target = `${options.appHost}:${port}`;

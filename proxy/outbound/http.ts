@@ -10,7 +10,7 @@ import { logger } from "../../control/api/log.js";
 import type { Release } from "../balance/index.js";
 import { type EndpointConfig, normalizeAuthority, parseHostPort } from "../config.js";
 import { connectError, ProxyError } from "../errors.js";
-import { type Downstream, exchange, type Upstream, withTimeout } from "../http/exchange.js";
+import { type Downstream, exchange, refuse, type Upstream, withTimeout } from "../http/exchange.js";
 import { DST_PORT_HEADER, type Headers } from "../http/headers.js";
 import { SessionPool } from "../http/sessions.js";
 import { http1Upstream, http2Upstream } from "../http/upstream.js";
@@ -108,9 +108,7 @@ export class OutboundHttp {
         routeRec,
         route,
       );
-      rec.firstByte(target.status);
-      rec.end({ status: target.status, failed: true });
-      down.fail(target);
+      refuse(down, rec, target);
       return;
     }
     if (profile && route?.isRetryable) {

@@ -5,14 +5,16 @@
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { createLocalTokenKey, type LocalTokenKey, mintLocalToken } from "../../control/local/tokens.js";
+import { freePort } from "../proxy/identity/helpers.js";
 import { scrape } from "./metrics.js";
 import { type MeshPki, makeMeshPki } from "./pki.js";
 import { bin, type Child, startNode } from "./process.js";
+
+export { freePort };
 
 export const NAMESPACE = "test";
 
@@ -55,15 +57,6 @@ export interface TestMesh {
 export interface MeshOptions {
   /** The identity service's --issuance-lifetime (default 24h). */
   issuanceLifetime?: string;
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
 }
 
 export async function startMesh(t: TestContext, options: MeshOptions = {}): Promise<TestMesh> {

@@ -1,9 +1,9 @@
 /**
- * The client's side of an exchange: an HTTP/1.1 request/response pair or an HTTP/2 server stream,
- * seen as a Downstream. Errors the proxy answers for carry `trellis-proxy-error`; gRPC clients get
- * a gRPC status (UNAVAILABLE) they understand instead of a bare HTTP error.
+ * The client's side of an exchange for HTTP/2: a server stream seen as a Downstream (HTTP/1.x
+ * clients are served by the relay in h1/server.ts). Errors the proxy answers for carry
+ * `trellis-proxy-error`; gRPC clients get a gRPC status (UNAVAILABLE) they understand instead of a
+ * bare HTTP error.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { PROXY_ERROR_HEADER, type ProxyError } from "../errors.js";
 import type { Downstream, ProxyRequest, UpstreamResponse } from "./exchange.js";
@@ -11,83 +11,6 @@ import { endToEnd, isGrpc } from "./headers.js";
 
 const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const END_STREAM = 0x1;
-
-/** Whether an HTTP/1.1 request carries a body (RFC 9112 §6.3). */
-function http1HasBody(req: IncomingMessage): boolean {
-  const length = req.headers["content-length"];
-  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
-}
-
-/** An HTTP/1.1 request from `http.Server`; absolute-form targets (`GET http://host/path`) work too. */
-export function http1Downstream(req: IncomingMessage, res: ServerResponse): Downstream {
-  let authority = req.headers.host ?? "";
-  let path = req.url ?? "/";
-  if (path.startsWith("http://")) {
-    try {
-      const url = new URL(path);
-      authority = url.host;
-      path = `${url.pathname}${url.search}`;
-    } catch {
-      // Leave it: the authority check below answers 400.
-    }
-  }
-  const request: ProxyRequest = {
-    method: req.method ?? "GET",
-    authority,
-    path,
-    headers: endToEnd(req.headers),
-    body: http1HasBody(req) ? req : undefined,
-    http1: true,
-  };
-  if (!request.body) req.resume();
-  return {
-    req: request,
-    respond(up: UpstreamResponse, done) {
-      res.writeHead(up.status, up.headers);
-      if (up.endStream) {
-        res.end();
-        done(true, undefined);
-        return;
-      }
-      let ended = false;
-      up.body.on("data", (chunk: Buffer) => {
-        if (!res.write(chunk)) {
-          up.body.pause();
-          res.once("drain", () => up.body.resume());
-        }
-      });
-      up.body.once("end", () => {
-        ended = true;
-        const trailers = up.trailers();
-        if (trailers) res.addTrailers(trailers);
-        res.end();
-        done(true, trailers);
-      });
-      up.body.once("close", () => {
-        if (ended) return;
-        res.destroy();
-        done(false, undefined);
-      });
-    },
-    fail(err: ProxyError) {
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      const body = `${err.message}\n`;
-      res.writeHead(err.status, {
-        [PROXY_ERROR_HEADER]: err.message,
-        "content-type": "text/plain; charset=utf-8",
-        "content-length": Buffer.byteLength(body),
-      });
-      res.end(body);
-    },
-    onAbort(cb) {
-      // The exchange ignores this once the response is complete.
-      res.once("close", cb);
-    },
-  };
-}
 
 /** An HTTP/2 request stream from an `http2` server session. */
 export function http2Downstream(

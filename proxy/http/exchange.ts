@@ -69,6 +69,8 @@ export function exchange(down: Downstream, upstream: Upstream, rec: RequestRecor
     }
     rec.firstByte(res.status);
     down.respond(res, (ok, trailers) => {
+      // Already recorded when the client went away first.
+      if (done) return;
       done = true;
       const grpcStatus = first(trailers?.["grpc-status"]) ?? first(res.headers["grpc-status"]);
       rec.end({ status: res.status, grpcStatus, failed: !ok });

@@ -1,10 +1,9 @@
 /**
- * The far side of an exchange: an HTTP/2 client session (to a peer proxy over mTLS, or to an h2c
- * app) or an HTTP/1.1 keep-alive agent (to an HTTP/1.1 app or an unmeshed endpoint).
+ * The far side of an exchange over HTTP/2: a client session to a peer proxy over mTLS, or to an h2c
+ * app (HTTP/1.1 endpoints are reached through the relay's pools in h1/client.ts).
  */
-import http, { type Agent } from "node:http";
 import http2, { type ClientHttp2Session } from "node:http2";
-import { connectError, ProxyError } from "../errors.js";
+import { ProxyError } from "../errors.js";
 import type { ProxyRequest, Upstream, UpstreamCallback } from "./exchange.js";
 import { endToEnd, type Headers, trailersOf } from "./headers.js";
 
@@ -86,58 +85,5 @@ function requestOn(
   stream.once("close", () => failBeforeHead(`stream closed (code ${stream.rstCode})`));
   return () => {
     if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
-  };
-}
-
-/**
- * Requests over HTTP/1.1 to `host:port` with a keep-alive agent; `extra` headers added to each. A
- * request without a body that fails on a reused connection before any answer (the server closed
- * it while idle) is sent once more on a fresh one: it cannot have been processed.
- */
-export function http1Upstream(agent: Agent, host: string, port: number, extra?: Headers): Upstream {
-  const target = `${host}:${port}`;
-  return (req, cb) => {
-    let answered = false;
-    let outgoing: http.ClientRequest;
-    const send = (retry: boolean) => {
-      outgoing = http.request({
-        agent,
-        host,
-        port,
-        method: req.method,
-        path: req.path,
-        headers: extra
-          ? { ...req.headers, ...extra, host: req.authority }
-          : { ...req.headers, host: req.authority },
-        setHost: false,
-      });
-      outgoing.once("response", (res) => {
-        answered = true;
-        cb(undefined, {
-          status: res.statusCode ?? 502,
-          headers: endToEnd(res.headers),
-          body: res,
-          endStream: false,
-          // HTTP/1.1 trailers exist only after a chunked body.
-          mayHaveTrailers: res.headers["content-length"] === undefined,
-          trailers: () => trailersOf(res.trailers),
-        });
-      });
-      outgoing.once("error", (err) => {
-        if (answered) return;
-        if (retry && !req.body && outgoing.reusedSocket) {
-          send(false);
-          return;
-        }
-        answered = true;
-        cb(connectError(err, target));
-      });
-      if (req.body) req.body.pipe(outgoing);
-      else outgoing.end();
-    };
-    send(true);
-    return () => {
-      outgoing.destroy();
-    };
   };
 }

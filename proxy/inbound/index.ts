@@ -5,19 +5,19 @@
  * `trellis-dst-port`), `trellis.dev/opaque/v1` one opaque stream to the app port in its header.
  * Everything goes to the app on TRELLIS_PROXY_INBOUND_APP_HOST.
  */
-import http from "node:http";
 import http2, { type Http2Session } from "node:http2";
-import type { Server } from "node:net";
-import type { Duplex } from "node:stream";
+import net, { type Server } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { logger } from "../../control/api/log.js";
 import type { ListenAddr } from "../config.js";
 import { ProxyError } from "../errors.js";
-import { http1Downstream, http2Downstream } from "../http/downstream.js";
+import { http2Downstream } from "../http/downstream.js";
 import { exchange, refuse, type Upstream } from "../http/exchange.js";
+import { Http1Pools } from "../http/h1/client.js";
+import { Http1Server } from "../http/h1/server.js";
 import { DST_PORT_HEADER, first, headerListBytes } from "../http/headers.js";
 import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS, SessionPool, settingsDeadline } from "../http/sessions.js";
-import { http1Upstream, http2Upstream } from "../http/upstream.js";
+import { http2Upstream } from "../http/upstream.js";
 import type { ProxyMetrics, StackLabels } from "../metrics/index.js";
 import { ALPN_H2, ALPN_HTTP1, ALPN_OPAQUE, type MeshTls, spiffeIdOf } from "../tls/index.js";
 import { Connections } from "../transport/connections.js";
@@ -44,15 +44,10 @@ export class Inbound {
   readonly connections = new Connections();
   private server: Server | undefined;
   private readonly h2: http2.Http2Server;
-  private readonly h1: http.Server;
+  private readonly h1: Http1Server;
   private readonly sessionLabels = new WeakMap<Http2Session, StackLabels>();
   private readonly socketLabels = new WeakMap<object, StackLabels>();
-  private readonly appAgent = new http.Agent({
-    keepAlive: true,
-    maxSockets: 1024,
-    maxFreeSockets: 256,
-    scheduling: "lifo",
-  });
+  private readonly appH1 = new Http1Pools();
   private readonly appH2: SessionPool;
 
   constructor(private readonly options: InboundOptions) {
@@ -88,29 +83,36 @@ export class Inbound {
     });
     this.h2.on("sessionError", (err) => log.debug({ err: err.message }, "peer session error"));
 
-    this.h1 = http.createServer({
-      maxHeaderSize: options.maxHeaderBytes,
-      headersTimeout: options.detectTimeoutMs,
-      requestTimeout: 0,
-      connectionsCheckingInterval: Math.min(1000, options.detectTimeoutMs),
-      keepAliveTimeout: 120_000,
+    this.h1 = new Http1Server({
+      maxHeaderBytes: options.maxHeaderBytes,
+      headersTimeoutMs: options.detectTimeoutMs,
+      keepAliveTimeoutMs: 120_000,
+      onRequest: (down, socket, headers) => {
+        const labels = this.socketLabels.get(socket) ?? {};
+        const port = this.appPort(first(headers[DST_PORT_HEADER]));
+        const rec = options.metrics.request(labels);
+        if (port instanceof ProxyError) {
+          refuse(down, rec, port);
+          return;
+        }
+        exchange(down, appErrors(this.appPool(port).upstream(), `${options.appHost}:${port}`), rec);
+      },
+      // Upgrades between proxies travel as opaque streams, never inside a pooled connection.
     });
-    // Connections arrive through the TLS listener, never listen(): start the header-timeout checks.
-    this.h1.emit("listening");
     this.connections.addHttp1Server(this.h1);
-    this.h1.on("request", (req, res) => {
-      const labels = this.socketLabels.get(req.socket) ?? {};
-      const port = this.appPort(first(req.headers[DST_PORT_HEADER]));
-      const down = http1Downstream(req, res);
-      const rec = options.metrics.request(labels);
-      if (port instanceof ProxyError) {
-        refuse(down, rec, port);
-        return;
-      }
-      const target = `${options.appHost}:${port}`;
-      exchange(down, appErrors(http1Upstream(this.appAgent, options.appHost, port), target), rec);
-    });
-    this.h1.on("upgrade", (_req, socket: Duplex) => socket.destroy());
+  }
+
+  /** The keep-alive pool of plaintext HTTP/1.1 connections to one app port. */
+  private appPool(port: number) {
+    const host = this.options.appHost;
+    const target = `${host}:${port}`;
+    return this.appH1.get(target, () => ({
+      connect: () => net.connect({ host, port, noDelay: true }),
+      readyEvent: "connect",
+      target,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      idleTimeoutMs: 60_000,
+    }));
   }
 
   async listen(): Promise<string> {
@@ -151,7 +153,7 @@ export class Inbound {
         socket,
         this.options.metrics.stack({ direction: "inbound", tls: "true", client_id: clientId }),
       );
-      this.h1.emit("connection", socket);
+      this.h1.accept(socket);
     } else if (socket.alpnProtocol === ALPN_OPAQUE) {
       void this.opaque(socket, clientId);
     } else {
@@ -201,7 +203,7 @@ export class Inbound {
     this.server?.close();
     await this.connections.drain(graceMs);
     this.appH2.close();
-    this.appAgent.destroy();
+    this.appH1.close();
   }
 }
 

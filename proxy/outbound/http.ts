@@ -4,16 +4,18 @@
  * the app port and the original protocol in mesh headers; an endpoint without identity, or an
  * authority the proxy has no destination for, gets it directly in plaintext (`tls="no_identity"`).
  */
-import http, { type IncomingMessage } from "node:http";
+import net from "node:net";
 import { type Duplex, PassThrough, Readable } from "node:stream";
 import { logger } from "../../control/api/log.js";
 import type { Release } from "../balance/index.js";
 import { type EndpointConfig, normalizeAuthority, parseHostPort } from "../config.js";
 import { connectError, ProxyError } from "../errors.js";
 import { type Downstream, exchange, refuse, type Upstream, withTimeout } from "../http/exchange.js";
-import { DST_PORT_HEADER, type Headers } from "../http/headers.js";
+import { Http1Pools } from "../http/h1/client.js";
+import type { UpgradeRequest } from "../http/h1/server.js";
+import { DST_PORT_HEADER, first, type Headers } from "../http/headers.js";
 import { SessionPool } from "../http/sessions.js";
-import { http1Upstream, http2Upstream } from "../http/upstream.js";
+import { http2Upstream } from "../http/upstream.js";
 import {
   classify,
   dstLabels,
@@ -56,14 +58,8 @@ const peerKey = (host: string, port: number, identity: string) => `${host}:${por
 export class OutboundHttp {
   private readonly peers: SessionPool;
   private readonly plainH2: SessionPool;
-  private readonly agent = new http.Agent({
-    keepAlive: true,
-    maxSockets: 1024,
-    maxFreeSockets: 256,
-    scheduling: "lifo",
-  });
-  /** Keep-alive pools of HTTP/1.1 mTLS connections, one per peer. */
-  private readonly meshAgents = new Map<string, http.Agent>();
+  /** Keep-alive pools of HTTP/1.1 connections: mTLS to peers, plaintext to unmeshed endpoints. */
+  private readonly http1 = new Http1Pools();
   private readonly labels = new WeakMap<EndpointConfig, StackLabels>();
   private readonly unknownLabels = new Map<string, StackLabels>();
 
@@ -190,8 +186,9 @@ export class OutboundHttp {
       // HTTP/1.1 from the app rides a pooled HTTP/1.1 mTLS connection: measured faster in Node than
       // re-framing each request as an HTTP/2 stream (see the README's Performance section).
       const key = peerKey(host, peer.inboundPort, peer.identity);
-      const agent = this.meshAgent(key, host, peer.inboundPort, peer.identity);
-      return http1Upstream(agent, host, peer.inboundPort, { [DST_PORT_HEADER]: String(port) });
+      return this.meshPool(key, host, peer.inboundPort, peer.identity).upstream({
+        [DST_PORT_HEADER]: String(port),
+      });
     }
     if (peer) {
       const key = peerKey(host, peer.inboundPort, peer.identity);
@@ -202,13 +199,26 @@ export class OutboundHttp {
         () => mesh,
       );
     }
-    if (down.req.http1) return http1Upstream(this.agent, host, port);
+    if (down.req.http1) {
+      const target = `${host}:${port}`;
+      const timeoutMs = this.deps.connectTimeoutMs;
+      return this.http1
+        .get(target, () => ({
+          connect: () => net.connect({ host, port, noDelay: true }),
+          readyEvent: "connect",
+          target,
+          connectTimeoutMs: timeoutMs,
+          idleTimeoutMs: 60_000,
+        }))
+        .upstream();
+    }
     return http2Upstream(this.plainH2.source(`${host}:${port}`), `${host}:${port}`, noHeaders);
   }
 
   /** An HTTP/1.1 Upgrade (e.g. WebSocket): the connection becomes an opaque stream to the endpoint. */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const target = this.target(req.headers.host ?? "");
+  upgrade(req: UpgradeRequest, socket: Duplex, head: Buffer): void {
+    const authority = first(req.headers.host) ?? "";
+    const target = this.target(authority);
     // An upgraded stream is not a request the balancer can time: release the pick at once.
     if (!(target instanceof ProxyError)) target.release?.({ ok: true, rttMs: 0 });
     if (target instanceof ProxyError) {
@@ -218,7 +228,7 @@ export class OutboundHttp {
       );
       return;
     }
-    const rawHead = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
+    const rawHead = [`${req.method} ${req.url} HTTP/1.${req.versionMinor}`];
     for (let i = 0; i < req.rawHeaders.length; i += 2)
       rawHead.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
     const prelude = Buffer.concat([Buffer.from(`${rawHead.join("\r\n")}\r\n\r\n`, "latin1"), head]);
@@ -239,7 +249,7 @@ export class OutboundHttp {
       },
       (err) => {
         const e = connectError(err, `${host}:${port}`);
-        log.warn({ authority: req.headers.host, err: e.message, code: e.code }, "upgrade failed");
+        log.warn({ authority, err: e.message, code: e.code }, "upgrade failed");
         socket.end(
           `HTTP/1.1 ${e.status} Proxy Error\r\ntrellis-proxy-error: ${e.message}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
         );
@@ -247,41 +257,24 @@ export class OutboundHttp {
     );
   }
 
-  private meshAgent(key: string, host: string, port: number, identity: string): http.Agent {
-    let agent = this.meshAgents.get(key);
-    if (!agent) {
-      agent = new http.Agent({
-        keepAlive: true,
-        maxSockets: 256,
-        maxFreeSockets: 64,
-        scheduling: "lifo",
-        // Idle connections leave the pool before the peer (120 s keep-alive) closes them.
-        timeout: 60_000,
-      });
-      const tls = this.deps.tls;
-      const timeoutMs = this.deps.connectTimeoutMs;
-      // The agent dials through mesh TLS: the peer's identity is checked before a byte is sent.
-      agent.createConnection = () => {
-        const socket = tls.connectNow(host, port, identity, ALPN_HTTP1);
-        const timer = setTimeout(
-          () => socket.destroy(new Error(`connecting to ${host}:${port} timed out after ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-        socket.once("secureConnect", () => clearTimeout(timer));
-        socket.once("close", () => clearTimeout(timer));
-        return socket;
-      };
-      this.meshAgents.set(key, agent);
-    }
-    return agent;
+  private meshPool(key: string, host: string, port: number, identity: string) {
+    const tls = this.deps.tls;
+    return this.http1.get(key, () => ({
+      // Dialled through mesh TLS: the peer's identity is checked before a byte is sent.
+      connect: () => tls.connectNow(host, port, identity, ALPN_HTTP1),
+      readyEvent: "secureConnect",
+      target: `${identity} at ${host}:${port}`,
+      connectTimeoutMs: this.deps.connectTimeoutMs,
+      // Idle connections leave the pool before the peer (120 s keep-alive) closes them.
+      idleTimeoutMs: 60_000,
+    }));
   }
 
   /** Closes sessions gracefully (in-flight requests finish). */
   close(): void {
-    for (const agent of this.meshAgents.values()) agent.destroy();
+    this.http1.close();
     this.peers.close();
     this.plainH2.close();
-    this.agent.destroy();
   }
 
   private target(authority: string): Target | ProxyError {

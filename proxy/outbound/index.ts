@@ -4,13 +4,13 @@
  * destinations get a listener of their own (`bind`), since without the original destination address
  * a byte stream does not say where it is going.
  */
-import http from "node:http";
 import http2 from "node:http2";
 import net, { type Server, type Socket } from "node:net";
 import { logger } from "../../control/api/log.js";
 import type { ListenAddr } from "../config.js";
 import { ProxyError } from "../errors.js";
-import { http1Downstream, http2Downstream } from "../http/downstream.js";
+import { http2Downstream } from "../http/downstream.js";
+import { Http1Server } from "../http/h1/server.js";
 import { headerListBytes } from "../http/headers.js";
 import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS, settingsDeadline } from "../http/sessions.js";
 import type { ProxyMetrics } from "../metrics/index.js";
@@ -35,23 +35,18 @@ export class Outbound {
   readonly connections = new Connections();
   private readonly router: OutboundHttp;
   private readonly servers: Server[] = [];
-  private readonly http1: http.Server;
+  private readonly http1: Http1Server;
   private readonly http2: http2.Http2Server;
 
   constructor(private readonly options: OutboundOptions) {
     this.router = new OutboundHttp(options);
-    this.http1 = http.createServer({
-      maxHeaderSize: options.maxHeaderBytes,
-      headersTimeout: options.detectTimeoutMs,
-      requestTimeout: 0,
-      connectionsCheckingInterval: Math.min(1000, options.detectTimeoutMs),
-      keepAliveTimeout: 60_000,
+    this.http1 = new Http1Server({
+      maxHeaderBytes: options.maxHeaderBytes,
+      headersTimeoutMs: options.detectTimeoutMs,
+      keepAliveTimeoutMs: 60_000,
+      onRequest: (down) => this.router.handle(down),
+      onUpgrade: (req, socket, rest) => this.router.upgrade(req, socket, rest),
     });
-    this.http1.on("request", (req, res) => this.router.handle(http1Downstream(req, res)));
-    this.http1.on("upgrade", (req, socket, head) => this.router.upgrade(req, socket, head));
-    // Connections reach this server through protocol detection, never listen(); Node starts the
-    // checks that enforce headersTimeout on 'listening', so without this a slow client is never cut.
-    this.http1.emit("listening");
     this.connections.addHttp1Server(this.http1);
     this.http2 = http2.createServer({
       settings: { ...SESSION_SETTINGS, maxHeaderListSize: options.maxHeaderBytes },
@@ -92,8 +87,10 @@ export class Outbound {
     socket.on("error", (err) => log.debug({ err: err.message }, "app connection error"));
     void detect(socket, this.options.detectTimeoutMs).then((detected) => {
       const { protocol } = detected;
-      if (protocol === "http1") handOff(socket, detected, this.http1);
-      else if (protocol === "http2") handOff(socket, detected, this.http2);
+      if (protocol === "http1") {
+        this.http1.accept(socket, detected.head);
+        socket.resume();
+      } else if (protocol === "http2") handOff(socket, detected, this.http2);
       else {
         if (protocol !== "closed") {
           log.warn(

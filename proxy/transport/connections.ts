@@ -4,14 +4,14 @@
  * at the deadline is cut.
  */
 
-import type { Server } from "node:http";
 import type { Http2Session } from "node:http2";
 import type { Duplex } from "node:stream";
+import type { Http1Server } from "../http/h1/server.js";
 
 export class Connections {
   private readonly sockets = new Set<Duplex>();
   private readonly sessions = new Set<Http2Session>();
-  private readonly http1 = new Set<Server>();
+  private readonly http1 = new Set<Http1Server>();
   private waiters: Array<() => void> = [];
 
   add(socket: Duplex): void {
@@ -30,7 +30,7 @@ export class Connections {
     session.once("close", () => this.sessions.delete(session));
   }
 
-  addHttp1Server(server: Server): void {
+  addHttp1Server(server: Http1Server): void {
     this.http1.add(server);
   }
 
@@ -41,11 +41,15 @@ export class Connections {
   /** Resolves once every connection closed, cutting the rest after `graceMs`. */
   async drain(graceMs: number): Promise<void> {
     for (const session of this.sessions) if (!session.closed) session.close();
+    for (const server of this.http1) server.draining = true;
     const closeIdle = () => {
-      for (const server of this.http1) server.closeIdleConnections();
+      for (const server of this.http1) server.closeIdle();
     };
     closeIdle();
-    if (this.sockets.size === 0) return;
+    if (this.sockets.size === 0) {
+      for (const server of this.http1) server.close();
+      return;
+    }
     const idleTimer = setInterval(closeIdle, 100);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, graceMs);
@@ -55,6 +59,7 @@ export class Connections {
       });
     });
     clearInterval(idleTimer);
+    for (const server of this.http1) server.close();
     for (const socket of this.sockets) socket.destroy();
   }
 }

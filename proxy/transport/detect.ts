@@ -1,7 +1,7 @@
 /**
  * Protocol detection on a fresh plaintext connection: reads the first bytes, decides HTTP/2 (the
  * client preface), HTTP/1.x (a method token and a space) or neither, and hands the connection with
- * the bytes already read to the protocol's server (`handOff`). A client that sends too little within the timeout is closed.
+ * the bytes already read to the protocol's server. A client that sends too little within the timeout is closed.
  */
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
@@ -52,22 +52,15 @@ export function detect(socket: Socket, timeoutMs: number): Promise<Detected> {
 }
 
 /**
- * Gives a detected connection to its server. The HTTP/1.1 server reads the socket's handle directly
- * once it has it, so the bytes already read are fed to it as a first `data` event; the HTTP/2 server
- * gets the socket behind a stream that replays them.
+ * Gives a connection detected as HTTP/2 to the HTTP/2 server, behind a stream that replays the bytes
+ * already read.
  */
 export function handOff(
   socket: Socket,
   detected: Detected,
   server: { emit(event: "connection", s: Duplex): boolean },
 ): void {
-  if (detected.protocol === "http2") {
-    server.emit("connection", new Replay(socket, detected.head));
-    return;
-  }
-  server.emit("connection", socket);
-  if (detected.head.length > 0) socket.emit("data", detected.head);
-  socket.resume();
+  server.emit("connection", new Replay(socket, detected.head));
 }
 
 /** A socket whose first bytes were already read: replays them, then passes everything through. */

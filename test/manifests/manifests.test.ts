@@ -320,3 +320,30 @@ test("RBAC: identity may only create TokenReviews; destination may only read wha
     ],
   );
 });
+
+test("the structural check refuses what the API server refused: a minimum and a pattern inside int-or-string's anyOf", () => {
+  const weight: Schema = {
+    "x-kubernetes-int-or-string": true,
+    anyOf: [
+      { type: "integer", minimum: 0 },
+      { type: "string", pattern: "^[0-9]+m?$" },
+    ],
+  };
+  assert.deepEqual(structuralProblems(weight, "weight"), [
+    "weight.anyOf[0]: type is not allowed here",
+    "weight.anyOf[1]: type is not allowed here",
+  ]);
+  const bare: Schema = {
+    ...weight,
+    anyOf: [{ type: "integer" }, { type: "string" }],
+    minimum: 0,
+    pattern: "^[0-9]+m?$",
+  };
+  assert.deepEqual(structuralProblems(bare, "weight"), []);
+  // minimum checks only integers and pattern only strings, as in the API server.
+  assert.deepEqual(validate(bare, 5), []);
+  assert.deepEqual(validate(bare, "900m"), []);
+  assert.equal(validate(bare, -1).length, 1);
+  assert.equal(validate(bare, "lots").length, 1);
+  assert.equal(validate(bare, 0.5).length, 1);
+});

@@ -101,8 +101,9 @@ export function validate(schema: Schema, value: unknown, path = ""): string[] {
 
 /**
  * What keeps a schema from being structural, as the API server would see it (the subset used here):
- * a node without a type, properties on a non-object, items on a non-array, a keyword this
- * validator does not know (so it would silently not check it).
+ * a node without a type, properties on a non-object, items on a non-array, types inside anyOf
+ * (but for int-or-string's bare form), a keyword this validator does not know (so it would silently
+ * not check it).
  */
 export function structuralProblems(schema: Schema, path = "<root>"): string[] {
   const problems: string[] = [];
@@ -111,6 +112,17 @@ export function structuralProblems(schema: Schema, path = "<root>"): string[] {
   if (schema.properties && schema.type !== "object") problems.push(`${path}: properties on a ${schema.type}`);
   if (schema.type === "array" && !schema.items) problems.push(`${path}: an array without items`);
   if (schema.items && schema.type !== "array") problems.push(`${path}: items on a ${schema.type}`);
+  if (schema.anyOf) {
+    // Inside anyOf only value checks may appear; the one exception is int-or-string's bare
+    // `anyOf: [{type: integer}, {type: string}]`, with nothing else in either branch.
+    const bare =
+      schema["x-kubernetes-int-or-string"] &&
+      JSON.stringify(schema.anyOf) === JSON.stringify([{ type: "integer" }, { type: "string" }]);
+    if (!bare)
+      for (const [i, s] of schema.anyOf.entries())
+        for (const k of ["type", "description", "properties", "items"] as const)
+          if (s[k] !== undefined) problems.push(`${path}.anyOf[${i}]: ${k} is not allowed here`);
+  }
   for (const [k, s] of Object.entries(schema.properties ?? {}))
     problems.push(...structuralProblems(s, `${path}.${k}`));
   if (schema.items) problems.push(...structuralProblems(schema.items, `${path}[]`));

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { after, before, type TestContext, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import {
   ApiextensionsV1Api,
@@ -35,7 +35,7 @@ import {
   validExamples,
 } from "../manifests/load.js";
 import { bin, type Child, repoRoot, startNode } from "../support/process.js";
-import { type Cluster, startCluster } from "./harness/index.js";
+import { type Cluster, startCluster, TEST_IMAGE_PREFIX } from "./harness/index.js";
 import { waitForObject } from "./harness/wait.js";
 
 const NAMESPACE = "trellis";
@@ -344,7 +344,8 @@ test("RBAC for real: identity's token may review tokens but not list pods; desti
   );
 });
 
-test("the destination service, with only trellis-destination's token, streams a ServiceProfile created in the cluster to GetProfile", async (t) => {
+/** The destination service with trellis-destination's token and nothing else; stopped when the test ends. */
+async function startDestination(t: TestContext): Promise<DestinationClient> {
   const { path } = await serviceAccountConfig("trellis-destination");
   const destination: Child = startNode(t, bin("trellis-controller"), [
     "destination",
@@ -356,10 +357,23 @@ test("the destination service, with only trellis-destination's token, streams a 
   const ready = await destination.ready<{ listen: string }>(60_000);
   const client = new DestinationClient(ready.listen, grpc.credentials.createInsecure());
   t.after(() => client.close());
-  const profiles = new Recorder<DestinationProfile>(
-    client.getProfile({ authority: "reviews.shop.svc.cluster.local:80", contextNamespace: "shop" }),
-  );
+  return client;
+}
+
+function watchProfile(
+  t: TestContext,
+  client: DestinationClient,
+  authority: string,
+  contextNamespace: string,
+) {
+  const profiles = new Recorder<DestinationProfile>(client.getProfile({ authority, contextNamespace }));
   t.after(() => profiles.call.cancel());
+  return profiles;
+}
+
+test("the destination service, with only trellis-destination's token, streams a ServiceProfile created in the cluster to GetProfile", async (t) => {
+  const client = await startDestination(t);
+  const profiles = watchProfile(t, client, "reviews.shop.svc.cluster.local:80", "shop");
   const first = await profiles.next();
   assert.deepEqual(first.routes, [], "no profile yet");
 
@@ -387,4 +401,53 @@ test("the destination service, with only trellis-destination's token, streams a 
   );
   assert.equal(withRoutes.retryBudget?.minRetriesPerSecond, 7);
   assert.equal(withRoutes.retryBudget?.ttlMs, 15_000);
+});
+
+test("a TrafficSplit written as v1alpha1 with quantities reaches GetProfile as weighted dst_overrides", async (t) => {
+  const ns = "canary";
+  await cluster.createNamespace(ns);
+  const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+  const service = (name: string, selector: Record<string, string>) =>
+    core.createNamespacedService({
+      namespace: ns,
+      body: { metadata: { name }, spec: { selector, ports: [{ name: "http", port: 80, targetPort: 8080 }] } },
+    });
+  await service("reviews", { app: "reviews" });
+  await service("reviews-stable", { app: "reviews", track: "stable" });
+  await service("reviews-v2", { app: "reviews", track: "v2" });
+  for (const track of ["stable", "v2"])
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: `reviews-${track}`, labels: { app: "reviews", track } },
+        spec: {
+          containers: [
+            { name: "app", image: `${TEST_IMAGE_PREFIX}echo:latest`, ports: [{ containerPort: 8080 }] },
+          ],
+        },
+      },
+    });
+  await createCustom({
+    apiVersion: "split.smi-spec.io/v1alpha1",
+    kind: "TrafficSplit",
+    metadata: { name: "reviews-canary", namespace: ns },
+    spec: {
+      service: "reviews",
+      backends: [
+        { service: "reviews-stable", weight: "750m" },
+        { service: "reviews-v2", weight: "250m" },
+      ],
+    },
+  });
+  const client = await startDestination(t);
+  const profiles = watchProfile(t, client, `reviews.${ns}.svc.cluster.local:80`, ns);
+  // A backend is announced once it has a ready endpoint: both pods must be running and published.
+  const split = await profiles.next((p) => p.dstOverrides.length === 2, 0, 90_000);
+  assert.deepEqual(
+    split.dstOverrides.map((d) => [d.authority, d.weight]),
+    [
+      [`reviews-stable.${ns}.svc.cluster.local:80`, 7_500],
+      [`reviews-v2.${ns}.svc.cluster.local:80`, 2_500],
+    ],
+  );
 });

@@ -17,6 +17,8 @@ export interface PathResult {
   /** The larger of the two sidecars, MiB; undefined for the direct path. */
   rssIdleMb?: number;
   rssLoadedMb?: number;
+  /** The busier sidecar's CPU time (user + system) per request of the throughput phase, µs. */
+  cpuUsPerRequest?: number;
 }
 
 export interface Summary {
@@ -64,7 +66,18 @@ export function render(
   missing?: string,
 ): string {
   const rows = [
-    ["PATH", "P50_MS", "P99_MS", "P50_ADDED_MS", "RPS_C32", "ERRORS", "RSS_IDLE_MB", "RSS_LOADED_MB", "VIA"],
+    [
+      "PATH",
+      "P50_MS",
+      "P99_MS",
+      "P50_ADDED_MS",
+      "RPS_C32",
+      "ERRORS",
+      "CPU_US_REQ",
+      "RSS_IDLE_MB",
+      "RSS_LOADED_MB",
+      "VIA",
+    ],
   ];
   const direct = results.find((r) => r.name === "direct");
   for (const r of results) {
@@ -75,6 +88,7 @@ export function render(
       direct ? fmt(r.latency.p50Ms - direct.latency.p50Ms) : "-",
       fmt(r.throughput.rps, 0),
       String(r.latency.errors + r.throughput.errors),
+      fmt(r.cpuUsPerRequest, 0),
       fmt(r.rssIdleMb, 1),
       fmt(r.rssLoadedMb, 1),
       r.description,

@@ -1,6 +1,7 @@
 /**
  * Resident memory of the sidecars, from /proc/<pid>/status (VmRSS), read once when idle and sampled
- * on a fixed interval while under load; the maximum sample is what the report shows.
+ * on a fixed interval while under load; the maximum sample is what the report shows. Also the CPU
+ * time (user + system, /proc/<pid>/stat) each sidecar spends, to report its cost per request.
  */
 import { readFileSync } from "node:fs";
 import { RSS_SAMPLE_MS } from "./params.js";
@@ -36,4 +37,22 @@ export function sampleRss(groups: Record<string, () => number[]>): { stop(): Rec
       return max;
     },
   };
+}
+
+const TICKS_PER_S = 100;
+
+/** User plus system CPU time of a group of processes so far, ms; a process that is gone counts 0. */
+export function groupCpuMs(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      // Fields after the command name (which may hold spaces) start at state; utime and stime are 14 and 15.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return (ticks * 1000) / TICKS_PER_S;
 }

@@ -13,7 +13,7 @@ import { BACKEND_BODY, IDLE_SETTLE_MS, LOAD, MESH, NGINX_WORKERS, QUICK, RUN_DEA
 import { writeBenchPki } from "./pki.js";
 import { freePort, stopAll } from "./processes.js";
 import { type PathResult, render } from "./report.js";
-import { groupRssMb, sampleRss } from "./rss.js";
+import { groupCpuMs, groupRssMb, sampleRss } from "./rss.js";
 import type { Target } from "./target.js";
 import { startTrellis } from "./trellis.js";
 import { runWrk } from "./wrk.js";
@@ -60,15 +60,21 @@ async function measure(target: Target): Promise<PathResult> {
   log(
     `${target.name}: throughput, ${LOAD.throughput.connections} connections, ${LOAD.throughput.durationS}s`,
   );
+  const groups = Object.values(target.sidecars);
+  const cpuBefore = groups.map((pids) => groupCpuMs(pids()));
   const sampler = sampleRss(target.sidecars);
   const throughput = await runWrk(target.address, LOAD.throughput);
   const loaded = sampler.stop();
+  const cpuUs = groups.map(
+    (pids, i) => ((groupCpuMs(pids()) - (cpuBefore[i] ?? 0)) * 1000) / throughput.requests,
+  );
   return {
     name: target.name,
     description: target.description,
     latency,
     throughput,
     rssLoadedMb: largest(Object.values(loaded)),
+    cpuUsPerRequest: largest(cpuUs),
   };
 }
 

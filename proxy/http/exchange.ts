@@ -28,6 +28,8 @@ export interface UpstreamResponse {
   headers: Headers;
   /** Ends when the response ends. */
   body: Readable;
+  /** The whole body, when it arrived with the head (then `body` need not be read). */
+  complete?: Buffer[];
   /** The response is complete with its head (HTTP/2 END_STREAM on the headers, e.g. gRPC trailers-only). */
   endStream: boolean;
   /** Whether trailers may follow the body (HTTP/2, or chunked HTTP/1.1); false lets HTTP/2 end with the data. */

@@ -45,6 +45,47 @@ export function endToEnd(headers: IncomingHttpHeaders | Headers): Headers {
   return out;
 }
 
+/** The hop-by-hop fields of an HTTP/1.x head that the relay acts on. */
+export interface HopFields {
+  host?: string;
+  transferEncoding?: string;
+  dstPort?: string;
+}
+
+/**
+ * `endToEnd` for an HTTP/1.x head as parsed (names and values alternating), in one pass: the
+ * end-to-end headers keyed by lowercase name (repeated fields become arrays), and the hop-by-hop
+ * fields the relay needs.
+ */
+export function splitHeaders(raw: string[]): { headers: Headers; hop: HopFields } {
+  const headers: Headers = {};
+  const hop: HopFields = {};
+  let named: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    if (HOP_BY_HOP.has(key)) {
+      if (key === "host") hop.host ??= value;
+      else if (key === "transfer-encoding") hop.transferEncoding = value;
+      else if (key === DST_PORT_HEADER) hop.dstPort ??= value;
+      else if (key === "connection") named = named === undefined ? value : `${named},${value}`;
+      else if (key === "te" && value === "trailers") headers.te = value;
+      continue;
+    }
+    const prev = headers[key];
+    if (prev === undefined) headers[key] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else headers[key] = [prev, value];
+  }
+  if (named !== undefined) {
+    for (const token of named.split(",")) {
+      const name = token.trim().toLowerCase();
+      if (name !== "keep-alive" && name !== "close") delete headers[name];
+    }
+  }
+  return { headers, hop };
+}
+
 /** Trailers as received, minus anything hop-by-hop; undefined when there are none. */
 export function trailersOf(trailers: IncomingHttpHeaders | Headers | undefined): Headers | undefined {
   if (!trailers) return undefined;

@@ -87,9 +87,9 @@ export class Inbound {
       maxHeaderBytes: options.maxHeaderBytes,
       headersTimeoutMs: options.detectTimeoutMs,
       keepAliveTimeoutMs: 120_000,
-      onRequest: (down, socket, headers) => {
+      onRequest: (down, socket, hop) => {
         const labels = this.socketLabels.get(socket) ?? {};
-        const port = this.appPort(first(headers[DST_PORT_HEADER]));
+        const port = this.appPort(hop.dstPort);
         const rec = options.metrics.request(labels);
         if (port instanceof ProxyError) {
           refuse(down, rec, port);

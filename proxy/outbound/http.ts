@@ -12,8 +12,9 @@ import { type EndpointConfig, normalizeAuthority, parseHostPort } from "../confi
 import { connectError, ProxyError } from "../errors.js";
 import { type Downstream, exchange, refuse, type Upstream, withTimeout } from "../http/exchange.js";
 import { Http1Pools } from "../http/h1/client.js";
+import { headerLines } from "../http/h1/parser.js";
 import type { UpgradeRequest } from "../http/h1/server.js";
-import { DST_PORT_HEADER, first, type Headers } from "../http/headers.js";
+import { DST_PORT_HEADER, type Headers } from "../http/headers.js";
 import { SessionPool } from "../http/sessions.js";
 import { http2Upstream } from "../http/upstream.js";
 import {
@@ -41,13 +42,17 @@ export interface OutboundDeps {
   isSelf: (host: string, port: number) => boolean;
 }
 
-/** Where one request goes. */
-interface Target {
+/** An endpoint as requests use it, worked out once per endpoint. */
+interface EndpointRoute {
   host: string;
   port: number;
   /** The peer proxy's identity and inbound port, when meshed. */
-  peer?: { identity: string; inboundPort: number };
+  peer?: { identity: string; inboundPort: number; key: string; h1Lines: string };
   labels: StackLabels;
+}
+
+/** Where one request goes. */
+interface Target extends EndpointRoute {
   /** Reports the request's outcome to the balancer that picked the endpoint. */
   release?: Release;
 }
@@ -60,7 +65,7 @@ export class OutboundHttp {
   private readonly plainH2: SessionPool;
   /** Keep-alive pools of HTTP/1.1 connections: mTLS to peers, plaintext to unmeshed endpoints. */
   private readonly http1 = new Http1Pools();
-  private readonly labels = new WeakMap<EndpointConfig, StackLabels>();
+  private readonly endpoints = new WeakMap<EndpointConfig, EndpointRoute | ProxyError>();
   private readonly unknownLabels = new Map<string, StackLabels>();
 
   constructor(private readonly deps: OutboundDeps) {
@@ -185,16 +190,12 @@ export class OutboundHttp {
     if (peer && down.req.http1) {
       // HTTP/1.1 from the app rides a pooled HTTP/1.1 mTLS connection: measured faster in Node than
       // re-framing each request as an HTTP/2 stream (see the README's Performance section).
-      const key = peerKey(host, peer.inboundPort, peer.identity);
-      return this.meshPool(key, host, peer.inboundPort, peer.identity).upstream({
-        [DST_PORT_HEADER]: String(port),
-      });
+      return this.meshPool(peer.key, host, peer.inboundPort, peer.identity).upstreamWith(peer.h1Lines);
     }
     if (peer) {
-      const key = peerKey(host, peer.inboundPort, peer.identity);
       const mesh: Headers = { [DST_PORT_HEADER]: String(port) };
       return http2Upstream(
-        this.peers.source(key),
+        this.peers.source(peer.key),
         `${peer.identity} at ${host}:${peer.inboundPort}`,
         () => mesh,
       );
@@ -217,7 +218,7 @@ export class OutboundHttp {
 
   /** An HTTP/1.1 Upgrade (e.g. WebSocket): the connection becomes an opaque stream to the endpoint. */
   upgrade(req: UpgradeRequest, socket: Duplex, head: Buffer): void {
-    const authority = first(req.headers.host) ?? "";
+    const authority = req.authority;
     const target = this.target(authority);
     // An upgraded stream is not a request the balancer can time: release the pick at once.
     if (!(target instanceof ProxyError)) target.release?.({ ok: true, rttMs: 0 });
@@ -283,19 +284,12 @@ export class OutboundHttp {
     if (dest) {
       const picked = dest.pick();
       if (!picked) return new ProxyError("TRELLIS_E_PROXY_NO_ENDPOINTS", dest.config.authority);
-      const ep = picked.endpoint;
-      const addr = parseHostPort(ep.address);
-      if (!addr) {
+      const route = this.endpointRoute(dest, picked.endpoint);
+      if (route instanceof ProxyError) {
         picked.release({ ok: false });
-        return new ProxyError("TRELLIS_E_PROXY_CONNECT", `bad endpoint address ${ep.address}`);
+        return route;
       }
-      return {
-        host: addr.host,
-        port: addr.port,
-        peer: ep.identity ? { identity: ep.identity, inboundPort: ep.inboundPort } : undefined,
-        labels: this.endpointLabels(dest, ep),
-        release: picked.release,
-      };
+      return { ...route, release: picked.release };
     }
     // No destination: straight to the authority, in plaintext.
     const normal = normalizeAuthority(authority);
@@ -315,20 +309,36 @@ export class OutboundHttp {
     return { host: addr.host, port: addr.port, labels };
   }
 
-  private endpointLabels(dest: Destination, ep: EndpointConfig): StackLabels {
-    let labels = this.labels.get(ep);
-    if (!labels) {
-      labels = this.deps.metrics.stack({
-        direction: "outbound",
-        authority: dest.config.authority,
-        ...(ep.identity
-          ? { tls: "true", server_id: ep.identity }
-          : { tls: "no_identity", no_tls_reason: "not_provided_by_service_discovery" }),
-        ...dstLabels(dest.config.labels, ep.labels),
-      });
-      this.labels.set(ep, labels);
+  private endpointRoute(dest: Destination, ep: EndpointConfig): EndpointRoute | ProxyError {
+    let route = this.endpoints.get(ep);
+    if (route) return route;
+    const addr = parseHostPort(ep.address);
+    if (!addr) route = new ProxyError("TRELLIS_E_PROXY_CONNECT", `bad endpoint address ${ep.address}`);
+    else {
+      const { host, port } = addr;
+      route = {
+        host,
+        port,
+        peer: ep.identity
+          ? {
+              identity: ep.identity,
+              inboundPort: ep.inboundPort,
+              key: peerKey(host, ep.inboundPort, ep.identity),
+              h1Lines: headerLines({ [DST_PORT_HEADER]: String(port) }),
+            }
+          : undefined,
+        labels: this.deps.metrics.stack({
+          direction: "outbound",
+          authority: dest.config.authority,
+          ...(ep.identity
+            ? { tls: "true", server_id: ep.identity }
+            : { tls: "no_identity", no_tls_reason: "not_provided_by_service_discovery" }),
+          ...dstLabels(dest.config.labels, ep.labels),
+        }),
+      };
     }
-    return labels;
+    this.endpoints.set(ep, route);
+    return route;
   }
 }
 

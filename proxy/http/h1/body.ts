@@ -5,6 +5,36 @@
  */
 import type { Socket } from "node:net";
 import type { Readable } from "node:stream";
+import type { Headers } from "../headers.js";
+import { headerLines } from "./parser.js";
+
+/** Writes one piece of a body, in a chunk of its own when `chunked`; false when the socket is full. */
+export function writeChunk(socket: Socket, chunk: Buffer, chunked: boolean): boolean {
+  if (!chunked) return socket.write(chunk);
+  if (chunk.length === 0) return true; // an empty chunk would end the body
+  socket.write(`${chunk.length.toString(16)}\r\n`, "latin1");
+  socket.write(chunk);
+  return socket.write("\r\n", "latin1");
+}
+
+/** The last chunk of a chunked body, with the trailers if any. */
+export function lastChunk(trailers: Headers | undefined): string {
+  return trailers ? `0\r\n${headerLines(trailers)}\r\n` : "0\r\n\r\n";
+}
+
+export function byteLength(chunks: Buffer[]): number {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  return n;
+}
+
+/** A message head (latin1, as HTTP/1.x heads are) and a whole body in one buffer. */
+export function withBody(head: string, chunks: Buffer[]): Buffer {
+  const out = Buffer.allocUnsafe(head.length + byteLength(chunks));
+  let offset = out.write(head, 0, "latin1");
+  for (const c of chunks) offset += c.copy(out, offset);
+  return out;
+}
 
 export interface BodyEnd {
   /** The body ended; anything after it (the last chunk, trailers) is the caller's to write. */
@@ -22,13 +52,7 @@ export function pumpBody(body: Readable, socket: Socket, chunked: boolean, on: B
     socket.cork();
     // biome-ignore lint/suspicious/noAssignInExpressions: the usual read() loop
     while ((chunk = body.read() as Buffer | null) !== null) {
-      let ok: boolean;
-      if (chunked) {
-        socket.write(`${chunk.length.toString(16)}\r\n`);
-        socket.write(chunk);
-        ok = socket.write("\r\n");
-      } else ok = socket.write(chunk);
-      if (!ok) {
+      if (!writeChunk(socket, chunk, chunked)) {
         waitingDrain = true;
         socket.once("drain", pump);
         break;

@@ -10,9 +10,9 @@ import net, { type Socket } from "node:net";
 import { Readable } from "node:stream";
 import { connectError, ProxyError } from "../../errors.js";
 import type { ProxyRequest, Upstream, UpstreamResponse } from "../exchange.js";
-import { endToEnd, type Headers, trailersOf } from "../headers.js";
-import { pumpBody } from "./body.js";
-import { Http1Parser, headerLines, headersOf, type MessageHead, SKIP_BODY } from "./parser.js";
+import { type Headers, splitHeaders, trailersOf } from "../headers.js";
+import { lastChunk, pumpBody } from "./body.js";
+import { Http1Parser, headerLines, type MessageHead, SKIP_BODY } from "./parser.js";
 
 export interface Http1PoolOptions {
   /** Opens a connection to the endpoint. Bytes written before it is established wait for it. */
@@ -47,7 +47,11 @@ export class Http1Pool {
 
   /** Requests through this pool, with `extra` (the mesh's own) headers added to each. */
   upstream(extra?: Headers): Upstream {
-    const extraLines = extra ? headerLines(extra) : "";
+    return this.upstreamWith(extra ? headerLines(extra) : "");
+  }
+
+  /** `upstream()` with the extra headers already as header lines. */
+  upstreamWith(extraLines: string): Upstream {
     let upstream = this.upstreams.get(extraLines);
     if (!upstream) {
       upstream = this.makeUpstream(extraLines);
@@ -244,6 +248,14 @@ class ClientConn {
   }
 }
 
+/** A body that is already complete, as a stream for consumers that want one. */
+function bufferedBody(chunks: Buffer[]): Readable {
+  const body = new Readable({ read() {} });
+  for (const chunk of chunks) body.push(chunk);
+  body.push(null);
+  return body;
+}
+
 /** A response body read off the connection; reading on resumes it. */
 class ResponseBody extends Readable {
   constructor(private readonly socket: Socket) {
@@ -267,6 +279,8 @@ class ClientExchange {
   private responseComplete = false;
   private keepAlive = false;
   private response: ResponseBody | undefined;
+  /** Body chunks parsed before the head was handed on. */
+  private early: Buffer[] | undefined;
   private trailers: Headers | undefined;
   private readonly reused: boolean;
 
@@ -291,15 +305,15 @@ class ClientExchange {
       (chunked ? "transfer-encoding: chunked\r\n\r\n" : "\r\n");
     const body = req.body;
     if (!body) {
-      socket.write(head);
+      socket.write(head, "latin1");
       return;
     }
     socket.cork();
-    socket.write(head);
+    socket.write(head, "latin1");
     pumpBody(body, socket, chunked, {
       ended: () => {
         if (this.finished) return;
-        if (chunked) socket.write("0\r\n\r\n");
+        if (chunked) socket.write(lastChunk(undefined), "latin1");
         this.requestWritten = true;
         if (this.responseComplete) this.settle();
       },
@@ -320,14 +334,15 @@ class ClientExchange {
     }
     this.answered = true;
     this.keepAlive = head.keepAlive;
-    const headers = headersOf(head.rawHeaders);
+    const { headers } = splitHeaders(head.rawHeaders);
     const bodiless = this.req.method === "HEAD" || status === 204 || status === 304;
-    this.response = new ResponseBody(this.conn.socket);
-    // Handed on once the bytes at hand are parsed, so the body they hold goes out with the head.
+    // Handed on once the bytes at hand are parsed (the body they hold is kept until then), so a
+    // response that arrived whole goes on as buffers, without a stream.
+    this.early = [];
     this.conn.answered(this, {
       status,
-      headers: endToEnd(headers),
-      body: this.response,
+      headers,
+      body: undefined as unknown as Readable,
       endStream: bodiless,
       // HTTP/1.1 trailers exist only after a chunked body.
       mayHaveTrailers: !bodiless && headers["content-length"] === undefined,
@@ -336,19 +351,37 @@ class ClientExchange {
     return bodiless ? SKIP_BODY : 0;
   }
 
-  /** Hands the parsed response head on. */
+  /** Hands the parsed response head on, with the whole body when it is already here. */
   deliver(res: UpstreamResponse): void {
+    const early = this.early ?? [];
+    this.early = undefined;
+    if (this.responseComplete) {
+      res.complete = early;
+      let body: Readable | undefined;
+      Object.defineProperty(res, "body", {
+        get: () => {
+          body ??= bufferedBody(early);
+          return body;
+        },
+      });
+    } else {
+      const response = new ResponseBody(this.conn.socket);
+      for (const chunk of early) response.push(chunk);
+      this.response = response;
+      res.body = response;
+    }
     this.cb(undefined, res, false);
   }
 
   body(chunk: Buffer): void {
-    if (this.response && !this.response.push(chunk)) this.conn.socket.pause();
+    if (this.early) this.early.push(chunk);
+    else if (this.response && !this.response.push(chunk)) this.conn.socket.pause();
   }
 
   end(trailers: string[] | undefined): void {
     if (!this.answered) return; // the end of an interim response
     this.responseComplete = true;
-    if (trailers) this.trailers = trailersOf(headersOf(trailers));
+    if (trailers) this.trailers = trailersOf(splitHeaders(trailers).headers);
     this.response?.push(null);
     // A response that came before the whole request was sent ends the connection's use.
     if (this.requestWritten) this.settle();

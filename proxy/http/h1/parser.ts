@@ -34,7 +34,7 @@ export interface ParseError extends Error {
 }
 
 const require = createRequire(import.meta.url);
-const { HTTPParser, methods } = require("_http_common") as {
+const { HTTPParser, methods } = require("node:_http_common") as {
   HTTPParser: NativeParserClass;
   methods: string[];
 };
@@ -135,20 +135,6 @@ export class Http1Parser {
   }
 }
 
-/** Header fields as a lowercase-keyed map; repeated fields become arrays, in order. */
-export function headersOf(raw: string[]): Headers {
-  const out: Headers = {};
-  for (let i = 0; i < raw.length; i += 2) {
-    const key = (raw[i] as string).toLowerCase();
-    const value = raw[i + 1] as string;
-    const prev = out[key];
-    if (prev === undefined) out[key] = value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else out[key] = [prev, value];
-  }
-  return out;
-}
-
 const UNSAFE = /[\r\n\0]/;
 
 /**
@@ -167,11 +153,4 @@ export function headerLines(headers: Headers): string {
     }
   }
   return out;
-}
-
-/** Whether a message with these headers has a body of its own framing (RFC 9112 §6.3, requests). */
-export function requestHasBody(headers: Headers): boolean {
-  if (headers["transfer-encoding"] !== undefined) return true;
-  const length = headers["content-length"];
-  return length !== undefined && length !== "0";
 }

@@ -10,17 +10,9 @@ import type { Socket } from "node:net";
 import { type Duplex, Readable } from "node:stream";
 import { PROXY_ERROR_HEADER, type ProxyError } from "../../errors.js";
 import type { Downstream, ProxyRequest, UpstreamResponse } from "../exchange.js";
-import { endToEnd, type Headers } from "../headers.js";
-import { pumpBody } from "./body.js";
-import {
-  Http1Parser,
-  headerLines,
-  headersOf,
-  type MessageHead,
-  type ParseError,
-  requestHasBody,
-  UPGRADE,
-} from "./parser.js";
+import { type Headers, type HopFields, splitHeaders } from "../headers.js";
+import { byteLength, lastChunk, pumpBody, withBody, writeChunk } from "./body.js";
+import { Http1Parser, headerLines, type MessageHead, type ParseError, UPGRADE } from "./parser.js";
 
 /** An Upgrade request: the connection leaves HTTP after this head. */
 export interface UpgradeRequest {
@@ -28,7 +20,8 @@ export interface UpgradeRequest {
   url: string;
   versionMinor: number;
   rawHeaders: string[];
-  headers: Headers;
+  /** The Host header. */
+  authority: string;
 }
 
 export interface Http1ServerOptions {
@@ -37,8 +30,8 @@ export interface Http1ServerOptions {
   headersTimeoutMs: number;
   /** An idle connection between requests is closed after this. */
   keepAliveTimeoutMs: number;
-  /** `headers` are the request's as received, hop-by-hop and mesh headers included. */
-  onRequest(down: Downstream, socket: Socket, headers: Headers): void;
+  /** `hop` holds the request's hop-by-hop fields (the mesh's own among them). */
+  onRequest(down: Downstream, socket: Socket, hop: HopFields): void;
   /** Takes the socket over (with any bytes after the head); without it, upgrades are refused. */
   onUpgrade?(req: UpgradeRequest, socket: Duplex, rest: Buffer): void;
 }
@@ -174,18 +167,18 @@ class ServerConn {
 
   private onHead(head: MessageHead): number {
     this.headStartedAt = 0;
-    const headers = headersOf(head.rawHeaders);
+    const { headers, hop } = splitHeaders(head.rawHeaders);
     if (head.upgrade) {
       this.upgrade = {
         method: head.method,
         url: head.url,
         versionMinor: head.versionMinor,
         rawHeaders: head.rawHeaders,
-        headers,
+        authority: hop.host ?? "",
       };
       return UPGRADE;
     }
-    const ex = new Exchange(this, head, headers);
+    const ex = new Exchange(this, head, headers, hop);
     if (ex.body) this.parsing = ex;
     this.queue.push(ex);
     // Started once the bytes at hand are parsed, so the body they hold is there to send with the head.
@@ -286,12 +279,13 @@ class Exchange implements Downstream {
   constructor(
     private readonly conn: ServerConn,
     head: MessageHead,
-    private readonly headers: Headers,
+    headers: Headers,
+    private readonly hop: HopFields,
   ) {
     this.method = head.method;
     this.keepAlive = head.keepAlive;
     this.http10 = head.versionMinor === 0;
-    let authority = typeof headers.host === "string" ? headers.host : (headers.host?.[0] ?? "");
+    let authority = hop.host ?? "";
     let path = head.url;
     if (path.startsWith("http://")) {
       try {
@@ -302,12 +296,15 @@ class Exchange implements Downstream {
         // Left as sent: routing answers 400 for what it cannot use.
       }
     }
-    this.body = requestHasBody(headers) ? new RequestBody(conn.socket) : undefined;
+    // RFC 9112 §6.3: a request has a body when it says how long it is.
+    const length = headers["content-length"];
+    const hasBody = hop.transferEncoding !== undefined || (length !== undefined && length !== "0");
+    this.body = hasBody ? new RequestBody(conn.socket) : undefined;
     this.req = {
       method: head.method,
       authority,
       path,
-      headers: endToEnd(headers),
+      headers,
       body: this.body,
       http1: true,
     };
@@ -318,7 +315,7 @@ class Exchange implements Downstream {
     // Like node:http, the proxy tells the client to go on sending the body itself.
     if (typeof expect === "string" && expect.toLowerCase() === "100-continue" && !this.http10)
       this.conn.socket.write("HTTP/1.1 100 Continue\r\n\r\n");
-    this.conn.server.options.onRequest(this, this.conn.socket, this.headers);
+    this.conn.server.options.onRequest(this, this.conn.socket, this.hop);
   }
 
   pushBody(chunk: Buffer): void {
@@ -357,32 +354,54 @@ class Exchange implements Downstream {
     const status = up.status;
     const bodiless = this.method === "HEAD" || status === 204 || status === 304 || status < 200;
     const hasLength = up.headers["content-length"] !== undefined;
+    // A body that arrived whole with the head goes out with it, framed by its length unless
+    // trailers follow it.
+    const complete = bodiless || up.endStream ? undefined : up.complete;
+    const trailers = complete ? up.trailers() : undefined;
+    const length = complete && !trailers && !hasLength ? byteLength(complete) : undefined;
     // How the body is delimited: by its length, by chunks (HTTP/1.1, so trailers can follow), or by
     // the end of the connection (an HTTP/1.0 client and no length).
-    const chunked = !bodiless && !up.endStream && !hasLength && !this.http10;
-    const byClose = !bodiless && !up.endStream && !hasLength && this.http10;
+    const unframed = !bodiless && !up.endStream && !hasLength && length === undefined;
+    const chunked = unframed && !this.http10;
+    const byClose = unframed && this.http10;
     const keepAlive = this.keepAlive && !byClose && !this.conn.server.draining;
     let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n${headerLines(up.headers)}`;
     if (chunked) head += "transfer-encoding: chunked\r\n";
+    else if (length !== undefined) head += `content-length: ${length}\r\n`;
     else if (up.endStream && !bodiless && !hasLength) head += "content-length: 0\r\n";
     if (!keepAlive) head += "connection: close\r\n";
     else if (this.http10) head += "connection: keep-alive\r\n";
     head += "\r\n";
     this.headSent = true;
     if (up.endStream || bodiless) {
-      socket.write(head);
+      socket.write(head, "latin1");
       if (!up.endStream) up.body.resume();
       this.finish(true, keepAlive);
       done(true, undefined);
       return;
     }
+    if (complete && !chunked) {
+      // One buffer, one write: the cheapest way through the socket for the usual small response.
+      socket.write(withBody(head, complete));
+      this.finish(true, keepAlive);
+      done(true, trailers);
+      return;
+    }
     // The head and whatever of the body is already here leave in one write.
     socket.cork();
-    socket.write(head);
+    socket.write(head, "latin1");
+    if (complete) {
+      for (const chunk of complete) writeChunk(socket, chunk, chunked);
+      if (chunked) socket.write(lastChunk(trailers), "latin1");
+      socket.uncork();
+      this.finish(true, keepAlive);
+      done(true, trailers);
+      return;
+    }
     pumpBody(up.body, socket, chunked, {
       ended: () => {
         const trailers = up.trailers();
-        if (chunked) socket.write(trailers ? `0\r\n${headerLines(trailers)}\r\n` : "0\r\n\r\n");
+        if (chunked) socket.write(lastChunk(trailers), "latin1");
         this.finish(true, keepAlive);
         done(true, trailers);
       },
@@ -408,7 +427,11 @@ class Exchange implements Downstream {
       `content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
       (keepAlive ? (this.http10 ? "connection: keep-alive\r\n" : "") : "connection: close\r\n");
     this.headSent = true;
-    this.conn.socket.write(this.method === "HEAD" ? `${head}\r\n` : `${head}\r\n${body}`);
+    const socket = this.conn.socket;
+    socket.cork();
+    socket.write(`${head}\r\n`, "latin1");
+    if (this.method !== "HEAD") socket.write(body);
+    socket.uncork();
     this.finish(false, keepAlive);
   }
 

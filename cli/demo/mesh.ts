@@ -3,12 +3,14 @@
  * and its app, each its own process configured the way a pod configures it. The mesh owns the state
  * directory (trust anchor, issuer, token key, per-pod token files) and removes it when it stops.
  */
+
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createIssuer, createTrustAnchor } from "../../control/identity/ca.js";
 import { createLocalTokenKey, mintLocalToken } from "../../control/local/tokens.js";
+import { PROXY_NODE_FLAGS } from "../../proxy/node-flags.js";
 import { Child } from "./supervisor.js";
 import {
   authorityOf,
@@ -206,7 +208,7 @@ export class LocalMesh {
     const child = new Child({
       name,
       command: process.execPath,
-      args: [path, ...args],
+      args: [...(tier === Tier.Proxy ? PROXY_NODE_FLAGS : []), path, ...args],
       env: { TRELLIS_LOG: "info", ...env },
       echoStderr: this.options.verbose,
     });

@@ -3,10 +3,12 @@
  * `trellis-proxy` processes configured only through their environment, as in a pod:
  * wrk → client proxy outbound → mTLS → server proxy inbound → backend.
  */
+
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createLocalTokenKey, mintLocalToken } from "../../control/local/tokens.js";
+import { PROXY_NODE_FLAGS } from "../../proxy/node-flags.js";
 import { bin } from "../support/process.js";
 import { MESH } from "./params.js";
 import { type BenchPki, identityOf } from "./pki.js";
@@ -59,7 +61,7 @@ export async function startTrellis(dir: string, pki: BenchPki, backendPort: numb
     const proxy = spawnTracked(
       `${serviceAccount}-proxy`,
       process.execPath,
-      [...nodeArgs, bin("trellis-proxy")],
+      [...PROXY_NODE_FLAGS, ...nodeArgs, bin("trellis-proxy")],
       {
         TRELLIS_PROXY_INBOUND_LISTEN_ADDR: "127.0.0.1:0",
         TRELLIS_PROXY_OUTBOUND_LISTEN_ADDR: "127.0.0.1:0",

@@ -1,10 +1,12 @@
 // The real trellis-proxy executable with bad TRELLIS_PROXY_* variables: exit 2, one message naming
 // every bad variable, and nothing started (no listener bound, no call to the identity service).
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import net from "node:net";
 import { test } from "node:test";
+import { PROXY_NODE_FLAGS } from "../../proxy/node-flags.js";
 import { freePort } from "../support/mesh.js";
-import { bin, startNode } from "../support/process.js";
+import { bin, startCommand, startNode } from "../support/process.js";
 
 /** Whether something accepts connections on the port. */
 function listening(port: number): Promise<boolean> {
@@ -67,7 +69,7 @@ test("trellis-proxy with bad variables exits 2 naming each of them, without list
   for (const port of [inbound, outbound, admin]) assert.equal(await listening(port), false);
 });
 
-test("trellis-proxy with every variable missing names each required one", async (t) => {
+test("trellis-proxy with every variable missing names each required one; the executable runs node with the proxy's flags", async (t) => {
   const required = [
     "TRELLIS_PROXY_IDENTITY_NAME",
     "TRELLIS_PROXY_IDENTITY_TRUST_ANCHORS",
@@ -75,8 +77,11 @@ test("trellis-proxy with every variable missing names each required one", async 
     "TRELLIS_PROXY_IDENTITY_SVC_ADDR",
     "TRELLIS_PROXY_IDENTITY_SVC_NAME",
   ];
-  // Blank, so nothing inherited from the test's own environment fills them in.
-  const child = startNode(t, bin("trellis-proxy"), [], Object.fromEntries(required.map((n) => [n, ""])));
+  // Run as the executable itself, so its shebang (the proxy's V8 flags) is what starts node. Blank
+  // variables, so nothing inherited from the test's own environment fills them in.
+  const shebang = (await readFile(bin("trellis-proxy"), "utf8")).split("\n")[0];
+  assert.equal(shebang, `#!/usr/bin/env -S node ${PROXY_NODE_FLAGS.join(" ")}`);
+  const child = startCommand(t, bin("trellis-proxy"), [], Object.fromEntries(required.map((n) => [n, ""])));
   const code = await Promise.race([
     child.exited,
     new Promise<string>((resolve) => setTimeout(resolve, 20_000, "still running after 20 s").unref()),

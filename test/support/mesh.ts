@@ -3,16 +3,18 @@
  * (`trellis-controller identity`, local token verifier) and real `trellis-proxy` processes configured
  * only through their environment, each with a ServiceAccount token file the test mints.
  */
+
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { createLocalTokenKey, type LocalTokenKey, mintLocalToken } from "../../control/local/tokens.js";
+import { PROXY_NODE_FLAGS } from "../../proxy/node-flags.js";
 import { freePort } from "../proxy/identity/helpers.js";
 import { scrape } from "./metrics.js";
 import { type MeshPki, makeMeshPki } from "./pki.js";
-import { bin, type Child, startNode } from "./process.js";
+import { bin, type Child, startCommand, startNode } from "./process.js";
 
 export { freePort };
 
@@ -130,7 +132,12 @@ export async function startMesh(t: TestContext, options: MeshOptions = {}): Prom
       await startIdentity();
     },
     async proxy(sa, o = {}) {
-      const child = startNode(t, bin("trellis-proxy"), [], await proxyEnv(sa, o));
+      const child = startCommand(
+        t,
+        process.execPath,
+        [...PROXY_NODE_FLAGS, bin("trellis-proxy")],
+        await proxyEnv(sa, o),
+      );
       const ready = await child.ready<ProxyReady>(30_000);
       return { ...ready, child, metrics: () => scrape(ready.admin) };
     },

@@ -10,7 +10,7 @@ export const IDENTITY_CLIENT_ERRORS = {
   TRELLIS_E_IDENTITY_CLIENT_OPTIONS: "invalid identity client options",
   /** The token file could not be read or is empty. Check TRELLIS_PROXY_IDENTITY_TOKEN_FILE and the projected volume. */
   TRELLIS_E_IDENTITY_CLIENT_TOKEN: "cannot read the ServiceAccount token",
-  /** Generating the key or the CSR failed (WebCrypto). */
+  /** Generating the key or the CSR failed (node:crypto). */
   TRELLIS_E_IDENTITY_CLIENT_KEY: "cannot generate the key or the certificate signing request",
   /** The identity service's certificate does not carry the expected SPIFFE ID (TRELLIS_PROXY_IDENTITY_SVC_NAME). */
   TRELLIS_E_IDENTITY_CLIENT_SERVER_IDENTITY: "the identity service presented another identity",

@@ -67,7 +67,8 @@ export class Outbound {
 
   /** Starts listening; resolves the bound addresses (main listener first, then opaque binds). */
   async listen(): Promise<string[]> {
-    const main = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    // Half-open: a client may end its side after a request and still read the response.
+    const main = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
     const addresses = [await listenOn(main, this.options.listen)];
     this.servers.push(main);
     for (const dest of this.options.resolver.bound()) {

@@ -46,7 +46,7 @@ export async function closedPort(): Promise<number> {
 }
 
 export interface RelayOptions {
-  /** The listener's allowHalfOpen (false, as the proxy's listeners have it, unless set). */
+  /** The listener's allowHalfOpen (true, as the outbound proxy's listener has it, unless set). */
   allowHalfOpen?: boolean;
   maxHeaderBytes?: number;
   headersTimeoutMs?: number;
@@ -93,7 +93,7 @@ export async function startRelay(
   // Upgraded sockets leave the Http1Server: the listener's own tracking cuts them after the test.
   const port = await listen(
     t,
-    net.createServer({ noDelay: true, allowHalfOpen: options.allowHalfOpen ?? false }, (socket) =>
+    net.createServer({ noDelay: true, allowHalfOpen: options.allowHalfOpen ?? true }, (socket) =>
       server.accept(socket),
     ),
   );

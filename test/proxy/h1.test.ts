@@ -705,12 +705,29 @@ test("a backend's body delimited by its connection's end reaches an HTTP/1.1 cli
   assert.equal(text(await client.response()), "part-one;part-two");
 });
 
-test("with a listener that allows half-open connections, a client that half-closes after its request gets the response", async (t) => {
+test("a client that half-closes after its request gets the response, then the connection closes", async (t) => {
   const backend = await echoBackend(t);
-  const relay = await startRelay(t, backend, { allowHalfOpen: true });
+  const relay = await startRelay(t, backend);
+  for (const connection of ["close", "keep-alive"]) {
+    const client = await RawClient.connect(t, relay.port);
+    await client.write(`GET /half HTTP/1.1\r\nHost: backend\r\nConnection: ${connection}\r\n\r\n`);
+    client.end();
+    assert.equal(text(await client.response()), "GET /half ");
+    await client.whenClosed();
+  }
+});
+
+test("a pooled connection whose response body met backpressure carries the next exchange", async (t) => {
+  // 100 KiB in one write arrives in reads larger than the response stream's buffer, so the relay
+  // pauses the backend connection while the client catches up, up to the body's last byte.
+  const body = "b".repeat(100 * 1024);
+  const backend = await rawBackend(t, (socket, _head, conn) => ok(socket, body, `X-Conn: ${conn}\r\n`));
+  const relay = await startRelay(t, backend.port);
   const client = await RawClient.connect(t, relay.port);
-  await client.write("GET /half HTTP/1.1\r\nHost: backend\r\nConnection: close\r\n\r\n");
-  client.end();
-  assert.equal(text(await client.response()), "GET /half ");
-  await client.whenClosed();
+  for (let i = 0; i < 3; i++) {
+    await client.write("GET / HTTP/1.1\r\nHost: backend\r\n\r\n");
+    const res = await client.response("GET", 3000);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.length, body.length);
+  }
 });

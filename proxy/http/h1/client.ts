@@ -234,6 +234,8 @@ class ClientConn {
       return;
     }
     this.reused = true;
+    // A body that met backpressure paused the socket; the next exchange must be able to read it.
+    this.socket.resume();
     this.pool.release(this);
   }
 

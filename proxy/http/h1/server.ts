@@ -100,7 +100,11 @@ class ServerConn {
   private readonly onSocketEnd = () => {
     const err = this.parser.finish();
     if (err) this.parseFailed(err);
+    // The client is done sending (a half-close): answer what it asked, then end the connection.
+    else if (this.queue.length === 0) this.close();
+    else this.peerEnded = true;
   };
+  private peerEnded = false;
   private readonly onSocketTimeout = () => {
     if (this.idle) this.socket.destroy();
   };
@@ -191,7 +195,7 @@ class ServerConn {
   /** The exchange at the head of the queue answered; start the next one. */
   next(ex: Exchange, keepAlive: boolean): void {
     if (this.queue[0] === ex) this.queue.shift();
-    if (!keepAlive) {
+    if (!keepAlive || (this.peerEnded && this.queue.length === 0)) {
       this.close();
       return;
     }
@@ -204,7 +208,8 @@ class ServerConn {
   /** Answers a protocol failure (when no response is under way) and closes the connection. */
   refuse(status: number): void {
     if (this.ended) return;
-    const answering = this.queue[0]?.headSent ?? false;
+    // With a request in flight, an error response would read as its answer: close instead.
+    const answering = this.queue.length > 0;
     this.detach();
     if (answering) {
       this.socket.destroy();

@@ -1,50 +1,27 @@
-// The HTTP/1.1 relay (proxy/http/h1) between raw clients and backends over loopback, wired as the
-// outbound proxy wires it: Http1Server → exchange() → Http1Pool. Pipelining, HTTP/1.0 framing,
-// trailers, header bytes, abusive clients, the pool's reconnects and failures, large bodies both
-// ways, upgrades, and draining, each asserted on the bytes the client and the backend see.
+// The HTTP/1.1 relay's server side (proxy/http/h1/server.ts) between raw clients and backends over
+// loopback, wired as the outbound proxy wires it: Http1Server → exchange() → Http1Pool. Pipelining,
+// HTTP/1.0 framing, trailers, header bytes, abusive clients, upgrades, half-closes and draining, each
+// asserted on the bytes the client and the backend see.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
-import net, { type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { type TestContext, test } from "node:test";
+import { test } from "node:test";
 import type { UpgradeRequest } from "../../proxy/http/h1/server.js";
-import { requireTools } from "../support/tools.js";
 import {
-  closedPort,
-  listen,
-  RawClient,
-  type RawResponse,
-  request,
-  signal,
-  startRelay,
-} from "./h1-support.js";
+  assertStillServes,
+  echoBackend,
+  ok,
+  path,
+  rawBackend,
+  refusal,
+  slowBackend,
+  streamingBackend,
+  text,
+} from "./h1-backends.js";
+import { closedPort, listen, RawClient, signal, startRelay } from "./h1-support.js";
 
-/** A backend answering each request with `METHOD URL BODY`, framed by its length. */
-async function echoBackend(t: TestContext): Promise<number> {
-  return listen(
-    t,
-    http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => res.end(`${req.method} ${req.url} ${Buffer.concat(chunks).toString()}`));
-    }),
-  );
-}
-
-/** After each abuse: a normal request on a new connection still goes through. */
-async function assertStillServes(t: TestContext, port: number, body = "GET /after "): Promise<void> {
-  const client = await RawClient.connect(t, port);
-  await client.write("GET /after HTTP/1.1\r\nHost: backend\r\n\r\n");
-  const res = await client.response();
-  assert.equal(res.status, 200);
-  assert.equal(res.body.toString(), body);
-}
-
-function text(res: RawResponse): string {
-  return res.body.toString("latin1");
-}
+const E9 = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0d, 0x0a]); // "caf\xe9\r\n"
+const UTF8_E9 = Buffer.from([0xc3, 0xa9]);
 
 test("three pipelined requests in one write are answered in order, a POST body among them", async (t) => {
   const backend = await echoBackend(t);
@@ -100,29 +77,6 @@ test("an HTTP/1.0 client asking for keep-alive keeps its connection", async (t) 
   }
   assert.equal(client.closed, false);
 });
-
-/**
- * A backend that answers chunked in two parts: the second (and the trailers, if any) only once the
- * test calls `finish`, so the relay must stream the response rather than receive it whole.
- */
-async function streamingBackend(
-  t: TestContext,
-  trailers?: Record<string, string>,
-): Promise<{ port: number; started: Promise<(last: string) => void> }> {
-  const started = signal<(last: string) => void>();
-  const port = await listen(
-    t,
-    http.createServer((_req, res) => {
-      res.writeHead(200, trailers ? { trailer: Object.keys(trailers).join(", ") } : {});
-      res.write("first-");
-      started.resolve((last) => {
-        if (trailers) res.addTrailers(trailers);
-        res.end(last);
-      });
-    }),
-  );
-  return { port, started: started.promise };
-}
 
 test("an HTTP/1.0 client gets a streamed chunked response delimited by the connection's end", async (t) => {
   const backend = await streamingBackend(t);
@@ -206,39 +160,6 @@ test("a backend's HTTP/1.1 trailers reach an HTTP/1.1 client, streamed or arrivi
   assert.deepEqual(res2.trailers, { "x-checksum": "beef" });
 });
 
-/**
- * A raw backend that keeps each request head's bytes and answers with `respond`, told the head and
- * which connection (from 1) it came on. Bodies are not parsed: requests to it carry none.
- */
-async function rawBackend(
-  t: TestContext,
-  respond: (socket: Socket, head: string, conn: number) => void,
-): Promise<{ port: number; heads: Buffer[] }> {
-  const heads: Buffer[] = [];
-  let conns = 0;
-  const port = await listen(
-    t,
-    net.createServer((socket) => {
-      const conn = ++conns;
-      let buf = Buffer.alloc(0);
-      socket.on("data", (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        for (let end = buf.indexOf("\r\n\r\n"); end >= 0; end = buf.indexOf("\r\n\r\n")) {
-          const head = buf.subarray(0, end + 4);
-          heads.push(head);
-          buf = buf.subarray(end + 4);
-          respond(socket, head.toString("latin1"), conn);
-        }
-      });
-      socket.on("error", () => {});
-    }),
-  );
-  return { port, heads };
-}
-
-const E9 = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0d, 0x0a]); // "caf\xe9\r\n"
-const UTF8_E9 = Buffer.from([0xc3, 0xa9]);
-
 test("a header byte 0xE9 crosses the relay as that one byte, both ways", async (t) => {
   for (const streamed of [false, true]) {
     const backend = await rawBackend(t, (socket) => {
@@ -264,13 +185,6 @@ test("a header byte 0xE9 crosses the relay as that one byte, both ways", async (
     assert.equal(res.headers["x-name"], "caf\xe9");
   }
 });
-
-/** The status the relay answered with before closing, or undefined if it closed without a word. */
-async function refusal(client: RawClient): Promise<number | undefined> {
-  await client.whenClosed();
-  const status = /^HTTP\/1\.1 (\d{3}) /.exec(client.all.toString("latin1"));
-  return status ? Number(status[1]) : undefined;
-}
 
 test("random binary is answered 400 (or cut) and the connection closes", async (t) => {
   const backend = await echoBackend(t);
@@ -326,211 +240,6 @@ test("a request with both Content-Length and Transfer-Encoding is refused 400, n
   assert.ok(status === undefined || status === 400, `answered ${status}`);
   assert.doesNotMatch(client.all.toString("latin1"), /smuggled/);
   assert.equal(relay.outcomes.length, 0);
-});
-
-function ok(socket: Socket, body: string, extra = ""): void {
-  socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n${extra}\r\n${body}`);
-}
-
-function path(head: string): string {
-  return head.split(" ")[1] ?? "";
-}
-
-test("a backend that closes its idle keep-alive connection: the next request goes out on a fresh one", async (t) => {
-  const backend = await rawBackend(t, (socket, head, conn) => {
-    ok(socket, `${path(head)} on ${conn}`);
-    socket.end();
-  });
-  const relay = await startRelay(t, backend.port);
-  const client = await RawClient.connect(t, relay.port);
-  for (const [i, expected] of ["/1 on 1", "/2 on 2", "/3 on 3"].entries()) {
-    await client.write(`GET /${i + 1} HTTP/1.1\r\nHost: backend\r\n\r\n`);
-    const res = await client.response();
-    assert.equal(res.status, 200);
-    assert.equal(text(res), expected);
-  }
-  assert.equal(client.closed, false);
-  assert.ok(relay.outcomes.every((o) => o.status === 200 && !o.failed));
-});
-
-test("a reused connection the backend closes before answering: a request without a body is sent again", async (t) => {
-  // Connection 1 answers one request, then drops the next one unanswered, as a backend does when
-  // its idle timeout and our request cross on the wire.
-  const backend = await rawBackend(t, (socket, head, conn) => {
-    if (conn === 1 && backend.heads.length > 1) socket.destroy();
-    else ok(socket, `${path(head)} on ${conn}`);
-  });
-  const relay = await startRelay(t, backend.port);
-  const client = await RawClient.connect(t, relay.port);
-  await client.write("GET /1 HTTP/1.1\r\nHost: backend\r\n\r\n");
-  assert.equal(text(await client.response()), "/1 on 1");
-  await client.write("GET /2 HTTP/1.1\r\nHost: backend\r\n\r\n");
-  const res = await client.response();
-  assert.equal(res.status, 200);
-  assert.equal(text(res), "/2 on 2");
-  assert.deepEqual(
-    backend.heads.map((h) => path(h.toString("latin1"))),
-    ["/1", "/2", "/2"],
-  );
-  assert.deepEqual(
-    relay.outcomes.map((o) => [o.status, o.failed]),
-    [
-      [200, false],
-      [200, false],
-    ],
-  );
-});
-
-test("a reused connection the backend closes before answering: a request with a body is not sent again", async (t) => {
-  const backend = await rawBackend(t, (socket, head, conn) => {
-    if (conn === 1 && backend.heads.length > 1) socket.destroy();
-    else ok(socket, `${path(head)} on ${conn}`);
-  });
-  const relay = await startRelay(t, backend.port);
-  const client = await RawClient.connect(t, relay.port);
-  await client.write("GET /1 HTTP/1.1\r\nHost: backend\r\n\r\n");
-  assert.equal(text(await client.response()), "/1 on 1");
-  // The body ends in the head's last bytes so the raw backend sees it as no head of its own.
-  await client.write("POST /2 HTTP/1.1\r\nHost: backend\r\nContent-Length: 2\r\n\r\nhi");
-  const res = await client.response();
-  assert.equal(res.status, 502);
-  assert.match(res.headers["trellis-proxy-error"] ?? "", /^the endpoint closed the request before answering/);
-  assert.equal(backend.heads.length, 2, "the POST went out once");
-  assert.deepEqual(relay.outcomes.at(-1), { status: 502, failed: true });
-});
-
-test("a backend that is not listening: 502 with trellis-proxy-error, recorded as failed", async (t) => {
-  const relay = await startRelay(t, await closedPort());
-  const client = await RawClient.connect(t, relay.port);
-  for (let i = 0; i < 2; i++) {
-    await client.write("GET / HTTP/1.1\r\nHost: backend\r\n\r\n");
-    const res = await client.response();
-    assert.equal(res.status, 502);
-    assert.match(
-      res.headers["trellis-proxy-error"] ?? "",
-      /^could not connect to the endpoint: backend: ECONNREFUSED/,
-    );
-    assert.equal(res.headers.connection, undefined, "the client's connection stays open");
-  }
-  assert.deepEqual(relay.outcomes, [
-    { status: 502, failed: true },
-    { status: 502, failed: true },
-  ]);
-});
-
-test("a backend that answers 413 before reading a large body: the client gets 413, then its next request works", async (t) => {
-  const BODY = 8 * 1024 * 1024;
-  const backend = await listen(
-    t,
-    net.createServer((socket) => {
-      socket.on("error", () => {});
-      let refused = false;
-      socket.on("data", (d: Buffer) => {
-        const head = d.toString("latin1");
-        // After the 413, the rest of the body is read and dropped until the proxy closes.
-        if (refused) return;
-        if (head.startsWith("POST")) {
-          refused = true;
-          socket.end("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        } else ok(socket, path(head));
-      });
-    }),
-  );
-  const relay = await startRelay(t, backend);
-  const client = await RawClient.connect(t, relay.port);
-  await client.write(`POST /big HTTP/1.1\r\nHost: backend\r\nContent-Length: ${BODY}\r\n\r\n`);
-  const sending = client.write(Buffer.alloc(BODY, "x"));
-  const res = await client.response();
-  assert.equal(res.status, 413);
-  await sending;
-  await client.write("GET /next HTTP/1.1\r\nHost: backend\r\n\r\n");
-  const next = await client.response();
-  assert.equal(next.status, 200);
-  assert.equal(text(next), "/next");
-  assert.deepEqual(
-    relay.outcomes.map((o) => [o.status, o.failed]),
-    [
-      [413, false],
-      [200, false],
-    ],
-  );
-  // And on a new connection too.
-  await assertStillServes(t, relay.port, "/after");
-});
-
-test("a connect that never completes is answered 504 after connectTimeoutMs", async (t) => {
-  if (!requireTools(t, "python3")) return;
-  // A listener that never accepts, its one-place accept queue filled: the kernel drops further SYNs,
-  // so connecting hangs (on loopback, with nothing but a process that does not call accept()).
-  const child = spawn(
-    "python3",
-    [
-      "-c",
-      "import socket, time\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen(0)\nprint(s.getsockname()[1], flush=True)\ntime.sleep(60)",
-    ],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  t.after(() => child.kill());
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.once("data", (d: Buffer) => resolve(Number(d.toString().trim())));
-    child.once("exit", () => reject(new Error("python3 exited")));
-  });
-  const filler = net.connect({ host: "127.0.0.1", port });
-  t.after(() => filler.destroy());
-  await new Promise((resolve) => filler.once("connect", resolve));
-  const relay = await startRelay(t, port, { connectTimeoutMs: 300 });
-  const client = await RawClient.connect(t, relay.port);
-  await client.write("GET / HTTP/1.1\r\nHost: backend\r\n\r\n");
-  const res = await client.response();
-  assert.equal(res.status, 504);
-  assert.match(res.headers["trellis-proxy-error"] ?? "", /^connecting to the endpoint timed out/);
-  assert.deepEqual(relay.outcomes, [{ status: 504, failed: true }]);
-});
-
-test("8 MiB bodies stream both ways whole: up with a length or chunked, down chunked", async (t) => {
-  const MiB = 1024 * 1024;
-  const up = randomBytes(8 * MiB);
-  const down = randomBytes(8 * MiB);
-  const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-  const backend = await listen(
-    t,
-    http.createServer((req, res) => {
-      const hash = createHash("sha256");
-      req.on("data", (c: Buffer) => hash.update(c));
-      req.on("end", () => {
-        res.writeHead(200, {
-          "x-up-sha256": hash.digest("hex"),
-          "x-up-framing": req.headers["content-length"] ?? req.headers["transfer-encoding"] ?? "",
-        });
-        let offset = 0;
-        const pump = () => {
-          while (offset < down.length) {
-            const piece = down.subarray(offset, offset + 64 * 1024);
-            offset += piece.length;
-            if (!res.write(piece)) {
-              res.once("drain", pump);
-              return;
-            }
-          }
-          res.end();
-        };
-        pump();
-      });
-    }),
-  );
-  for (const framing of ["length", "chunked"]) {
-    // A relay each: every upload starts on a fresh backend connection.
-    const relay = await startRelay(t, backend);
-    const headers: http.OutgoingHttpHeaders =
-      framing === "length" ? { "content-length": up.length } : { "transfer-encoding": "chunked" };
-    const res = await request(relay.port, { method: "POST", path: "/big", headers, body: up });
-    assert.equal(res.status, 200);
-    assert.equal(res.headers["x-up-framing"], framing === "length" ? String(up.length) : "chunked");
-    assert.equal(res.headers["x-up-sha256"], sha256(up));
-    assert.equal(res.headers["transfer-encoding"], "chunked");
-    assert.equal(res.body.length, down.length);
-    assert.equal(sha256(res.body), sha256(down));
-  }
 });
 
 test("an Upgrade request hands onUpgrade the socket and the bytes after its head", async (t) => {
@@ -596,19 +305,6 @@ test("draining: the next response, and the next proxy error, carry connection: c
   assert.equal(err.headers.connection, "close");
   await client2.whenClosed();
 });
-
-/** A backend holding each /slow request until the test releases it. */
-async function slowBackend(t: TestContext): Promise<{ port: number; held: Promise<() => void> }> {
-  const held = signal<() => void>();
-  const port = await listen(
-    t,
-    http.createServer((req, res) => {
-      if (req.url === "/slow") held.resolve(() => res.end("slow"));
-      else res.end(`fast ${req.url}`);
-    }),
-  );
-  return { port, held: held.promise };
-}
 
 test("closeIdle closes idle connections and spares one with a request in flight", async (t) => {
   const backend = await slowBackend(t);
@@ -714,20 +410,5 @@ test("a client that half-closes after its request gets the response, then the co
     client.end();
     assert.equal(text(await client.response()), "GET /half ");
     await client.whenClosed();
-  }
-});
-
-test("a pooled connection whose response body met backpressure carries the next exchange", async (t) => {
-  // 100 KiB in one write arrives in reads larger than the response stream's buffer, so the relay
-  // pauses the backend connection while the client catches up, up to the body's last byte.
-  const body = "b".repeat(100 * 1024);
-  const backend = await rawBackend(t, (socket, _head, conn) => ok(socket, body, `X-Conn: ${conn}\r\n`));
-  const relay = await startRelay(t, backend.port);
-  const client = await RawClient.connect(t, relay.port);
-  for (let i = 0; i < 3; i++) {
-    await client.write("GET / HTTP/1.1\r\nHost: backend\r\n\r\n");
-    const res = await client.response("GET", 3000);
-    assert.equal(res.status, 200);
-    assert.equal(res.body.length, body.length);
   }
 });

@@ -1,0 +1,193 @@
+/**
+ * One request on a pooled connection of the HTTP/1.x relay: its head written in one piece, its body
+ * streamed; the response parsed and handed on as an UpstreamResponse, whole when it arrived with its
+ * head, else as a stream read straight off the connection.
+ */
+import type { Socket } from "node:net";
+import { Readable } from "node:stream";
+import { connectError, ProxyError } from "../../errors.js";
+import type { ProxyRequest, UpstreamResponse } from "../exchange.js";
+import { type Headers, splitHeaders, trailersOf } from "../headers.js";
+import { lastChunk, pumpBody } from "./body.js";
+import type { ClientConn } from "./client.js";
+import { headerLines, type MessageHead, SKIP_BODY } from "./parser.js";
+
+/** A body that is already complete, as a stream for consumers that want one. */
+function bufferedBody(chunks: Buffer[]): Readable {
+  const body = new Readable({ read() {} });
+  for (const chunk of chunks) body.push(chunk);
+  body.push(null);
+  return body;
+}
+
+/** A response body read off the connection; reading on resumes it. */
+class ResponseBody extends Readable {
+  constructor(private readonly socket: Socket) {
+    super();
+  }
+  override _read(): void {
+    this.socket.resume();
+  }
+}
+
+type ExchangeCallback = (
+  err: ProxyError | undefined,
+  res: UpstreamResponse | undefined,
+  retryable: boolean,
+) => void;
+
+export class ClientExchange {
+  private answered = false;
+  private finished = false;
+  private requestWritten: boolean;
+  private responseComplete = false;
+  private keepAlive = false;
+  private response: ResponseBody | undefined;
+  /** Body chunks parsed before the head was handed on. */
+  private early: Buffer[] | undefined;
+  private trailers: Headers | undefined;
+  private readonly reused: boolean;
+
+  constructor(
+    private readonly conn: ClientConn,
+    private readonly req: ProxyRequest,
+    private readonly extraLines: string,
+    private readonly cb: ExchangeCallback,
+  ) {
+    this.requestWritten = !req.body;
+    this.reused = conn.reused;
+  }
+
+  write(): void {
+    const { req, conn } = this;
+    const socket = conn.socket;
+    const chunked = req.body !== undefined && req.headers["content-length"] === undefined;
+    const head =
+      `${req.method} ${req.path} HTTP/1.1\r\nhost: ${req.authority}\r\n` +
+      headerLines(req.headers) +
+      this.extraLines +
+      (chunked ? "transfer-encoding: chunked\r\n\r\n" : "\r\n");
+    const body = req.body;
+    if (!body) {
+      socket.write(head, "latin1");
+      return;
+    }
+    socket.cork();
+    socket.write(head, "latin1");
+    pumpBody(body, socket, chunked, {
+      ended: () => {
+        if (this.finished) return;
+        if (chunked) socket.write(lastChunk(undefined), "latin1");
+        this.requestWritten = true;
+        if (this.responseComplete) this.settle();
+      },
+      // A body cut short leaves the endpoint waiting for the rest: this connection cannot go on.
+      cut: () => {
+        if (!this.finished) socket.destroy();
+      },
+    });
+    socket.uncork();
+  }
+
+  head(head: MessageHead): number {
+    const status = head.status;
+    if (status < 200 && status !== 101) return SKIP_BODY; // 100 Continue and other interim answers
+    if (this.answered || status === 101) {
+      this.conn.socket.destroy();
+      return SKIP_BODY;
+    }
+    this.answered = true;
+    this.keepAlive = head.keepAlive;
+    const { headers } = splitHeaders(head.rawHeaders);
+    const bodiless = this.req.method === "HEAD" || status === 204 || status === 304;
+    // Handed on once the bytes at hand are parsed (the body they hold is kept until then), so a
+    // response that arrived whole goes on as buffers, without a stream.
+    this.early = [];
+    this.conn.answered(this, {
+      status,
+      headers,
+      body: undefined as unknown as Readable,
+      endStream: bodiless,
+      // HTTP/1.1 trailers exist only after a chunked body.
+      mayHaveTrailers: !bodiless && headers["content-length"] === undefined,
+      trailers: () => this.trailers,
+    });
+    return bodiless ? SKIP_BODY : 0;
+  }
+
+  /** Hands the parsed response head on, with the whole body when it is already here. */
+  deliver(res: UpstreamResponse): void {
+    const early = this.early ?? [];
+    this.early = undefined;
+    if (this.responseComplete) {
+      res.complete = early;
+      let body: Readable | undefined;
+      Object.defineProperty(res, "body", {
+        get: () => {
+          body ??= bufferedBody(early);
+          return body;
+        },
+      });
+    } else {
+      const response = new ResponseBody(this.conn.socket);
+      for (const chunk of early) response.push(chunk);
+      this.response = response;
+      res.body = response;
+    }
+    this.cb(undefined, res, false);
+  }
+
+  body(chunk: Buffer): void {
+    if (this.early) this.early.push(chunk);
+    else if (this.response && !this.response.push(chunk)) this.conn.socket.pause();
+  }
+
+  end(trailers: string[] | undefined): void {
+    if (!this.answered) return; // the end of an interim response
+    this.responseComplete = true;
+    if (trailers) this.trailers = trailersOf(splitHeaders(trailers).headers);
+    this.response?.push(null);
+    // A response that came before the whole request was sent ends the connection's use.
+    if (this.requestWritten) this.settle();
+    else this.conn.done(this, false);
+  }
+
+  private settle(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.conn.done(this, this.keepAlive);
+  }
+
+  /** The connection closed or failed while this exchange was on it. */
+  lost(err: Error | undefined): void {
+    if (this.finished && this.responseComplete) return;
+    this.finished = true;
+    if (!this.answered) {
+      this.answered = true;
+      const target = this.conn.target;
+      // Only a reused connection that fails before any answer may be retried by the pool.
+      const retryable = this.reused;
+      if (!this.conn.connected)
+        this.cb(connectError(err ?? new Error("connection closed"), target), undefined, retryable);
+      else
+        this.cb(
+          new ProxyError(
+            "TRELLIS_E_PROXY_UPSTREAM_RESET",
+            `${target}: ${err?.message ?? "the connection closed before the response"}`,
+          ),
+          undefined,
+          retryable,
+        );
+      return;
+    }
+    if (!this.responseComplete) this.response?.destroy(err ?? new Error("the response was cut short"));
+  }
+
+  /** The client went away: the connection is dropped mid-exchange. */
+  cancel(): void {
+    if (this.finished && this.responseComplete) return;
+    this.finished = true;
+    this.answered = true;
+    this.conn.socket.destroy();
+  }
+}

@@ -1,0 +1,224 @@
+// The HTTP/1.1 relay's pool (proxy/http/h1/client.ts) as the outbound proxy uses it: reconnects when
+// a backend closes idle connections, which requests are sent again, refused and hung connects,
+// answers before the request body, large bodies both ways, and backpressure across reused connections.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import http from "node:http";
+import net from "node:net";
+import { test } from "node:test";
+import { requireTools } from "../support/tools.js";
+import { assertStillServes, ok, path, rawBackend, text } from "./h1-backends.js";
+import { closedPort, listen, RawClient, request, startRelay } from "./h1-support.js";
+
+test("a backend that closes its idle keep-alive connection: the next request goes out on a fresh one", async (t) => {
+  const backend = await rawBackend(t, (socket, head, conn) => {
+    ok(socket, `${path(head)} on ${conn}`);
+    socket.end();
+  });
+  const relay = await startRelay(t, backend.port);
+  const client = await RawClient.connect(t, relay.port);
+  for (const [i, expected] of ["/1 on 1", "/2 on 2", "/3 on 3"].entries()) {
+    await client.write(`GET /${i + 1} HTTP/1.1\r\nHost: backend\r\n\r\n`);
+    const res = await client.response();
+    assert.equal(res.status, 200);
+    assert.equal(text(res), expected);
+  }
+  assert.equal(client.closed, false);
+  assert.ok(relay.outcomes.every((o) => o.status === 200 && !o.failed));
+});
+
+test("a reused connection the backend closes before answering: a request without a body is sent again", async (t) => {
+  // Connection 1 answers one request, then drops the next one unanswered, as a backend does when
+  // its idle timeout and our request cross on the wire.
+  const backend = await rawBackend(t, (socket, head, conn) => {
+    if (conn === 1 && backend.heads.length > 1) socket.destroy();
+    else ok(socket, `${path(head)} on ${conn}`);
+  });
+  const relay = await startRelay(t, backend.port);
+  const client = await RawClient.connect(t, relay.port);
+  await client.write("GET /1 HTTP/1.1\r\nHost: backend\r\n\r\n");
+  assert.equal(text(await client.response()), "/1 on 1");
+  await client.write("GET /2 HTTP/1.1\r\nHost: backend\r\n\r\n");
+  const res = await client.response();
+  assert.equal(res.status, 200);
+  assert.equal(text(res), "/2 on 2");
+  assert.deepEqual(
+    backend.heads.map((h) => path(h.toString("latin1"))),
+    ["/1", "/2", "/2"],
+  );
+  assert.deepEqual(
+    relay.outcomes.map((o) => [o.status, o.failed]),
+    [
+      [200, false],
+      [200, false],
+    ],
+  );
+});
+
+test("a reused connection the backend closes before answering: a request with a body is not sent again", async (t) => {
+  const backend = await rawBackend(t, (socket, head, conn) => {
+    if (conn === 1 && backend.heads.length > 1) socket.destroy();
+    else ok(socket, `${path(head)} on ${conn}`);
+  });
+  const relay = await startRelay(t, backend.port);
+  const client = await RawClient.connect(t, relay.port);
+  await client.write("GET /1 HTTP/1.1\r\nHost: backend\r\n\r\n");
+  assert.equal(text(await client.response()), "/1 on 1");
+  // The body ends in the head's last bytes so the raw backend sees it as no head of its own.
+  await client.write("POST /2 HTTP/1.1\r\nHost: backend\r\nContent-Length: 2\r\n\r\nhi");
+  const res = await client.response();
+  assert.equal(res.status, 502);
+  assert.match(res.headers["trellis-proxy-error"] ?? "", /^the endpoint closed the request before answering/);
+  assert.equal(backend.heads.length, 2, "the POST went out once");
+  assert.deepEqual(relay.outcomes.at(-1), { status: 502, failed: true });
+});
+
+test("a backend that is not listening: 502 with trellis-proxy-error, recorded as failed", async (t) => {
+  const relay = await startRelay(t, await closedPort());
+  const client = await RawClient.connect(t, relay.port);
+  for (let i = 0; i < 2; i++) {
+    await client.write("GET / HTTP/1.1\r\nHost: backend\r\n\r\n");
+    const res = await client.response();
+    assert.equal(res.status, 502);
+    assert.match(
+      res.headers["trellis-proxy-error"] ?? "",
+      /^could not connect to the endpoint: backend: ECONNREFUSED/,
+    );
+    assert.equal(res.headers.connection, undefined, "the client's connection stays open");
+  }
+  assert.deepEqual(relay.outcomes, [
+    { status: 502, failed: true },
+    { status: 502, failed: true },
+  ]);
+});
+
+test("a backend that answers 413 before reading a large body: the client gets 413, then its next request works", async (t) => {
+  const BODY = 8 * 1024 * 1024;
+  const backend = await listen(
+    t,
+    net.createServer((socket) => {
+      socket.on("error", () => {});
+      let refused = false;
+      socket.on("data", (d: Buffer) => {
+        const head = d.toString("latin1");
+        // After the 413, the rest of the body is read and dropped until the proxy closes.
+        if (refused) return;
+        if (head.startsWith("POST")) {
+          refused = true;
+          socket.end("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        } else ok(socket, path(head));
+      });
+    }),
+  );
+  const relay = await startRelay(t, backend);
+  const client = await RawClient.connect(t, relay.port);
+  await client.write(`POST /big HTTP/1.1\r\nHost: backend\r\nContent-Length: ${BODY}\r\n\r\n`);
+  const sending = client.write(Buffer.alloc(BODY, "x"));
+  const res = await client.response();
+  assert.equal(res.status, 413);
+  await sending;
+  await client.write("GET /next HTTP/1.1\r\nHost: backend\r\n\r\n");
+  const next = await client.response();
+  assert.equal(next.status, 200);
+  assert.equal(text(next), "/next");
+  assert.deepEqual(
+    relay.outcomes.map((o) => [o.status, o.failed]),
+    [
+      [413, false],
+      [200, false],
+    ],
+  );
+  // And on a new connection too.
+  await assertStillServes(t, relay.port, "/after");
+});
+
+test("a connect that never completes is answered 504 after connectTimeoutMs", async (t) => {
+  if (!requireTools(t, "python3")) return;
+  // A listener that never accepts, its one-place accept queue filled: the kernel drops further SYNs,
+  // so connecting hangs (on loopback, with nothing but a process that does not call accept()).
+  const child = spawn(
+    "python3",
+    [
+      "-c",
+      "import socket, time\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen(0)\nprint(s.getsockname()[1], flush=True)\ntime.sleep(60)",
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  t.after(() => child.kill());
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.once("data", (d: Buffer) => resolve(Number(d.toString().trim())));
+    child.once("exit", () => reject(new Error("python3 exited")));
+  });
+  const filler = net.connect({ host: "127.0.0.1", port });
+  t.after(() => filler.destroy());
+  await new Promise((resolve) => filler.once("connect", resolve));
+  const relay = await startRelay(t, port, { connectTimeoutMs: 300 });
+  const client = await RawClient.connect(t, relay.port);
+  await client.write("GET / HTTP/1.1\r\nHost: backend\r\n\r\n");
+  const res = await client.response();
+  assert.equal(res.status, 504);
+  assert.match(res.headers["trellis-proxy-error"] ?? "", /^connecting to the endpoint timed out/);
+  assert.deepEqual(relay.outcomes, [{ status: 504, failed: true }]);
+});
+
+test("8 MiB bodies stream both ways whole: up with a length or chunked, down chunked", async (t) => {
+  const MiB = 1024 * 1024;
+  const up = randomBytes(8 * MiB);
+  const down = randomBytes(8 * MiB);
+  const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+  const backend = await listen(
+    t,
+    http.createServer((req, res) => {
+      const hash = createHash("sha256");
+      req.on("data", (c: Buffer) => hash.update(c));
+      req.on("end", () => {
+        res.writeHead(200, {
+          "x-up-sha256": hash.digest("hex"),
+          "x-up-framing": req.headers["content-length"] ?? req.headers["transfer-encoding"] ?? "",
+        });
+        let offset = 0;
+        const pump = () => {
+          while (offset < down.length) {
+            const piece = down.subarray(offset, offset + 64 * 1024);
+            offset += piece.length;
+            if (!res.write(piece)) {
+              res.once("drain", pump);
+              return;
+            }
+          }
+          res.end();
+        };
+        pump();
+      });
+    }),
+  );
+  for (const framing of ["length", "chunked"]) {
+    // A relay each: every upload starts on a fresh backend connection.
+    const relay = await startRelay(t, backend);
+    const headers: http.OutgoingHttpHeaders =
+      framing === "length" ? { "content-length": up.length } : { "transfer-encoding": "chunked" };
+    const res = await request(relay.port, { method: "POST", path: "/big", headers, body: up });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers["x-up-framing"], framing === "length" ? String(up.length) : "chunked");
+    assert.equal(res.headers["x-up-sha256"], sha256(up));
+    assert.equal(res.headers["transfer-encoding"], "chunked");
+    assert.equal(res.body.length, down.length);
+    assert.equal(sha256(res.body), sha256(down));
+  }
+});
+
+test("a pooled connection whose response body met backpressure carries the next exchange", async (t) => {
+  // 100 KiB in one write arrives in reads larger than the response stream's buffer, so the relay
+  // pauses the backend connection while the client catches up, up to the body's last byte.
+  const body = "b".repeat(100 * 1024);
+  const backend = await rawBackend(t, (socket, _head, conn) => ok(socket, body, `X-Conn: ${conn}\r\n`));
+  const relay = await startRelay(t, backend.port);
+  const client = await RawClient.connect(t, relay.port);
+  for (let i = 0; i < 3; i++) {
+    await client.write("GET / HTTP/1.1\r\nHost: backend\r\n\r\n");
+    const res = await client.response("GET", 3000);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.length, body.length);
+  }
+});

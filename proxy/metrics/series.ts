@@ -1,51 +1,74 @@
 /**
- * Counters and histograms for the request hot path. prom-client validates and hashes a label object
- * on every call; here each series is found by a short key the caller builds from ids it already has,
- * and label objects are only made when a series first appears. Registered in the proxy's registry as
- * ordinary metrics, rendered by prom-client at scrape time.
+ * The proxy's metric types. On the request hot path a client library validates and hashes a label
+ * object on every call; here each series is found by a short key the caller builds from ids it
+ * already has, and the label object is only made, and formatted once for the exposition, when the
+ * series first appears. The sidecar renders them itself (./exposition.ts) rather than through
+ * prom-client, which would cost it ~2.3 MiB of idle RSS.
  */
-import type { Registry } from "prom-client";
+import { type Family, labelText, type Registry, sampleLine } from "./exposition.js";
 
 type Labels = Record<string, string>;
 
-interface Sample {
-  metricName?: string;
-  labels: Labels;
+interface Series {
+  /** The label set, formatted for the exposition (`a="1",b="2"`). */
+  labels: string;
   value: number;
 }
 
-abstract class SeriesMetric {
-  abstract readonly type: "counter" | "histogram";
+abstract class SeriesMetric implements Family {
+  abstract readonly type: "counter" | "gauge" | "histogram";
   constructor(
     readonly name: string,
     readonly help: string,
     registry: Registry,
   ) {
-    registry.registerMetric(this as never);
+    registry.register(this);
   }
-  abstract samples(): Sample[];
-  /** What prom-client's registry reads at scrape time. */
-  get(): { name: string; help: string; type: string; aggregator: string; values: Sample[] } {
-    return { name: this.name, help: this.help, type: this.type, aggregator: "sum", values: this.samples() };
+  abstract writeSamples(out: string[]): void;
+}
+
+/** Series of one value each, in the order they appeared. */
+abstract class ValueSeries extends SeriesMetric {
+  private readonly series = new Map<string, Series>();
+
+  /** The series named `key`; `labels` is called once, when the series is new. */
+  protected find(key: string, labels: () => Labels): Series {
+    let s = this.series.get(key);
+    if (!s) {
+      s = { labels: labelText(labels()), value: 0 };
+      this.series.set(key, s);
+    }
+    return s;
+  }
+
+  writeSamples(out: string[]): void {
+    for (const s of this.series.values()) out.push(sampleLine(this.name, s.labels, s.value));
   }
 }
 
-export class SeriesCounter extends SeriesMetric {
+export class SeriesCounter extends ValueSeries {
   readonly type = "counter";
-  private readonly series = new Map<string, { labels: Labels; value: number }>();
 
   /** Adds `by` to the series named `key`; `labels` is called once, when the series is new. */
   inc(key: string, labels: () => Labels, by = 1): void {
-    let s = this.series.get(key);
-    if (!s) {
-      s = { labels: labels(), value: 0 };
-      this.series.set(key, s);
-    }
-    s.value += by;
+    this.find(key, labels).value += by;
+  }
+}
+
+/** A value per label set that goes up and down (open connections): a series stays once it appeared. */
+export class SeriesGauge extends ValueSeries {
+  readonly type = "gauge";
+
+  set(key: string, labels: () => Labels, value: number): void {
+    this.find(key, labels).value = value;
   }
 
-  samples(): Sample[] {
-    return [...this.series.values()].map((s) => ({ labels: s.labels, value: s.value }));
+  inc(key: string, labels: () => Labels, by = 1): void {
+    this.find(key, labels).value += by;
+  }
+
+  dec(key: string, labels: () => Labels, by = 1): void {
+    this.find(key, labels).value -= by;
   }
 }
 
@@ -53,8 +76,10 @@ export class SeriesHistogram extends SeriesMetric {
   readonly type = "histogram";
   private readonly series = new Map<
     string,
-    { labels: Labels; counts: Float64Array; sum: number; count: number }
+    { labels: string; counts: Float64Array; sum: number; count: number }
   >();
+  /** `le="…"` per bucket, then `le="+Inf"`: formatted once. */
+  private readonly le: string[];
 
   constructor(
     name: string,
@@ -64,12 +89,13 @@ export class SeriesHistogram extends SeriesMetric {
     private readonly buckets: readonly number[],
   ) {
     super(name, help, registry);
+    this.le = [...buckets.map((bound) => `le="${bound}"`), 'le="+Inf"'];
   }
 
   observe(key: string, labels: () => Labels, value: number): void {
     let s = this.series.get(key);
     if (!s) {
-      s = { labels: labels(), counts: new Float64Array(this.buckets.length), sum: 0, count: 0 };
+      s = { labels: labelText(labels()), counts: new Float64Array(this.buckets.length), sum: 0, count: 0 };
       this.series.set(key, s);
     }
     const v = Number.isFinite(value) ? value : 0;
@@ -79,22 +105,57 @@ export class SeriesHistogram extends SeriesMetric {
     s.count++;
   }
 
-  samples(): Sample[] {
-    const out: Sample[] = [];
+  writeSamples(out: string[]): void {
+    const bucket = `${this.name}_bucket`;
     for (const s of this.series.values()) {
+      const prefix = s.labels === "" ? "" : `${s.labels},`;
       let cumulative = 0;
-      this.buckets.forEach((bound, i) => {
+      this.le.forEach((le, i) => {
         cumulative += s.counts[i] ?? 0;
-        out.push({
-          metricName: `${this.name}_bucket`,
-          labels: { ...s.labels, le: String(bound) },
-          value: cumulative,
-        });
+        // The +Inf bucket counts every observation, whichever bucket (or none) took it.
+        out.push(sampleLine(bucket, prefix + le, i < this.buckets.length ? cumulative : s.count));
       });
-      out.push({ metricName: `${this.name}_bucket`, labels: { ...s.labels, le: "+Inf" }, value: s.count });
-      out.push({ metricName: `${this.name}_sum`, labels: s.labels, value: s.sum });
-      out.push({ metricName: `${this.name}_count`, labels: s.labels, value: s.count });
+      out.push(sampleLine(`${this.name}_sum`, s.labels, s.sum));
+      out.push(sampleLine(`${this.name}_count`, s.labels, s.count));
     }
-    return out;
+  }
+}
+
+/**
+ * A metric with no labels (the certificate's expiry, its refresh count): one value, rendered as 0
+ * until first set, as Prometheus clients render a labelless metric.
+ */
+abstract class PlainMetric implements Family {
+  abstract readonly type: "counter" | "gauge";
+  protected value = 0;
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    registry: Registry,
+  ) {
+    registry.register(this);
+  }
+  writeSamples(out: string[]): void {
+    out.push(sampleLine(this.name, "", this.value));
+  }
+}
+
+export class PlainCounter extends PlainMetric {
+  readonly type = "counter";
+  inc(by = 1): void {
+    this.value += by;
+  }
+}
+
+export class PlainGauge extends PlainMetric {
+  readonly type = "gauge";
+  set(value: number): void {
+    this.value = value;
+  }
+  inc(by = 1): void {
+    this.value += by;
+  }
+  dec(by = 1): void {
+    this.value -= by;
   }
 }

@@ -107,7 +107,7 @@ export class Inbound {
     const host = this.options.appHost;
     const target = `${host}:${port}`;
     return this.appH1.get(target, () => ({
-      connect: () => net.connect({ host, port, noDelay: true }),
+      connect: (onread) => net.connect({ host, port, noDelay: true, onread }),
       readyEvent: "connect",
       target,
       connectTimeoutMs: this.options.connectTimeoutMs,

@@ -205,7 +205,7 @@ export class OutboundHttp {
       const timeoutMs = this.deps.connectTimeoutMs;
       return this.http1
         .get(target, () => ({
-          connect: () => net.connect({ host, port, noDelay: true }),
+          connect: (onread) => net.connect({ host, port, noDelay: true, onread }),
           readyEvent: "connect",
           target,
           connectTimeoutMs: timeoutMs,
@@ -262,7 +262,7 @@ export class OutboundHttp {
     const tls = this.deps.tls;
     return this.http1.get(key, () => ({
       // Dialled through mesh TLS: the peer's identity is checked before a byte is sent.
-      connect: () => tls.connectNow(host, port, identity, ALPN_HTTP1),
+      connect: (onread) => tls.connectNow(host, port, identity, ALPN_HTTP1, onread),
       readyEvent: "secureConnect",
       target: `${identity} at ${host}:${port}`,
       connectTimeoutMs: this.deps.connectTimeoutMs,

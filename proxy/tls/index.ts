@@ -4,8 +4,10 @@
  * certificate comes from the CredentialSource and is swapped in on every renewal: new connections
  * use the new one, established connections keep going.
  */
+
 import tls, { type PeerCertificate, type SecureContext, type TLSSocket } from "node:tls";
 import { uriSans } from "../../control/api/spiffe.js";
+import type { ReadInto } from "../http/h1/client.js";
 import type { CredentialSource, Credentials } from "../identity/credentials.js";
 
 /** ALPN of the HTTP/2 connection that carries HTTP/2 and gRPC between two proxies, multiplexed. */
@@ -97,7 +99,13 @@ export class MeshTls {
    * every byte back until the handshake is done, and a peer without `expectedIdentity` fails the
    * handshake (the socket errors with PeerIdentityError), so nothing reaches it.
    */
-  connectNow(host: string, port: number, expectedIdentity: string, alpn: string): TLSSocket {
+  connectNow(
+    host: string,
+    port: number,
+    expectedIdentity: string,
+    alpn: string,
+    onread?: ReadInto,
+  ): TLSSocket {
     const context = this.clientContext;
     if (!context) throw new Error("the proxy has no certificate yet");
     const socket = tls.connect({
@@ -105,6 +113,8 @@ export class MeshTls {
       port,
       secureContext: context,
       ALPNProtocols: [alpn],
+      // Decrypted bytes go straight into the caller's buffer (the HTTP/1.1 pool's), when it has one.
+      ...(onread ? { onread } : {}),
       // The peer is named by its SPIFFE ID, not by the address we dial.
       checkServerIdentity: (_host, cert) => {
         const presented = uriSans(cert.subjectaltname);

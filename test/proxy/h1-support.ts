@@ -71,7 +71,7 @@ export async function startRelay(
 ): Promise<Relay> {
   const outcomes: ResponseOutcome[] = [];
   const pool = new Http1Pool({
-    connect: () => net.connect({ host: "127.0.0.1", port: backendPort }),
+    connect: (onread) => net.connect({ host: "127.0.0.1", port: backendPort, onread }),
     readyEvent: "connect",
     target: "backend",
     connectTimeoutMs: options.connectTimeoutMs ?? 2000,

@@ -137,9 +137,10 @@ export class ClientExchange {
     this.cb(undefined, res, false);
   }
 
+  /** A piece of the body, in the connection's shared read buffer: copied before it is kept. */
   body(chunk: Buffer): void {
-    if (this.early) this.early.push(chunk);
-    else if (this.response && !this.response.push(chunk)) this.conn.socket.pause();
+    if (this.early) this.early.push(Buffer.from(chunk));
+    else if (this.response && !this.response.push(Buffer.from(chunk))) this.conn.socket.pause();
   }
 
   end(trailers: string[] | undefined): void {

@@ -12,9 +12,25 @@ import type { Headers } from "../headers.js";
 import { ClientExchange } from "./client-exchange.js";
 import { Http1Parser, headerLines, SKIP_BODY } from "./parser.js";
 
+/** Where a pooled connection's reads land, for `net.connect` and `tls.connect`. */
+export interface ReadInto {
+  buffer: Buffer;
+  callback(bytes: number, buffer: Buffer): boolean;
+}
+
+/**
+ * One read buffer for every pooled connection in the process: a read is parsed before the next one
+ * happens (the event loop reads one socket at a time), and a body chunk is copied out before it is
+ * kept. No per-read allocation, and no stream machinery between the socket and the parser.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 export interface Http1PoolOptions {
-  /** Opens a connection to the endpoint. Bytes written before it is established wait for it. */
-  connect(): Socket;
+  /**
+   * Opens a connection to the endpoint, reading into `onread` (pass it to `net.connect` or
+   * `tls.connect`). Bytes written before it is established wait for it.
+   */
+  connect(onread: ReadInto): Socket;
   /** The event that says the connection is established (`connect`, or `secureConnect` for TLS). */
   readyEvent: "connect" | "secureConnect";
   /** Names the endpoint in errors. */
@@ -159,7 +175,13 @@ export class ClientConn {
     });
     let socket: Socket;
     try {
-      socket = options.connect();
+      socket = options.connect({
+        buffer: READ_BUFFER,
+        callback: (bytes, buffer) => {
+          this.onRead(buffer.subarray(0, bytes));
+          return true;
+        },
+      });
     } catch (err) {
       // Failing to even start (no certificate yet) fails like a connection would, asynchronously.
       socket = new net.Socket();
@@ -176,15 +198,6 @@ export class ClientConn {
     socket.once(options.readyEvent, () => {
       clearTimeout(timer);
       this.connected = true;
-    });
-    socket.on("data", (d: Buffer) => {
-      const ret = this.parser.execute(d);
-      const heads = this.heads;
-      if (heads.length > 0) {
-        this.heads = [];
-        for (const [ex, res] of heads) ex.deliver(res);
-      }
-      if (ret instanceof Error) socket.destroy(new Error(`malformed response: ${ret.reason ?? ret.code}`));
     });
     socket.on("end", () => {
       const err = this.parser.finish();
@@ -207,6 +220,17 @@ export class ClientConn {
       this.current = undefined;
       ex?.lost(error);
     });
+  }
+
+  /** Bytes read, valid only during this call (the buffer is shared). */
+  private onRead(d: Buffer): void {
+    const ret = this.parser.execute(d);
+    const heads = this.heads;
+    if (heads.length > 0) {
+      this.heads = [];
+      for (const [ex, res] of heads) ex.deliver(res);
+    }
+    if (ret instanceof Error) this.socket.destroy(new Error(`malformed response: ${ret.reason ?? ret.code}`));
   }
 
   /** A response head parsed: delivered when the parser returns. */

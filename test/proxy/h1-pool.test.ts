@@ -222,3 +222,57 @@ test("a pooled connection whose response body met backpressure carries the next 
     assert.equal(res.body.length, body.length);
   }
 });
+
+const PIECES = 128;
+const PIECE = 16 * 1024;
+/** The byte filling piece k of response n: differs between pieces and between responses. */
+const pattern = (n: number, k: number) => (n * 7 + k * 31 + 1) & 0xff;
+
+test("concurrent streamed responses on many pooled connections each reach their own client intact", async (t) => {
+  // Each response is its own byte pattern written in pieces, and the clients wait before reading, so
+  // every connection's reads interleave with the others' while writes to the clients back up: bytes
+  // of one response, or one piece, must never show up in another.
+  const backend = await listen(
+    t,
+    http.createServer((req, res) => {
+      const n = Number((req.url ?? "/0").slice(1));
+      let k = 0;
+      const more = () => {
+        if (k === PIECES) {
+          res.end();
+          return;
+        }
+        res.write(Buffer.alloc(PIECE, pattern(n, k++)));
+        setImmediate(more);
+      };
+      more();
+    }),
+  );
+  const relay = await startRelay(t, backend);
+  // Clients that wait before reading: the relay's writes to them back up while it keeps reading.
+  const slowGet = (n: number) =>
+    new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+      const req = http.get({ host: "127.0.0.1", port: relay.port, path: `/${n}`, agent: false }, (res) => {
+        res.pause();
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        setTimeout(() => res.resume(), 300);
+      });
+      req.setTimeout(10_000, () => req.destroy(new Error(`response ${n}: none within 10 s`)));
+      req.on("error", reject);
+    });
+  const results = await Promise.all(Array.from({ length: 8 }, (_, n) => slowGet(n)));
+  results.forEach((res, n) => {
+    assert.equal(res.status, 200);
+    assert.equal(res.body.length, PIECES * PIECE);
+    for (let k = 0; k < PIECES; k++) {
+      const got = res.body.subarray(k * PIECE, (k + 1) * PIECE);
+      assert.ok(
+        got.every((b) => b === pattern(n, k)),
+        `response ${n}, piece ${k}: bytes of another piece or response`,
+      );
+    }
+  });
+  assert.ok(relay.pool.size >= 2, `${relay.pool.size} connection(s): the responses did not overlap`);
+});

@@ -137,7 +137,7 @@ export class ClientExchange {
     this.cb(undefined, res, false);
   }
 
-  /** A piece of the body, in the connection's shared read buffer: copied before it is kept. */
+  /** A piece of the body, in the connection's read buffer: copied before it is kept. */
   body(chunk: Buffer): void {
     if (this.early) this.early.push(Buffer.from(chunk));
     else if (this.response && !this.response.push(Buffer.from(chunk))) this.conn.socket.pause();

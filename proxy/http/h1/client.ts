@@ -19,11 +19,12 @@ export interface ReadInto {
 }
 
 /**
- * One read buffer for every pooled connection in the process: a read is parsed before the next one
- * happens (the event loop reads one socket at a time), and a body chunk is copied out before it is
- * kept. No per-read allocation, and no stream machinery between the socket and the parser.
+ * Each pooled connection reads into a buffer of its own, reused for every read: a read is parsed
+ * before the connection's next one lands there, and a body piece is copied out before it is kept. No
+ * per-read allocation, and no stream machinery between the socket and the parser. One TLS record's
+ * worth; a larger body takes more reads.
  */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+const READ_BUFFER_BYTES = 16 * 1024;
 
 export interface Http1PoolOptions {
   /**
@@ -176,7 +177,7 @@ export class ClientConn {
     let socket: Socket;
     try {
       socket = options.connect({
-        buffer: READ_BUFFER,
+        buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
         callback: (bytes, buffer) => {
           this.onRead(buffer.subarray(0, bytes));
           return true;
@@ -222,7 +223,7 @@ export class ClientConn {
     });
   }
 
-  /** Bytes read, valid only during this call (the buffer is shared). */
+  /** Bytes read, valid only during this call (the buffer is reused for the next read). */
   private onRead(d: Buffer): void {
     const ret = this.parser.execute(d);
     const heads = this.heads;

@@ -36,7 +36,7 @@ step("lint", biome, ["check", "."]);
 const built = step("build", "npm", ["run", "--silent", "build"]);
 
 // The cluster tier needs a real control plane and runs on its own (test/cluster).
-const files = findTests(join(root, "test"), ["test/bench", "test/cluster"]);
+const files = findTests(join(root, "test"), ["test/cluster"]);
 if (files.length === 0) failures.push("no test files found under test/");
 else if (built) {
   step(`tests (${files.length} files)`, process.execPath, [

@@ -15,13 +15,20 @@ export interface LoadPhase {
   durationS: number;
 }
 
+/**
+ * Rounds of measurement. Each round measures every path once, paths interleaved, and the report shows
+ * each path's median over the rounds: a machine whose speed drifts (shared cores, steal time) then
+ * moves all paths' numbers together instead of favouring whichever path ran in a good moment.
+ */
+export const ROUNDS = QUICK ? 1 : 3;
+
 export const LOAD = {
-  /** Before measuring a path: the same traffic as the throughput phase, to warm JITs, pools and TLS sessions. */
+  /** Before the first round: the same traffic as the throughput phase, to warm JITs, pools and TLS sessions. */
   warmup: { threads: 2, connections: 32, durationS: seconds(3) },
-  /** Latency: one request at a time over one keep-alive connection (wrk -t1 -c1 --latency). */
-  latency: { threads: 1, connections: 1, durationS: seconds(10) },
-  /** Throughput: as many requests as 32 keep-alive connections can push (wrk -t2 -c32). */
-  throughput: { threads: 2, connections: 32, durationS: seconds(10) },
+  /** Latency, per round: one request at a time over one keep-alive connection (wrk -t1 -c1 --latency). */
+  latency: { threads: 1, connections: 1, durationS: seconds(5) },
+  /** Throughput, per round: as many requests as 32 keep-alive connections can push (wrk -t2 -c32). */
+  throughput: { threads: 2, connections: 32, durationS: seconds(5) },
   /** wrk's per-request timeout; a request slower than this counts as a timeout error. */
   requestTimeoutS: 5,
 } as const satisfies Record<string, LoadPhase | number>;

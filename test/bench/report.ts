@@ -21,6 +21,44 @@ export interface PathResult {
   cpuUsPerRequest?: number;
 }
 
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[mid] ?? Number.NaN)
+    : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+};
+
+function combineWrk(runs: WrkResult[]): WrkResult {
+  return {
+    requests: runs.reduce((sum, r) => sum + r.requests, 0),
+    rps: median(runs.map((r) => r.rps)),
+    p50Ms: median(runs.map((r) => r.p50Ms)),
+    p99Ms: median(runs.map((r) => r.p99Ms)),
+    errors: runs.reduce((sum, r) => sum + r.errors, 0),
+  };
+}
+
+/**
+ * One path's rounds as one result: the median of each latency, rate and CPU figure, errors and
+ * requests summed, the largest loaded RSS.
+ */
+export function combineRounds(rounds: readonly PathResult[]): PathResult {
+  const first = rounds[0];
+  if (!first) throw new Error("no rounds to combine");
+  const defined = (values: (number | undefined)[]) => values.filter((v): v is number => v !== undefined);
+  const cpu = defined(rounds.map((r) => r.cpuUsPerRequest));
+  const loaded = defined(rounds.map((r) => r.rssLoadedMb));
+  return {
+    name: first.name,
+    description: first.description,
+    latency: combineWrk(rounds.map((r) => r.latency)),
+    throughput: combineWrk(rounds.map((r) => r.throughput)),
+    ...(loaded.length > 0 ? { rssLoadedMb: Math.max(...loaded) } : {}),
+    ...(cpu.length > 0 ? { cpuUsPerRequest: median(cpu) } : {}),
+  };
+}
+
 export interface Summary {
   p50AddedVsNginx: number;
   throughputVsNginx: number;

@@ -9,10 +9,19 @@ import { join } from "node:path";
 import { get } from "../support/mesh.js";
 import { hasTool } from "../support/tools.js";
 import { backendConfig, clientSidecarConfig, serverSidecarConfig, startNginx } from "./nginx.js";
-import { BACKEND_BODY, IDLE_SETTLE_MS, LOAD, MESH, NGINX_WORKERS, QUICK, RUN_DEADLINE_MS } from "./params.js";
+import {
+  BACKEND_BODY,
+  IDLE_SETTLE_MS,
+  LOAD,
+  MESH,
+  NGINX_WORKERS,
+  QUICK,
+  ROUNDS,
+  RUN_DEADLINE_MS,
+} from "./params.js";
 import { writeBenchPki } from "./pki.js";
 import { freePort, stopAll } from "./processes.js";
-import { type PathResult, render } from "./report.js";
+import { combineRounds, type PathResult, render } from "./report.js";
 import { groupCpuMs, groupRssMb, sampleRss } from "./rss.js";
 import type { Target } from "./target.js";
 import { startTrellis } from "./trellis.js";
@@ -52,14 +61,12 @@ async function mtlsNote(target: Target): Promise<string | undefined> {
 
 const largest = (values: number[]) => (values.length === 0 ? undefined : Math.max(...values));
 
-async function measure(target: Target): Promise<PathResult> {
-  log(`${target.name}: warm-up ${LOAD.warmup.durationS}s`);
-  await runWrk(target.address, LOAD.warmup);
-  log(`${target.name}: latency, ${LOAD.latency.connections} connection, ${LOAD.latency.durationS}s`);
+/** One round on one path: the latency phase, then the throughput phase with RSS and CPU sampled. */
+async function measure(target: Target, round: number): Promise<PathResult> {
+  const tag = `${target.name} (round ${round + 1}/${ROUNDS})`;
+  log(`${tag}: latency, ${LOAD.latency.connections} connection, ${LOAD.latency.durationS}s`);
   const latency = await runWrk(target.address, LOAD.latency);
-  log(
-    `${target.name}: throughput, ${LOAD.throughput.connections} connections, ${LOAD.throughput.durationS}s`,
-  );
+  log(`${tag}: throughput, ${LOAD.throughput.connections} connections, ${LOAD.throughput.durationS}s`);
   const groups = Object.values(target.sidecars);
   const cpuBefore = groups.map((pids) => groupCpuMs(pids()));
   const sampler = sampleRss(target.sidecars);
@@ -120,10 +127,18 @@ async function main(): Promise<number> {
       targets.map((t) => [t.name, largest(Object.values(t.sidecars).map((pids) => groupRssMb(pids())))]),
     );
 
+    for (const target of targets) {
+      log(`${target.name}: warm-up ${LOAD.warmup.durationS}s`);
+      await runWrk(target.address, LOAD.warmup);
+    }
+    const rounds: PathResult[][] = targets.map(() => []);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [i, target] of targets.entries()) rounds[i]?.push(await measure(target, round));
+    }
     const results: PathResult[] = [];
     const notes: string[] = [];
-    for (const target of targets) {
-      const result = await measure(target);
+    for (const [i, target] of targets.entries()) {
+      const result = combineRounds(rounds[i] ?? []);
       const rssIdleMb = idle.get(target.name);
       results.push(rssIdleMb === undefined ? result : { ...result, rssIdleMb });
       const note = await mtlsNote(target);
@@ -135,6 +150,7 @@ async function main(): Promise<number> {
       `latency: wrk -t${LOAD.latency.threads} -c${LOAD.latency.connections} -d${LOAD.latency.durationS}s; ` +
         `throughput: wrk -t${LOAD.throughput.threads} -c${LOAD.throughput.connections} -d${LOAD.throughput.durationS}s; ` +
         `warm-up ${LOAD.warmup.durationS}s per path; nginx ${NGINX_WORKERS} worker per sidecar; backend: nginx, fixed body`,
+      `each figure: the median of ${ROUNDS} round${ROUNDS === 1 ? "" : "s"}, paths interleaved (loaded RSS: the largest)`,
     ].join("\n");
     process.stdout.write(`${render(results, header, notes, trellis.ok ? undefined : trellis.reason)}\n`);
     return trellis.ok ? 0 : 1;

@@ -1,0 +1,53 @@
+// The bench report's arithmetic: rounds combine into medians (errors and requests summed, the largest
+// loaded RSS), and the summary ratios are taken against the same run's nginx and direct paths.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { combineRounds, type PathResult, summarize } from "./report.js";
+
+const run = (p50Ms: number, rps: number, errors = 0) => ({
+  requests: rps * 5,
+  rps,
+  p50Ms,
+  p99Ms: p50Ms * 10,
+  errors,
+});
+
+const round = (p50: number, rps: number, cpu: number, rss: number, errors = 0): PathResult => ({
+  name: "trellis",
+  description: "wrk → proxy → mTLS → proxy → backend",
+  latency: run(p50, 4000),
+  throughput: run(p50 * 4, rps, errors),
+  cpuUsPerRequest: cpu,
+  rssLoadedMb: rss,
+});
+
+test("rounds combine into each figure's median, with errors and requests summed and the largest RSS", () => {
+  const combined = combineRounds([
+    round(0.3, 9000, 70, 71),
+    round(0.9, 14000, 54, 70, 2),
+    round(0.25, 10000, 90, 73),
+  ]);
+  assert.equal(combined.latency.p50Ms, 0.3);
+  assert.equal(combined.throughput.rps, 10000);
+  assert.equal(combined.cpuUsPerRequest, 70);
+  assert.equal(combined.rssLoadedMb, 73);
+  assert.equal(combined.throughput.errors, 2);
+  assert.equal(combined.throughput.requests, (9000 + 14000 + 10000) * 5);
+  // An even count takes the mean of the middle two.
+  assert.equal(combineRounds([round(0.2, 8000, 60, 70), round(0.4, 12000, 80, 70)]).throughput.rps, 10000);
+  assert.throws(() => combineRounds([]), /no rounds/);
+});
+
+test("the summary compares Trellis with the nginx pair measured in the same run", () => {
+  const path = (name: PathResult["name"], p50: number, rps: number): PathResult => ({
+    ...round(p50, rps, 50, 70),
+    name,
+    rssIdleMb: name === "trellis" ? 59.5 : 17,
+  });
+  const s = summarize([path("direct", 0.1, 100000), path("nginx", 0.2, 30000), path("trellis", 0.4, 12000)]);
+  assert.ok(s);
+  assert.ok(Math.abs(s.p50AddedVsNginx - 3) < 1e-9);
+  assert.ok(Math.abs(s.throughputVsNginx - 0.4) < 1e-9);
+  assert.equal(s.rssIdleMb, 59.5);
+  assert.equal(summarize([path("direct", 0.1, 1)]), undefined);
+});

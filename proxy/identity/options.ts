@@ -4,6 +4,7 @@
  */
 import type { X509Certificate } from "node:crypto";
 import { parseSpiffeId } from "../../control/api/spiffe.js";
+import { parseHostPort } from "../config.js";
 import { IdentityClientError } from "./errors.js";
 import { parsePemBundle } from "./verify.js";
 
@@ -41,7 +42,7 @@ export function resolveOptions(options: IdentityClientOptions): ResolvedOptions 
     problems.push(`identity "${options.identity}" is not a workload SPIFFE ID`);
   if (!parseSpiffeId(options.svcName))
     problems.push(`svcName "${options.svcName}" is not a workload SPIFFE ID`);
-  if (!/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/.test(options.svcAddr) || portOf(options.svcAddr) > 65535) {
+  if (!parseHostPort(options.svcAddr)) {
     problems.push(`svcAddr "${options.svcAddr}" is not host:port`);
   }
   if (options.tokenFile.trim() === "") problems.push("tokenFile is empty");
@@ -68,8 +69,4 @@ export function resolveOptions(options: IdentityClientOptions): ResolvedOptions 
   if (problems.length > 0)
     throw new IdentityClientError("TRELLIS_E_IDENTITY_CLIENT_OPTIONS", problems.join("; "));
   return { ...options, anchors };
-}
-
-function portOf(addr: string): number {
-  return Number(addr.slice(addr.lastIndexOf(":") + 1));
 }

@@ -15,6 +15,38 @@ import {
 import { get, startMesh } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";
 
+/** A stand-in destination service on loopback serving `handlers`; shut down when the test ends. */
+async function standInDestination(
+  t: { after(fn: () => unknown): void },
+  handlers: grpc.UntypedServiceImplementation,
+): Promise<{ port: number; server: grpc.Server }> {
+  const server = new grpc.Server();
+  server.addService(DestinationService, handlers);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  t.after(() => server.forceShutdown());
+  return { port, server };
+}
+
+/** An app port behind a meshed proxy, as the destination service announces it. */
+function meshedEndpoint(
+  port: number,
+  proxy: { identity: string; inbound: string },
+  metricLabels: Record<string, string> = {},
+) {
+  return {
+    addr: { ip: "127.0.0.1", port },
+    weight: 10000,
+    metricLabels,
+    identity: proxy.identity,
+    protocolHint: 0,
+    proxyInboundPort: Number(proxy.inbound.split(":")[1]),
+  };
+}
+
 async function namedApp(t: { after(fn: () => unknown): void }, name: string): Promise<number> {
   const server = http.createServer((req, res) => {
     req.resume();
@@ -30,20 +62,11 @@ test("endpoints pushed by the destination API steer traffic; the last ones stay 
   const portA = await namedApp(t, "a");
   const portB = await namedApp(t, "b");
   const server = await mesh.proxy("server", { inboundPorts: [portA, portB] });
-  const inboundPort = Number(server.inbound.split(":")[1]);
-  const addr = (port: number) => ({
-    addr: { ip: "127.0.0.1", port },
-    weight: 10000,
-    metricLabels: { pod: `web-${port}` },
-    identity: server.identity,
-    protocolHint: 0,
-    proxyInboundPort: inboundPort,
-  });
+  const addr = (port: number) => meshedEndpoint(port, server, { pod: `web-${port}` });
 
   const streams = new Set<grpc.ServerWritableStream<GetDestination, Update>>();
   const asked: string[] = [];
-  const destination = new grpc.Server();
-  destination.addService(DestinationService, {
+  const { port, server: destination } = await standInDestination(t, {
     get: (call: grpc.ServerWritableStream<GetDestination, Update>) => {
       asked.push(`${call.request.authority} from ${call.request.contextNamespace}`);
       if (call.request.authority.startsWith("web.")) {
@@ -58,12 +81,6 @@ test("endpoints pushed by the destination API steer traffic; the last ones stay 
     },
     getProfile: (call: grpc.ServerWritableStream<GetDestination, unknown>) => call.end(),
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    destination.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  t.after(() => destination.forceShutdown());
   const client = await mesh.proxy("client", {
     env: { TRELLIS_PROXY_DESTINATION_SVC_ADDR: `127.0.0.1:${port}` },
   });
@@ -117,23 +134,14 @@ test("a profile's split, route timeout and response classes apply per request", 
   t.after(() => slow.close());
   const portS = (slow.address() as AddressInfo).port;
   const server = await mesh.proxy("server", { inboundPorts: [portA, portB, portS] });
-  const inboundPort = Number(server.inbound.split(":")[1]);
-  const endpoint = (port: number) => ({
-    addr: { ip: "127.0.0.1", port },
-    weight: 10000,
-    metricLabels: {},
-    identity: server.identity,
-    protocolHint: 0,
-    proxyInboundPort: inboundPort,
-  });
+  const endpoint = (port: number) => meshedEndpoint(port, server);
   const ports: Record<string, number> = {
     "web.test.svc.cluster.local:80": portA,
     "web-v1.test.svc.cluster.local:80": portA,
     "web-v2.test.svc.cluster.local:80": portB,
     "api.test.svc.cluster.local:80": portS,
   };
-  const destination = new grpc.Server();
-  destination.addService(DestinationService, {
+  const { port } = await standInDestination(t, {
     get: (call: grpc.ServerWritableStream<GetDestination, Update>) => {
       const port = ports[call.request.authority];
       call.write(
@@ -192,12 +200,6 @@ test("a profile's split, route timeout and response classes apply per request", 
       call.write(profile);
     },
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    destination.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  t.after(() => destination.forceShutdown());
   const client = await mesh.proxy("client", {
     env: { TRELLIS_PROXY_DESTINATION_SVC_ADDR: `127.0.0.1:${port}` },
   });
@@ -243,25 +245,14 @@ test("a retryable route retries failures within the budget; a non-retryable one 
   t.after(() => flaky.close());
   const appPort = (flaky.address() as AddressInfo).port;
   const server = await mesh.proxy("server", { inboundPorts: [appPort] });
-  const inboundPort = Number(server.inbound.split(":")[1]);
-  const destination = new grpc.Server();
   const authority = "flaky.test.svc.cluster.local:80";
-  destination.addService(DestinationService, {
+  const { port } = await standInDestination(t, {
     get: (call: grpc.ServerWritableStream<GetDestination, Update>) => {
       call.write({
         update: {
           $case: "add",
           value: {
-            addrs: [
-              {
-                addr: { ip: "127.0.0.1", port: appPort },
-                weight: 10000,
-                metricLabels: {},
-                identity: server.identity,
-                protocolHint: 0,
-                proxyInboundPort: inboundPort,
-              },
-            ],
+            addrs: [meshedEndpoint(appPort, server)],
             metricLabels: {},
           },
         },
@@ -285,12 +276,6 @@ test("a retryable route retries failures within the budget; a non-retryable one 
       });
     },
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    destination.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  t.after(() => destination.forceShutdown());
   const client = await mesh.proxy("client", {
     env: { TRELLIS_PROXY_DESTINATION_SVC_ADDR: `127.0.0.1:${port}` },
   });
@@ -319,11 +304,9 @@ test("discovery streams are kept while in use, closed when idle, and reopened on
   const mesh = await startMesh(t);
   const portA = await namedApp(t, "a");
   const server = await mesh.proxy("server", { inboundPorts: [portA] });
-  const inboundPort = Number(server.inbound.split(":")[1]);
   let open = 0;
   let opened = 0;
-  const destination = new grpc.Server();
-  destination.addService(DestinationService, {
+  const { port } = await standInDestination(t, {
     get: (call: grpc.ServerWritableStream<GetDestination, Update>) => {
       open++;
       opened++;
@@ -332,16 +315,7 @@ test("discovery streams are kept while in use, closed when idle, and reopened on
         update: {
           $case: "add",
           value: {
-            addrs: [
-              {
-                addr: { ip: "127.0.0.1", port: portA },
-                weight: 10000,
-                metricLabels: {},
-                identity: server.identity,
-                protocolHint: 0,
-                proxyInboundPort: inboundPort,
-              },
-            ],
+            addrs: [meshedEndpoint(portA, server)],
             metricLabels: {},
           },
         },
@@ -349,12 +323,6 @@ test("discovery streams are kept while in use, closed when idle, and reopened on
     },
     getProfile: (call: grpc.ServerWritableStream<GetDestination, unknown>) => call.end(),
   });
-  const port = await new Promise<number>((resolve, reject) =>
-    destination.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
-    ),
-  );
-  t.after(() => destination.forceShutdown());
   const client = await mesh.proxy("client", {
     env: {
       TRELLIS_PROXY_DESTINATION_SVC_ADDR: `127.0.0.1:${port}`,

@@ -144,7 +144,14 @@ export class OutboundHttp {
     let body: Buffer | undefined;
     let replayable = true;
     if (down.req.body) {
-      const kept = await keepBody(down.req.body, MAX_RETRY_BODY_BYTES);
+      let kept: Awaited<ReturnType<typeof keepBody>>;
+      try {
+        kept = await keepBody(down.req.body, MAX_RETRY_BODY_BYTES);
+      } catch {
+        // The client went away while sending the body: nothing to send, nobody to answer.
+        rec.end({ status: 0, failed: true });
+        return;
+      }
       if (kept.complete) body = kept.buffer;
       else {
         replayable = false;

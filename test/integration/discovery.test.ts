@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import net from "node:net";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import {
@@ -298,6 +299,22 @@ test("a retryable route retries failures within the budget; a non-retryable one 
     if ((await get(client.outbound, authority, `/once/${i}`)).status !== 200) failed++;
   assert.equal(hits - before, 20, "a non-retryable route is never retried");
   assert.ok(failed >= 9, `${failed} of 20 failed: the app's failures reach the client`);
+
+  // A client that goes away while the proxy holds its body for a possible retry: the request is
+  // dropped and the proxy serves on.
+  const [host, outPort] = client.outbound.split(":");
+  const quitter = net.connect({ host, port: Number(outPort) });
+  quitter.on("error", () => {});
+  await new Promise<void>((resolve) => quitter.once("connect", () => resolve()));
+  quitter.write(`POST /retry/quit HTTP/1.1\r\nHost: ${authority}\r\nContent-Length: 10000\r\n\r\n`);
+  quitter.write("x".repeat(100));
+  await new Promise((r) => setTimeout(r, 200));
+  quitter.destroy();
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(client.child.running, true, client.child.stderr());
+  assert.doesNotMatch(client.child.stderr(), /uncaught exception/);
+  const after = await get(client.outbound, authority, "/once/after");
+  assert.ok(after.status >= 200, `the proxy answered ${after.status}`);
 });
 
 test("discovery streams are kept while in use, closed when idle, and reopened on the next request", async (t) => {

@@ -276,3 +276,73 @@ test("concurrent streamed responses on many pooled connections each reach their 
   });
   assert.ok(relay.pool.size >= 2, `${relay.pool.size} connection(s): the responses did not overlap`);
 });
+
+test("a backend answering garbage, an oversized head or a cut body: 502 or a reset, and the relay serves on", async (t) => {
+  const body = "x".repeat(100);
+  const backend = await rawBackend(t, (socket, head) => {
+    const p = path(head);
+    if (p === "/garbage") socket.end("\x16\x03\x01\x00\xa5 not http at all\r\n\r\n");
+    else if (p === "/huge") socket.end(`HTTP/1.1 200 OK\r\nX-Big: ${"b".repeat(80 * 1024)}\r\n\r\n`);
+    else if (p === "/cut")
+      socket.end(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`);
+    else ok(socket, "fine");
+  });
+  const relay = await startRelay(t, backend.port);
+  for (const p of ["/garbage", "/huge"]) {
+    const client = await RawClient.connect(t, relay.port);
+    await client.write(`GET ${p} HTTP/1.1\r\nHost: backend\r\n\r\n`);
+    const res = await client.response();
+    assert.equal(res.status, 502, p);
+    assert.match(res.headers["trellis-proxy-error"] ?? "", /malformed response/, p);
+  }
+  // Cut after the head went out: the client's connection is reset, not answered twice.
+  const cut = await RawClient.connect(t, relay.port);
+  await cut.write("GET /cut HTTP/1.1\r\nHost: backend\r\n\r\n");
+  await cut.whenClosed();
+  assert.match(cut.all.toString("latin1"), /^HTTP\/1\.1 200 OK\r\n/);
+  assert.ok(cut.all.length < 200, "only the head and the bytes that came");
+  assert.deepEqual(
+    relay.outcomes.map((o) => [o.status, o.failed]),
+    [
+      [502, true],
+      [502, true],
+      [200, true],
+    ],
+  );
+  const after = await RawClient.connect(t, relay.port);
+  await after.write("GET /ok HTTP/1.1\r\nHost: backend\r\n\r\n");
+  assert.equal(text(await after.response()), "fine");
+});
+
+test("a client that goes away halfway through its request body: the relay drops the request and serves on", async (t) => {
+  let received = 0;
+  const backend = await listen(
+    t,
+    http.createServer((req, res) => {
+      req.on("data", (c: Buffer) => {
+        received += c.length;
+      });
+      req.on("end", () => res.end("done"));
+      req.on("error", () => {});
+    }),
+  );
+  const relay = await startRelay(t, backend);
+  const client = await RawClient.connect(t, relay.port);
+  await client.write(`POST /up HTTP/1.1\r\nHost: backend\r\nContent-Length: ${1024 * 1024}\r\n\r\n`);
+  await client.write(Buffer.alloc(100 * 1024, "u"));
+  await until(() => received >= 50 * 1024, "the backend to receive part of the body");
+  client.socket.destroy();
+  await until(() => relay.outcomes.length === 1, "the request to be recorded");
+  assert.equal(relay.outcomes[0]?.failed, true);
+  const after = await RawClient.connect(t, relay.port);
+  await after.write("POST /next HTTP/1.1\r\nHost: backend\r\nContent-Length: 2\r\n\r\nok");
+  assert.equal(text(await after.response()), "done");
+});
+
+async function until(done: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

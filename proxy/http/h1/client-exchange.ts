@@ -24,6 +24,9 @@ function bufferedBody(chunks: Buffer[]): Readable {
 class ResponseBody extends Readable {
   constructor(private readonly socket: Socket) {
     super();
+    // An endpoint that cuts the body short destroys this with an error; readers act on the stream
+    // closing before its end, and one not listening for 'error' must not take the process down.
+    this.on("error", () => {});
   }
   override _read(): void {
     this.socket.resume();

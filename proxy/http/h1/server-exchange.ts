@@ -17,6 +17,10 @@ import type { ServerConn } from "./server.js";
 class RequestBody extends Readable {
   constructor(private readonly socket: Socket) {
     super();
+    // A client that goes away mid-body destroys this with an error. Its readers see the stream close
+    // before its end and act on that; with none listening for 'error' it must not take the process
+    // down (node:http's IncomingMessage makes the same exception).
+    this.on("error", () => {});
   }
   override _read(): void {
     this.socket.resume();

@@ -4,6 +4,7 @@
  * only through their environment, each with a ServiceAccount token file the test mints.
  */
 
+import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
@@ -139,6 +140,9 @@ export async function startMesh(t: TestContext, options: MeshOptions = {}): Prom
         await proxyEnv(sa, o),
       );
       const ready = await child.ready<ProxyReady>(30_000);
+      // Whatever a test did to it, a proxy must never have hit an error nothing handled: it logs
+      // those as "uncaught exception" and goes on, which would hide the bug.
+      t.after(() => assert.doesNotMatch(child.stderr(), /uncaught exception/, `${sa}'s proxy`));
       return { ...ready, child, metrics: () => scrape(ready.admin) };
     },
   };

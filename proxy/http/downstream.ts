@@ -7,7 +7,7 @@
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { PROXY_ERROR_HEADER, type ProxyError } from "../errors.js";
 import type { Downstream, ProxyRequest, UpstreamResponse } from "./exchange.js";
-import { endToEnd, isGrpc } from "./headers.js";
+import { endToEnd, type Headers, isGrpc, trailersOf } from "./headers.js";
 
 const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const END_STREAM = 0x1;
@@ -19,13 +19,18 @@ export function http2Downstream(
   flags: number,
   http1 = false,
 ): Downstream {
+  const hasBody = (flags & END_STREAM) === 0;
+  let requestTrailers: Headers | undefined;
+  // Trailers arrive before the body's end, so they are known by the time the upstream needs them.
+  if (hasBody) stream.once("trailers", (t) => (requestTrailers = trailersOf(t)));
   const request: ProxyRequest = {
     method: (headers[":method"] as string | undefined) ?? "GET",
     authority: (headers[":authority"] as string | undefined) ?? (headers.host as string | undefined) ?? "",
     path: (headers[":path"] as string | undefined) ?? "/",
     headers: endToEnd(headers),
-    body: flags & END_STREAM ? undefined : stream,
+    body: hasBody ? stream : undefined,
     http1,
+    trailers: () => requestTrailers,
   };
   const grpc = isGrpc(headers);
   return {

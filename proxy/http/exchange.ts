@@ -20,6 +20,8 @@ export interface ProxyRequest {
   body: Readable | undefined;
   /** The client spoke HTTP/1.1 (carried to the peer proxy so the app gets HTTP/1.1 back). */
   http1: boolean;
+  /** The request's trailers, once its body has ended (HTTP/2 requests may carry them). */
+  trailers?: () => Headers | undefined;
 }
 
 export interface UpstreamResponse {

@@ -55,12 +55,19 @@ function requestOn(
     ":scheme": "http",
   };
   let stream: http2.ClientHttp2Stream;
+  // A request with a body may end in trailers, known only once the body has ended: wait for them.
+  // With none, an empty trailer block ends the stream as END_STREAM on the data would.
+  const requestTrailers = req.body ? req.trailers : undefined;
   try {
-    stream = session.request(headers, { endStream: !req.body });
+    stream = session.request(headers, {
+      endStream: !req.body,
+      waitForTrailers: requestTrailers !== undefined,
+    });
   } catch (err) {
     cb(new ProxyError("TRELLIS_E_PROXY_UPSTREAM_RESET", `${target}: ${(err as Error).message}`));
     return () => {};
   }
+  if (requestTrailers) stream.once("wantTrailers", () => stream.sendTrailers(requestTrailers() ?? {}));
   if (req.body) req.body.pipe(stream);
   stream.once("response", (head, flags) => {
     answered = true;

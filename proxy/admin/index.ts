@@ -2,8 +2,10 @@
  * The admin server (:4191): `/metrics` for Prometheus, `/ready` (200 once the proxy has its
  * certificate and listens, 503 while starting or draining), `/live` (200 while the process runs).
  */
-import http from "node:http";
+
+import type { IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from "node:http";
 import type { ListenAddr } from "../config.js";
+import { http } from "../http/node-http.js";
 import type { ProxyMetrics } from "../metrics/index.js";
 import { listenOn } from "../transport/net.js";
 
@@ -16,7 +18,7 @@ export interface AdminOptions {
 }
 
 export class Admin {
-  private readonly server: http.Server;
+  private readonly server: Server;
 
   constructor(private readonly options: AdminOptions) {
     this.server = http.createServer(
@@ -39,7 +41,7 @@ export class Admin {
     this.server.closeAllConnections();
   }
 
-  private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     req.resume();
     const path = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -62,12 +64,7 @@ export class Admin {
   }
 }
 
-function text(
-  res: http.ServerResponse,
-  status: number,
-  body: string,
-  headers: http.OutgoingHttpHeaders = {},
-): void {
+function text(res: ServerResponse, status: number, body: string, headers: OutgoingHttpHeaders = {}): void {
   res.writeHead(status, {
     "content-type": "text/plain; charset=utf-8",
     "content-length": Buffer.byteLength(body),

@@ -3,12 +3,13 @@
  * head is written with the body at hand in one write, then the rest streams, delimited by length, by
  * chunks (with trailers) or, for an HTTP/1.0 client, by the connection's end.
  */
-import { STATUS_CODES } from "node:http";
+
 import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 import { PROXY_ERROR_HEADER, type ProxyError } from "../../errors.js";
 import type { Downstream, ProxyRequest, UpstreamResponse } from "../exchange.js";
 import type { Headers, HopFields } from "../headers.js";
+import { http } from "../node-http.js";
 import { byteLength, lastChunk, pumpBody, withBody, writeChunk } from "./body.js";
 import { headerLines, type MessageHead } from "./parser.js";
 import type { ServerConn } from "./server.js";
@@ -128,7 +129,7 @@ export class Exchange implements Downstream {
     const chunked = unframed && !this.http10;
     const byClose = unframed && this.http10;
     const keepAlive = this.keepAlive && !byClose && !this.conn.server.draining;
-    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n${headerLines(up.headers)}`;
+    let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\n${headerLines(up.headers)}`;
     if (chunked) head += "transfer-encoding: chunked\r\n";
     else if (length !== undefined) head += `content-length: ${length}\r\n`;
     else if (up.endStream && !bodiless && !hasLength) head += "content-length: 0\r\n";
@@ -185,7 +186,7 @@ export class Exchange implements Downstream {
     const body = `${err.message}\n`;
     const keepAlive = this.keepAlive && !this.conn.server.draining;
     const head =
-      `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? ""}\r\n` +
+      `HTTP/1.1 ${err.status} ${http.STATUS_CODES[err.status] ?? ""}\r\n` +
       headerLines({ [PROXY_ERROR_HEADER]: err.message }) +
       `content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
       (keepAlive ? (this.http10 ? "connection: keep-alive\r\n" : "") : "connection: close\r\n");

@@ -5,11 +5,12 @@
  * oversized head gets 400/431 and the connection closes; a head that does not arrive within the
  * headers timeout gets 408; an idle keep-alive connection closes after the keep-alive timeout.
  */
-import { STATUS_CODES } from "node:http";
+
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Downstream } from "../exchange.js";
 import { type HopFields, splitHeaders } from "../headers.js";
+import { http } from "../node-http.js";
 import { Http1Parser, type MessageHead, type ParseError, UPGRADE } from "./parser.js";
 import { Exchange } from "./server-exchange.js";
 
@@ -215,7 +216,7 @@ export class ServerConn {
       return;
     }
     this.socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
     );
     this.destroySoon();
   }

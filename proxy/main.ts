@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --no-sparkplug
+#!/usr/bin/env -S node --max-semi-space-size=1 --no-sparkplug --optimize-for-size
 /**
  * trellis-proxy: the sidecar. Reads TRELLIS_PROXY_* (exit 2 listing every bad variable), serves
  * /live at once, obtains its certificate from the identity service, then listens inbound and

@@ -1,11 +1,15 @@
 /**
  * Child processes of the local mesh: each workload, proxy and control-plane service runs as its own
  * process, as in a pod. A child's stdout lines can be awaited (readiness is a JSON line), its stderr is
- * kept for error reports, and stopping it is SIGTERM with a deadline, then SIGKILL, always by PID.
+ * kept for error reports, and stopping it is SIGTERM with a deadline, then SIGKILL, always by PID. A
+ * child also stops when the demo dies, however it dies, where setpriv can arrange it (Linux).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
+
+const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"].find((path) => existsSync(path));
 
 export interface ChildOptions {
   /** A short name used in error messages. */
@@ -28,7 +32,12 @@ export class Child {
   readonly exited: Promise<number | string>;
 
   constructor(readonly options: ChildOptions) {
-    this.process = spawn(options.command, options.args, {
+    // Started through setpriv where there is one (Linux), the child gets SIGTERM when the demo dies in
+    // any way, SIGKILL included, so no workload outlives it; setpriv execs, so the PID is the child's.
+    const [command, args] = SETPRIV
+      ? [SETPRIV, ["--pdeathsig", "TERM", "--", options.command, ...options.args]]
+      : [options.command, options.args];
+    this.process = spawn(command, args, {
       env: { ...process.env, ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
     });

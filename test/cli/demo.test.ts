@@ -1,7 +1,7 @@
 // meshctl demo, end to end: the real identity service, proxies and apps as separate processes on
 // loopback, traffic flowing over mTLS, and the headless output other tools rely on.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { scrape, sum } from "../support/metrics.js";
 import { bin, startNode } from "../support/process.js";
@@ -80,3 +80,60 @@ test("meshctl demo rejects a bad --duration with a usage error", async (t) => {
   assert.equal(await demo.exited, 2);
   assert.match(demo.stderr(), /--duration.*expected a number of seconds/s);
 });
+
+/** The PIDs whose parent is `pid`, from /proc. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // The parent PID is the second field after the command name (which may hold spaces).
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+test("a demo killed with SIGKILL leaves none of its workloads (apps and their proxies) running", async (t) => {
+  if (process.platform !== "linux") {
+    t.skip("needs Linux (/proc and setpriv)");
+    return;
+  }
+  const demo = startNode(t, bin("meshctl"), ["demo", "--headless", "--duration", "120"]);
+  for (const name of ["authors", "books", "books-v2", "web", "traffic"])
+    await demo.waitForLine((l) => l.includes(`"name":"${name}"`), 60_000);
+  const pid = demo.process.pid ?? 0;
+  const cmdline = (child: number) => readFileSync(`/proc/${child}/cmdline`, "utf8").replaceAll("\0", " ");
+  const all = childrenOf(pid);
+  // The control plane is left out: after its parent died it does not always finish stopping yet.
+  const children = all.filter((child) => !cmdline(child).includes("control/main.js"));
+  const controlPlane = all.filter((child) => !children.includes(child));
+  t.after(() => {
+    for (const child of controlPlane) if (existsSync(`/proc/${child}`)) process.kill(child, "SIGKILL");
+  });
+  // a proxy and an app per workload
+  assert.ok(children.length >= 10, `only ${children.length} workload processes found`);
+  demo.process.kill("SIGKILL");
+  await demo.exited;
+  const deadline = Date.now() + 20_000;
+  let left = children;
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    left = left.filter((child) => existsSync(`/proc/${child}`) && !zombie(child));
+  }
+  const described = left.map((child) => `${child}: ${cmdline(child).slice(0, 120)}`);
+  for (const child of left) process.kill(child, "SIGKILL");
+  assert.deepEqual(described, [], "children still running 20 s after the demo was killed");
+});
+
+function zombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return true;
+  }
+}

@@ -4,7 +4,7 @@
  * asked, with backpressure both ways.
  */
 import type { Socket } from "node:net";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type { Headers } from "../headers.js";
 import { headerLines } from "./parser.js";
 
@@ -76,4 +76,20 @@ export function pumpBody(body: Readable, socket: Socket, chunked: boolean, on: B
     on.cut();
   });
   pump();
+}
+
+/**
+ * A body read off a connection (a request from a client, a response from an endpoint): the parser
+ * pushes its pieces, and a reader wanting more resumes the connection. A peer that cuts the body short
+ * destroys it with an error; readers act on the stream closing before its end, and one not listening
+ * for 'error' must not take the process down (node:http's IncomingMessage makes the same exception).
+ */
+export class SocketBody extends Readable {
+  constructor(private readonly socket: Socket) {
+    super();
+    this.on("error", () => {});
+  }
+  override _read(): void {
+    this.socket.resume();
+  }
 }

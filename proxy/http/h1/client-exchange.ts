@@ -3,12 +3,11 @@
  * streamed; the response parsed and handed on as an UpstreamResponse, whole when it arrived with its
  * head, else as a stream read straight off the connection.
  */
-import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 import { connectError, ProxyError } from "../../errors.js";
 import type { ProxyRequest, UpstreamResponse } from "../exchange.js";
 import { type Headers, splitHeaders, trailersOf } from "../headers.js";
-import { lastChunk, pumpBody } from "./body.js";
+import { lastChunk, pumpBody, SocketBody } from "./body.js";
 import type { ClientConn } from "./client.js";
 import { headerLines, type MessageHead, SKIP_BODY } from "./parser.js";
 
@@ -18,19 +17,6 @@ function bufferedBody(chunks: Buffer[]): Readable {
   for (const chunk of chunks) body.push(chunk);
   body.push(null);
   return body;
-}
-
-/** A response body read off the connection; reading on resumes it. */
-class ResponseBody extends Readable {
-  constructor(private readonly socket: Socket) {
-    super();
-    // An endpoint that cuts the body short destroys this with an error; readers act on the stream
-    // closing before its end, and one not listening for 'error' must not take the process down.
-    this.on("error", () => {});
-  }
-  override _read(): void {
-    this.socket.resume();
-  }
 }
 
 type ExchangeCallback = (
@@ -45,7 +31,7 @@ export class ClientExchange {
   private requestWritten: boolean;
   private responseComplete = false;
   private keepAlive = false;
-  private response: ResponseBody | undefined;
+  private response: SocketBody | undefined;
   /** Body chunks parsed before the head was handed on. */
   private early: Buffer[] | undefined;
   private trailers: Headers | undefined;
@@ -132,7 +118,7 @@ export class ClientExchange {
         },
       });
     } else {
-      const response = new ResponseBody(this.conn.socket);
+      const response = new SocketBody(this.conn.socket);
       for (const chunk of early) response.push(chunk);
       this.response = response;
       res.body = response;

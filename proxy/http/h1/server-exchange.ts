@@ -3,34 +3,17 @@
  * head is written with the body at hand in one write, then the rest streams, delimited by length, by
  * chunks (with trailers) or, for an HTTP/1.0 client, by the connection's end.
  */
-
-import type { Socket } from "node:net";
-import { Readable } from "node:stream";
 import { PROXY_ERROR_HEADER, type ProxyError } from "../../errors.js";
 import type { Downstream, ProxyRequest, UpstreamResponse } from "../exchange.js";
 import type { Headers, HopFields } from "../headers.js";
 import { http } from "../node-http.js";
-import { byteLength, lastChunk, pumpBody, withBody, writeChunk } from "./body.js";
+import { byteLength, lastChunk, pumpBody, SocketBody, withBody, writeChunk } from "./body.js";
 import { headerLines, type MessageHead } from "./parser.js";
 import type { ServerConn } from "./server.js";
 
-/** A request body: fed by the parser, read by the upstream; reading resumes the socket. */
-class RequestBody extends Readable {
-  constructor(private readonly socket: Socket) {
-    super();
-    // A client that goes away mid-body destroys this with an error. Its readers see the stream close
-    // before its end and act on that; with none listening for 'error' it must not take the process
-    // down (node:http's IncomingMessage makes the same exception).
-    this.on("error", () => {});
-  }
-  override _read(): void {
-    this.socket.resume();
-  }
-}
-
 export class Exchange implements Downstream {
   readonly req: ProxyRequest;
-  readonly body: RequestBody | undefined;
+  readonly body: SocketBody | undefined;
   bodyComplete = false;
   private discarding = false;
   headSent = false;
@@ -63,7 +46,7 @@ export class Exchange implements Downstream {
     // RFC 9112 §6.3: a request has a body when it says how long it is.
     const length = headers["content-length"];
     const hasBody = hop.transferEncoding !== undefined || (length !== undefined && length !== "0");
-    this.body = hasBody ? new RequestBody(conn.socket) : undefined;
+    this.body = hasBody ? new SocketBody(conn.socket) : undefined;
     this.req = {
       method: head.method,
       authority,

@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import net from "node:net";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import { requireTools } from "../support/tools.js";
 import { assertStillServes, ok, path, rawBackend, text } from "./h1-backends.js";
 import { closedPort, listen, RawClient, request, startRelay } from "./h1-support.js";
@@ -28,9 +28,12 @@ test("a backend that closes its idle keep-alive connection: the next request goe
   assert.ok(relay.outcomes.every((o) => o.status === 200 && !o.failed));
 });
 
-test("a reused connection the backend closes before answering: a request without a body is sent again", async (t) => {
-  // Connection 1 answers one request, then drops the next one unanswered, as a backend does when
-  // its idle timeout and our request cross on the wire.
+/**
+ * A backend whose connection 1 answers one request, then drops the next one unanswered, as a backend
+ * does when its idle timeout and our request cross on the wire; the relay's pooled connection to it
+ * has carried that first request.
+ */
+async function afterOneReusableAnswer(t: TestContext) {
   const backend = await rawBackend(t, (socket, head, conn) => {
     if (conn === 1 && backend.heads.length > 1) socket.destroy();
     else ok(socket, `${path(head)} on ${conn}`);
@@ -39,6 +42,11 @@ test("a reused connection the backend closes before answering: a request without
   const client = await RawClient.connect(t, relay.port);
   await client.write("GET /1 HTTP/1.1\r\nHost: backend\r\n\r\n");
   assert.equal(text(await client.response()), "/1 on 1");
+  return { backend, relay, client };
+}
+
+test("a reused connection the backend closes before answering: a request without a body is sent again", async (t) => {
+  const { backend, relay, client } = await afterOneReusableAnswer(t);
   await client.write("GET /2 HTTP/1.1\r\nHost: backend\r\n\r\n");
   const res = await client.response();
   assert.equal(res.status, 200);
@@ -57,14 +65,7 @@ test("a reused connection the backend closes before answering: a request without
 });
 
 test("a reused connection the backend closes before answering: a request with a body is not sent again", async (t) => {
-  const backend = await rawBackend(t, (socket, head, conn) => {
-    if (conn === 1 && backend.heads.length > 1) socket.destroy();
-    else ok(socket, `${path(head)} on ${conn}`);
-  });
-  const relay = await startRelay(t, backend.port);
-  const client = await RawClient.connect(t, relay.port);
-  await client.write("GET /1 HTTP/1.1\r\nHost: backend\r\n\r\n");
-  assert.equal(text(await client.response()), "/1 on 1");
+  const { backend, relay, client } = await afterOneReusableAnswer(t);
   // The body ends in the head's last bytes so the raw backend sees it as no head of its own.
   await client.write("POST /2 HTTP/1.1\r\nHost: backend\r\nContent-Length: 2\r\n\r\nhi");
   const res = await client.response();

@@ -17,7 +17,6 @@ export function http2Downstream(
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
   flags: number,
-  http1 = false,
 ): Downstream {
   const hasBody = (flags & END_STREAM) === 0;
   let requestTrailers: Headers | undefined;
@@ -29,7 +28,7 @@ export function http2Downstream(
     path: (headers[":path"] as string | undefined) ?? "/",
     headers: endToEnd(headers),
     body: hasBody ? stream : undefined,
-    http1,
+    http1: false,
     trailers: () => requestTrailers,
   };
   const grpc = isGrpc(headers);

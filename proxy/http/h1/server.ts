@@ -72,10 +72,6 @@ export class Http1Server {
     clearInterval(this.sweep);
   }
 
-  get size(): number {
-    return this.conns.size;
-  }
-
   private expireHeads(): void {
     const now = Date.now();
     for (const conn of this.conns) {

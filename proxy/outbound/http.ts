@@ -231,9 +231,7 @@ export class OutboundHttp {
     if (!(target instanceof ProxyError)) target.release?.({ ok: true, rttMs: 0 });
     if (target instanceof ProxyError) {
       const err = target;
-      socket.end(
-        `HTTP/1.1 ${err.status} Proxy Error\r\ntrellis-proxy-error: ${err.message}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
-      );
+      socket.end(upgradeRefusal(err));
       return;
     }
     const rawHead = [`${req.method} ${req.url} HTTP/1.${req.versionMinor}`];
@@ -258,9 +256,7 @@ export class OutboundHttp {
       (err) => {
         const e = connectError(err, `${host}:${port}`);
         log.warn({ authority, err: e.message, code: e.code }, "upgrade failed");
-        socket.end(
-          `HTTP/1.1 ${e.status} Proxy Error\r\ntrellis-proxy-error: ${e.message}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
-        );
+        socket.end(upgradeRefusal(e));
       },
     );
   }
@@ -347,6 +343,11 @@ export class OutboundHttp {
     this.endpoints.set(ep, route);
     return route;
   }
+}
+
+/** The answer to an Upgrade the proxy cannot carry out; the connection closes after it. */
+function upgradeRefusal(err: ProxyError): string {
+  return `HTTP/1.1 ${err.status} Proxy Error\r\ntrellis-proxy-error: ${err.message}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`;
 }
 
 const noHeaders = (): Headers => ({});

@@ -6,7 +6,6 @@
  * message). Each subcommand's builder lives with its service.
  */
 import { Command, CommanderError } from "commander";
-import { flushLogs } from "./api/log.js";
 import { destinationCommand } from "./destination/command.js";
 import { identityCommand } from "./identity/command.js";
 
@@ -38,7 +37,6 @@ async function main(): Promise<void> {
       process.exitCode = EXIT_FAILURE;
     }
   }
-  flushLogs();
   // Servers, watchers and timers are closed by now; exit so a lingering handle cannot keep us up.
   process.exit();
 }

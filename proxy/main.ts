@@ -6,7 +6,7 @@
  * SIGTERM/SIGINT: /ready turns 503, listeners stop accepting, in-flight requests get
  * TRELLIS_PROXY_SHUTDOWN_GRACE_MS to finish, then the process exits 0.
  */
-import { flushLogs, logger } from "../control/api/log.js";
+import { logger } from "../control/api/log.js";
 import { Admin } from "./admin/index.js";
 import { ConfigError, DEFAULTS, loadConfig } from "./config.js";
 import { DiscoveryResolver } from "./discovery/index.js";
@@ -180,13 +180,9 @@ process.on("uncaughtException", (err) => {
 });
 
 main().then(
-  async (code) => {
-    await flushLogs();
-    process.exit(code);
-  },
-  async (err: Error) => {
+  (code) => process.exit(code),
+  (err: Error) => {
     log.error({ err: err.message, stack: err.stack }, "fatal");
-    await flushLogs();
     process.exit(1);
   },
 );

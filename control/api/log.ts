@@ -14,7 +14,10 @@ const root: Logger = pino(
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   },
-  pino.destination({ fd: 2, sync: false }),
+  // Synchronous, as Node writes stderr to pipes: a line is out before the next one is made, and a reader
+  // that has gone away (EPIPE) turns logging off. Buffered lines would instead be flushed at exit by a
+  // loop that retries a broken pipe forever, so a process whose parent died could never finish exiting.
+  pino.destination({ fd: 2, sync: true }),
 );
 const traced = new Set((process.env.TRELLIS_TRACE ?? "").split(",").filter(Boolean));
 
@@ -23,9 +26,4 @@ export function logger(module: string, bindings: Record<string, unknown> = {}): 
   const child = root.child({ module, ...bindings });
   if (traced.has(module) || traced.has("all")) child.level = "debug";
   return child;
-}
-
-/** Flushes buffered log lines; call before process.exit. */
-export function flushLogs(): void {
-  root.flush();
 }

@@ -7,7 +7,7 @@
  */
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { flushLogs, type Logger, logger } from "../api/log.js";
+import { type Logger, logger } from "../api/log.js";
 import { DEFAULT_TRUST_DOMAIN, isTrustDomain } from "../api/spiffe.js";
 import { parseListenAddress } from "../identity/command.js";
 import type { ListenAddress } from "../identity/server.js";
@@ -138,7 +138,6 @@ export async function runDestination(flags: DestinationFlags): Promise<number> {
   } finally {
     process.off("SIGTERM", handler);
     process.off("SIGINT", handler);
-    flushLogs();
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { flushLogs, logger } from "../api/log.js";
+import { logger } from "../api/log.js";
 import { DEFAULT_TRUST_DOMAIN, formatSpiffeId, isDnsLabel, isTrustDomain } from "../api/spiffe.js";
 import { LocalTokenVerifier } from "../local/tokens.js";
 import { parseDuration } from "./duration.js";
@@ -209,7 +209,6 @@ export async function runIdentity(flags: IdentityFlags): Promise<number> {
   } finally {
     process.off("SIGTERM", handler);
     process.off("SIGINT", handler);
-    flushLogs();
   }
 }
 

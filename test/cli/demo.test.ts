@@ -97,7 +97,7 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
-test("a demo killed with SIGKILL leaves none of its workloads (apps and their proxies) running", async (t) => {
+test("a demo killed with SIGKILL leaves none of its processes running: apps, proxies, control plane", async (t) => {
   if (process.platform !== "linux") {
     t.skip("needs Linux (/proc and setpriv)");
     return;
@@ -107,15 +107,10 @@ test("a demo killed with SIGKILL leaves none of its workloads (apps and their pr
     await demo.waitForLine((l) => l.includes(`"name":"${name}"`), 60_000);
   const pid = demo.process.pid ?? 0;
   const cmdline = (child: number) => readFileSync(`/proc/${child}/cmdline`, "utf8").replaceAll("\0", " ");
-  const all = childrenOf(pid);
-  // The control plane is left out: after its parent died it does not always finish stopping yet.
-  const children = all.filter((child) => !cmdline(child).includes("control/main.js"));
-  const controlPlane = all.filter((child) => !children.includes(child));
-  t.after(() => {
-    for (const child of controlPlane) if (existsSync(`/proc/${child}`)) process.kill(child, "SIGKILL");
-  });
-  // a proxy and an app per workload
-  assert.ok(children.length >= 10, `only ${children.length} workload processes found`);
+  const children = childrenOf(pid);
+  // a proxy and an app per workload, the identity and destination services
+  assert.ok(children.length >= 12, `only ${children.length} child processes found`);
+  assert.equal(children.filter((child) => cmdline(child).includes("control/main.js")).length, 2);
   demo.process.kill("SIGKILL");
   await demo.exited;
   const deadline = Date.now() + 20_000;

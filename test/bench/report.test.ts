@@ -2,7 +2,7 @@
 // loaded RSS), and the summary ratios are taken against the same run's nginx and direct paths.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { combineRounds, type PathResult, summarize } from "./report.js";
+import { combineRounds, type PathResult, render, summarize } from "./report.js";
 
 const run = (p50Ms: number, rps: number, errors = 0) => ({
   requests: rps * 5,
@@ -49,5 +49,19 @@ test("the summary compares Trellis with the nginx pair measured in the same run"
   assert.ok(Math.abs(s.p50AddedVsNginx - 3) < 1e-9);
   assert.ok(Math.abs(s.throughputVsNginx - 0.4) < 1e-9);
   assert.equal(s.rssIdleMb, 59.5);
+  assert.equal(s.floor, undefined, "no floor without the opaque path");
   assert.equal(summarize([path("direct", 0.1, 1)]), undefined);
+});
+
+test("the Node floor (opaque pair) is reported against nginx, and Trellis against it", () => {
+  const path = (name: PathResult["name"], rps: number): PathResult => ({ ...round(0.3, rps, 50, 70), name });
+  const results = [path("direct", 100000), path("nginx", 30000), path("trellis", 12000)];
+  const s = summarize([...results, path("trellis-opaque", 18000)]);
+  assert.ok(s?.floor);
+  assert.ok(Math.abs(s.floor.throughputVsNginx - 0.6) < 1e-9);
+  assert.ok(Math.abs(s.floor.trellisVsFloor - 12000 / 18000) < 1e-9);
+  const text = render([...results, path("trellis-opaque", 18000)], "header", []);
+  assert.match(text, /node floor rps \/ nginx rps\s+0\.60/);
+  assert.match(text, /trellis rps \/ node floor rps\s+0\.67/);
+  assert.match(text.split("\n").at(-1) ?? "", /^bench: p50_added_vs_nginx=/, "the summary line stays last");
 });

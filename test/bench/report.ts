@@ -5,7 +5,7 @@
 import { GOALS } from "./params.js";
 import type { WrkResult } from "./wrk.js";
 
-export type PathName = "direct" | "nginx" | "trellis";
+export type PathName = "direct" | "nginx" | "trellis" | "trellis-opaque";
 
 /** Everything measured on one path. */
 export interface PathResult {
@@ -64,6 +64,11 @@ export interface Summary {
   throughputVsNginx: number;
   rssIdleMb: number;
   rssLoadedMb: number;
+  /**
+   * Against the Node floor, the same proxies carrying the backend as opaque TCP (no HTTP awareness),
+   * when that path ran: its rps against nginx's, and Trellis' rps against its.
+   */
+  floor?: { throughputVsNginx: number; trellisVsFloor: number };
 }
 
 export function summarize(results: readonly PathResult[]): Summary | undefined {
@@ -71,6 +76,7 @@ export function summarize(results: readonly PathResult[]): Summary | undefined {
   const direct = by("direct");
   const nginx = by("nginx");
   const trellis = by("trellis");
+  const floor = by("trellis-opaque");
   if (!direct || !nginx || !trellis) return undefined;
   return {
     p50AddedVsNginx:
@@ -78,6 +84,14 @@ export function summarize(results: readonly PathResult[]): Summary | undefined {
     throughputVsNginx: trellis.throughput.rps / nginx.throughput.rps,
     rssIdleMb: trellis.rssIdleMb ?? Number.NaN,
     rssLoadedMb: trellis.rssLoadedMb ?? Number.NaN,
+    ...(floor
+      ? {
+          floor: {
+            throughputVsNginx: floor.throughput.rps / nginx.throughput.rps,
+            trellisVsFloor: trellis.throughput.rps / floor.throughput.rps,
+          },
+        }
+      : {}),
   };
 }
 
@@ -164,6 +178,12 @@ export function render(
           `<= ${GOALS.rssLoadedMb}`,
           verdict(s.rssLoadedMb <= GOALS.rssLoadedMb),
         ],
+        ...(s.floor
+          ? [
+              ["node floor rps / nginx rps", fmt(s.floor.throughputVsNginx, 2), "-", "reference"],
+              ["trellis rps / node floor rps", fmt(s.floor.trellisVsFloor, 2), "-", "reference"],
+            ]
+          : []),
       ]),
       "",
     );

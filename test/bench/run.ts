@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: one run measures the same backend reached directly, through a pair of nginx mTLS
- * sidecars, and through two Trellis proxies, then prints a table and the summary line (last). Every
+ * sidecars, through two Trellis proxies, and through two more carrying it as opaque TCP (the floor for
+ * a Node proxy), then prints a table and the summary line (last). Every
  * process it starts is stopped by PID when it ends, fails, passes its deadline or gets Ctrl-C.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -41,21 +42,26 @@ async function checkPath(target: Target): Promise<void> {
   }
 }
 
-/** Reads the client proxy's metrics after the run: the requests it sent must all have been mTLS. */
+/**
+ * Reads the client proxy's metrics after the run: the requests it sent (the connections it opened,
+ * for opaque TCP) must all have been mTLS.
+ */
 async function mtlsNote(target: Target): Promise<string | undefined> {
   const admin = target.admin?.client;
   if (!admin) return undefined;
+  const [family, what] =
+    target.name === "trellis-opaque" ? ["tcp_open_total", "connections"] : ["request_total", "requests"];
   try {
     const text = await (await fetch(`http://${admin}/metrics`)).text();
     const count = (tls: (value: string) => boolean) =>
       text
         .split("\n")
-        .filter((l) => l.startsWith("request_total{") && l.includes('direction="outbound"'))
+        .filter((l) => l.startsWith(`${family}{`) && l.includes('direction="outbound"'))
         .filter((l) => tls(/tls="([^"]*)"/.exec(l)?.[1] ?? ""))
         .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
-    return `trellis: the client proxy counted ${count((v) => v === "true")} outbound requests over mTLS, ${count((v) => v !== "true")} without`;
+    return `${target.name}: the client proxy counted ${count((v) => v === "true")} outbound ${what} over mTLS, ${count((v) => v !== "true")} without`;
   } catch (err) {
-    return `trellis: could not read the client proxy's metrics (${(err as Error).message})`;
+    return `${target.name}: could not read the client proxy's metrics (${(err as Error).message})`;
   }
 }
 
@@ -120,6 +126,10 @@ async function main(): Promise<number> {
     const trellis = await startTrellis(dir, pki, backendPort);
     if (trellis.ok) targets.push(trellis.target);
     else log(`trellis path unavailable: ${trellis.reason}`);
+    // The floor: a second pair of the same proxies carrying the backend as opaque TCP.
+    const floor = await startTrellis(dir, pki, backendPort, { opaque: true });
+    if (floor.ok) targets.push(floor.target);
+    else log(`trellis-opaque path unavailable: ${floor.reason}`);
 
     for (const target of targets) await checkPath(target);
     await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS));
@@ -153,7 +163,7 @@ async function main(): Promise<number> {
       `each figure: the median of ${ROUNDS} round${ROUNDS === 1 ? "" : "s"}, paths interleaved (loaded RSS: the largest)`,
     ].join("\n");
     process.stdout.write(`${render(results, header, notes, trellis.ok ? undefined : trellis.reason)}\n`);
-    return trellis.ok ? 0 : 1;
+    return trellis.ok && floor.ok ? 0 : 1;
   } finally {
     await stopAll();
     await rm(dir, { recursive: true, force: true });

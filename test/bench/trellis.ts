@@ -24,8 +24,17 @@ interface ProxyReady {
 
 const READY_TIMEOUT_MS = 30_000;
 
-/** Starts the identity service and the two proxies; resolves once both proxies are ready. */
-export async function startTrellis(dir: string, pki: BenchPki, backendPort: number): Promise<TargetResult> {
+/**
+ * Starts the identity service and the two proxies; resolves once both proxies are ready. With
+ * `opaque`, the client proxy carries the backend as an opaque TCP destination (a `bind` listener):
+ * the same processes and mTLS, with no HTTP awareness, which is the floor for a Node proxy pair.
+ */
+export async function startTrellis(
+  dir: string,
+  pki: BenchPki,
+  backendPort: number,
+  { opaque = false }: { opaque?: boolean } = {},
+): Promise<TargetResult> {
   for (const name of ["trellis-controller", "trellis-proxy"] as const) {
     if (!existsSync(bin(name))) return { ok: false, reason: `${bin(name)} is not built (npm run build)` };
   }
@@ -85,10 +94,12 @@ export async function startTrellis(dir: string, pki: BenchPki, backendPort: numb
     TRELLIS_PROXY_INBOUND_PORTS: String(backendPort),
   });
   const inboundPort = Number(server.ready.inbound.slice(server.ready.inbound.lastIndexOf(":") + 1));
+  const bind = opaque ? `127.0.0.1:${await freePort()}` : undefined;
   const destinations = [
     {
       authority: MESH.authority,
       endpoints: [{ address: `127.0.0.1:${backendPort}`, identity: server.ready.identity, inboundPort }],
+      ...(bind ? { protocol: "opaque", bind } : {}),
     },
   ];
   const client = await startProxy(MESH.clientServiceAccount, {
@@ -98,9 +109,11 @@ export async function startTrellis(dir: string, pki: BenchPki, backendPort: numb
   return {
     ok: true,
     target: {
-      name: "trellis",
-      description: "wrk → proxy → mTLS → proxy → backend",
-      address: client.ready.outbound,
+      name: opaque ? "trellis-opaque" : "trellis",
+      description: opaque
+        ? "wrk → proxy → mTLS, opaque TCP → proxy → backend"
+        : "wrk → proxy → mTLS → proxy → backend",
+      address: bind ?? client.ready.outbound,
       sidecars: { client: client.pids, server: server.pids },
       admin: { client: client.ready.admin, server: server.ready.admin },
     },

@@ -39,7 +39,8 @@ class Balanced implements Destination {
 
 export class StaticDestinations implements DestinationResolver {
   private readonly byAuthority = new Map<string, Destination>();
-  private readonly cache = new Map<string, Destination | undefined>();
+  /** Authorities as requests spell them; null for one with no destination. */
+  private readonly cache = new Map<string, Destination | null>();
 
   constructor(table: readonly DestinationConfig[]) {
     for (const config of table) this.byAuthority.set(config.authority, new Balanced(config));
@@ -47,9 +48,10 @@ export class StaticDestinations implements DestinationResolver {
 
   resolve(authority: string): Destination | undefined {
     // Authorities repeat on every request: normalise each distinct one once.
-    if (this.cache.has(authority)) return this.cache.get(authority);
+    const cached = this.cache.get(authority);
+    if (cached !== undefined) return cached ?? undefined;
     const found = this.byAuthority.get(normalizeAuthority(authority));
-    if (this.cache.size < 10_000) this.cache.set(authority, found);
+    if (this.cache.size < 10_000) this.cache.set(authority, found ?? null);
     return found;
   }
 

@@ -19,6 +19,37 @@ function bufferedBody(chunks: Buffer[]): Readable {
   return body;
 }
 
+/**
+ * A response as the relay hands it on. When the whole body came with the head, `complete` holds it
+ * and the `body` stream is made only if someone reads it (a class with a getter keeps every response
+ * the same shape, where a property defined per object would not).
+ */
+class Http1Response implements UpstreamResponse {
+  complete: Buffer[] | undefined;
+  private stream: Readable | undefined;
+
+  constructor(
+    readonly status: number,
+    readonly headers: Headers,
+    readonly endStream: boolean,
+    readonly mayHaveTrailers: boolean,
+    private readonly exchange: ClientExchange,
+  ) {}
+
+  get body(): Readable {
+    this.stream ??= bufferedBody(this.complete ?? []);
+    return this.stream;
+  }
+
+  set body(stream: Readable) {
+    this.stream = stream;
+  }
+
+  trailers(): Headers | undefined {
+    return this.exchange.trailers;
+  }
+}
+
 type ExchangeCallback = (
   err: ProxyError | undefined,
   res: UpstreamResponse | undefined,
@@ -34,7 +65,8 @@ export class ClientExchange {
   private response: SocketBody | undefined;
   /** Body chunks parsed before the head was handed on. */
   private early: Buffer[] | undefined;
-  private trailers: Headers | undefined;
+  /** The response's trailers, once its body has ended. */
+  trailers: Headers | undefined;
   private readonly reused: boolean;
 
   constructor(
@@ -92,15 +124,9 @@ export class ClientExchange {
     // Handed on once the bytes at hand are parsed (the body they hold is kept until then), so a
     // response that arrived whole goes on as buffers, without a stream.
     this.early = [];
-    this.conn.answered(this, {
-      status,
-      headers,
-      body: undefined as unknown as Readable,
-      endStream: bodiless,
-      // HTTP/1.1 trailers exist only after a chunked body.
-      mayHaveTrailers: !bodiless && headers["content-length"] === undefined,
-      trailers: () => this.trailers,
-    });
+    // HTTP/1.1 trailers exist only after a chunked body.
+    const mayHaveTrailers = !bodiless && headers["content-length"] === undefined;
+    this.conn.answered(this, new Http1Response(status, headers, bodiless, mayHaveTrailers, this));
     return bodiless ? SKIP_BODY : 0;
   }
 
@@ -108,16 +134,8 @@ export class ClientExchange {
   deliver(res: UpstreamResponse): void {
     const early = this.early ?? [];
     this.early = undefined;
-    if (this.responseComplete) {
-      res.complete = early;
-      let body: Readable | undefined;
-      Object.defineProperty(res, "body", {
-        get: () => {
-          body ??= bufferedBody(early);
-          return body;
-        },
-      });
-    } else {
+    if (this.responseComplete) res.complete = early;
+    else {
       const response = new SocketBody(this.conn.socket);
       for (const chunk of early) response.push(chunk);
       this.response = response;

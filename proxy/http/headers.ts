@@ -45,11 +45,15 @@ export function endToEnd(headers: IncomingHttpHeaders | Headers): Headers {
   return out;
 }
 
-/** The hop-by-hop fields of an HTTP/1.x head that the relay acts on. */
+/**
+ * The fields of an HTTP/1.x head that the relay acts on: the hop-by-hop ones, and `expect` (which
+ * also stays among the end-to-end headers). Every object has all of them, so it keeps one shape.
+ */
 export interface HopFields {
-  host?: string;
-  transferEncoding?: string;
-  dstPort?: string;
+  host: string | undefined;
+  transferEncoding: string | undefined;
+  dstPort: string | undefined;
+  expect: string | undefined;
 }
 
 /**
@@ -59,12 +63,18 @@ export interface HopFields {
  */
 export function splitHeaders(raw: string[]): { headers: Headers; hop: HopFields } {
   const headers: Headers = {};
-  const hop: HopFields = {};
+  const hop: HopFields = {
+    host: undefined,
+    transferEncoding: undefined,
+    dstPort: undefined,
+    expect: undefined,
+  };
   let named: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const key = (raw[i] as string).toLowerCase();
     const value = raw[i + 1] as string;
-    if (HOP_BY_HOP.has(key)) {
+    if (key === "expect") hop.expect ??= value;
+    else if (HOP_BY_HOP.has(key)) {
       if (key === "host") hop.host ??= value;
       else if (key === "transfer-encoding") hop.transferEncoding = value;
       else if (key === DST_PORT_HEADER) hop.dstPort ??= value;
@@ -77,7 +87,8 @@ export function splitHeaders(raw: string[]): { headers: Headers; hop: HopFields 
     else if (Array.isArray(prev)) prev.push(value);
     else headers[key] = [prev, value];
   }
-  if (named !== undefined) {
+  // "keep-alive" and "close", the usual values, name no other field.
+  if (named !== undefined && named !== "keep-alive" && named !== "close") {
     for (const token of named.split(",")) {
       const name = token.trim().toLowerCase();
       if (name !== "keep-alive" && name !== "close") delete headers[name];

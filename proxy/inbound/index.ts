@@ -13,7 +13,7 @@ import type { ListenAddr } from "../config.js";
 import { ProxyError } from "../errors.js";
 import { http2Downstream } from "../http/downstream.js";
 import { exchange, refuse, type Upstream } from "../http/exchange.js";
-import { Http1Pools } from "../http/h1/client.js";
+import { type Http1PoolOptions, Http1Pools } from "../http/h1/client.js";
 import { Http1Server } from "../http/h1/server.js";
 import { DST_PORT_HEADER, first, headerListBytes } from "../http/headers.js";
 import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS, SessionPool, settingsDeadline } from "../http/sessions.js";
@@ -48,6 +48,7 @@ export class Inbound {
   private readonly sessionLabels = new WeakMap<Http2Session, StackLabels>();
   private readonly socketLabels = new WeakMap<object, StackLabels>();
   private readonly appH1 = new Http1Pools();
+  private readonly apps = new Map<number, { target: string; options: () => Http1PoolOptions }>();
   private readonly appH2: SessionPool;
 
   constructor(private readonly options: InboundOptions) {
@@ -95,7 +96,8 @@ export class Inbound {
           refuse(down, rec, port);
           return;
         }
-        exchange(down, appErrors(this.appPool(port).upstream(), `${options.appHost}:${port}`), rec);
+        const app = this.appPool(port);
+        exchange(down, appErrors(app.pool.upstream(), app.target), rec);
       },
       // Upgrades between proxies travel as opaque streams, never inside a pooled connection.
     });
@@ -104,15 +106,24 @@ export class Inbound {
 
   /** The keep-alive pool of plaintext HTTP/1.1 connections to one app port. */
   private appPool(port: number) {
-    const host = this.options.appHost;
-    const target = `${host}:${port}`;
-    return this.appH1.get(target, () => ({
-      connect: (onread) => net.connect({ host, port, noDelay: true, onread }),
-      readyEvent: "connect",
-      target,
-      connectTimeoutMs: this.options.connectTimeoutMs,
-      idleTimeoutMs: 60_000,
-    }));
+    // The pool's key and options are made once per port, not per request.
+    let app = this.apps.get(port);
+    if (!app) {
+      const host = this.options.appHost;
+      const target = `${host}:${port}`;
+      app = {
+        target,
+        options: () => ({
+          connect: (onread) => net.connect({ host, port, noDelay: true, onread }),
+          readyEvent: "connect",
+          target,
+          connectTimeoutMs: this.options.connectTimeoutMs,
+          idleTimeoutMs: 60_000,
+        }),
+      };
+      this.apps.set(port, app);
+    }
+    return { pool: this.appH1.get(app.target, app.options), target: app.target };
   }
 
   async listen(): Promise<string> {

@@ -47,14 +47,14 @@ interface EndpointRoute {
   host: string;
   port: number;
   /** The peer proxy's identity and inbound port, when meshed. */
-  peer?: { identity: string; inboundPort: number; key: string; h1Lines: string };
+  peer: { identity: string; inboundPort: number; key: string; h1Lines: string } | undefined;
   labels: StackLabels;
 }
 
 /** Where one request goes. */
 interface Target extends EndpointRoute {
   /** Reports the request's outcome to the balancer that picked the endpoint. */
-  release?: Release;
+  release: Release | undefined;
 }
 
 /** Sessions to peers are keyed `host:inboundPort identity`. */
@@ -292,7 +292,15 @@ export class OutboundHttp {
         picked.release({ ok: false });
         return route;
       }
-      return { ...route, release: picked.release };
+      // Spelled out rather than spread: every Target then has one shape, which keeps the request path's
+      // property loads monomorphic.
+      return {
+        host: route.host,
+        port: route.port,
+        peer: route.peer,
+        labels: route.labels,
+        release: picked.release,
+      };
     }
     // No destination: straight to the authority, in plaintext.
     const normal = normalizeAuthority(authority);
@@ -309,7 +317,7 @@ export class OutboundHttp {
       });
       if (this.unknownLabels.size < 1000) this.unknownLabels.set(normal, labels);
     }
-    return { host: addr.host, port: addr.port, labels };
+    return { host: addr.host, port: addr.port, peer: undefined, labels, release: undefined };
   }
 
   private endpointRoute(dest: Destination, ep: EndpointConfig): EndpointRoute | ProxyError {

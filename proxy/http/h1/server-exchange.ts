@@ -58,7 +58,7 @@ export class Exchange implements Downstream {
   }
 
   start(): void {
-    const expect = this.req.headers.expect;
+    const expect = this.hop.expect;
     // Like node:http, the proxy tells the client to go on sending the body itself.
     if (typeof expect === "string" && expect.toLowerCase() === "100-continue" && !this.http10)
       this.conn.socket.write("HTTP/1.1 100 Continue\r\n\r\n");

@@ -144,10 +144,14 @@ export class ClientExchange {
     this.cb(undefined, res, false);
   }
 
-  /** A piece of the body, in the connection's read buffer: copied before it is kept. */
+  /**
+   * A piece of the body. llhttp's binding hands over a copy (Node 20 to 24); a piece that is a view
+   * of the connection's read buffer, which the next read overwrites, is copied before it is kept.
+   */
   body(chunk: Buffer): void {
-    if (this.early) this.early.push(Buffer.from(chunk));
-    else if (this.response && !this.response.push(Buffer.from(chunk))) this.conn.socket.pause();
+    const own = chunk.buffer === this.conn.readBuffer.buffer ? Buffer.from(chunk) : chunk;
+    if (this.early) this.early.push(own);
+    else if (this.response && !this.response.push(own)) this.conn.socket.pause();
   }
 
   end(trailers: string[] | undefined): void {

@@ -165,11 +165,12 @@ export class ClientConn {
   connected = false;
   private gone = false;
   private heads: Array<[ClientExchange, UpstreamResponse]> = [];
+  /** Where this connection's reads land, reused for every read. */
+  readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
 
   constructor(private readonly pool: Http1Pool) {
     const { options } = pool;
     this.parser = new Http1Parser("response", options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES, {
-      begin: () => {},
       head: (head) => this.current?.head(head) ?? this.unexpected(),
       body: (chunk) => this.current?.body(chunk),
       end: (trailers) => this.current?.end(trailers),
@@ -177,7 +178,7 @@ export class ClientConn {
     let socket: Socket;
     try {
       socket = options.connect({
-        buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+        buffer: this.readBuffer,
         callback: (bytes, buffer) => {
           this.onRead(buffer.subarray(0, bytes));
           return true;

@@ -61,8 +61,8 @@ export const SKIP_BODY = 1;
 export const UPGRADE = 2;
 
 export interface ParserEvents {
-  /** A message starts (its first byte arrived). */
-  begin(): void;
+  /** A message starts (its first byte arrived). Optional: without it, llhttp does not call into JS. */
+  begin?(): void;
   head(head: MessageHead): number;
   body(chunk: Buffer): void;
   /** The message is complete; `trailers` as received, if any. */
@@ -77,7 +77,8 @@ export class Http1Parser {
   constructor(kind: "request" | "response", maxHeaderBytes: number, events: ParserEvents) {
     const native = new HTTPParser();
     native.initialize(kind === "request" ? HTTPParser.REQUEST : HTTPParser.RESPONSE, {}, maxHeaderBytes, 0);
-    native[HTTPParser.kOnMessageBegin] = () => events.begin();
+    const begin = events.begin;
+    if (begin) native[HTTPParser.kOnMessageBegin] = () => begin.call(events);
     native[HTTPParser.kOnHeaders] = (fields: string[]) => {
       for (const f of fields) this.partial.push(f);
     };

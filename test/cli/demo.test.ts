@@ -1,7 +1,8 @@
 // meshctl demo, end to end: the real identity service, proxies and apps as separate processes on
 // loopback, traffic flowing over mTLS, and the headless output other tools rely on.
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { dirname } from "node:path";
 import { test } from "node:test";
 import { scrape, sum } from "../support/metrics.js";
 import { bin, startNode } from "../support/process.js";
@@ -103,6 +104,10 @@ test("a demo killed with SIGKILL leaves none of its processes running: apps, pro
     return;
   }
   const demo = startNode(t, bin("meshctl"), ["demo", "--headless", "--duration", "120"]);
+  const anchorLine = await demo.waitForLine((l) => l.includes('"trustAnchor"'), 30_000);
+  // A demo killed outright cannot remove its state (keys among it): the test does.
+  const stateDir = dirname((JSON.parse(anchorLine) as { trustAnchor: string }).trustAnchor);
+  t.after(() => rmSync(stateDir, { recursive: true, force: true }));
   for (const name of ["authors", "books", "books-v2", "web", "traffic"])
     await demo.waitForLine((l) => l.includes(`"name":"${name}"`), 60_000);
   const pid = demo.process.pid ?? 0;

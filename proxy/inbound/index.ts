@@ -6,14 +6,14 @@
  * Everything goes to the app on TRELLIS_PROXY_INBOUND_APP_HOST.
  */
 import http2, { type Http2Session } from "node:http2";
-import net, { type Server } from "node:net";
+import type { Server } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { logger } from "../../control/api/log.js";
 import type { ListenAddr } from "../config.js";
 import { ProxyError } from "../errors.js";
 import { http2Downstream } from "../http/downstream.js";
 import { exchange, refuse, type Upstream } from "../http/exchange.js";
-import { type Http1PoolOptions, Http1Pools } from "../http/h1/client.js";
+import { type Http1PoolOptions, Http1Pools, plainPoolOptions } from "../http/h1/client.js";
 import { Http1Server } from "../http/h1/server.js";
 import { DST_PORT_HEADER, first, headerListBytes } from "../http/headers.js";
 import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS, SessionPool, settingsDeadline } from "../http/sessions.js";
@@ -48,6 +48,7 @@ export class Inbound {
   private readonly sessionLabels = new WeakMap<Http2Session, StackLabels>();
   private readonly socketLabels = new WeakMap<object, StackLabels>();
   private readonly appH1 = new Http1Pools();
+  /** Per app port, the pool's key and options, made once rather than per request. */
   private readonly apps = new Map<number, { target: string; options: () => Http1PoolOptions }>();
   private readonly appH2: SessionPool;
 
@@ -96,8 +97,8 @@ export class Inbound {
           refuse(down, rec, port);
           return;
         }
-        const app = this.appPool(port);
-        exchange(down, appErrors(app.pool.upstream(), app.target), rec);
+        const pool = this.appPool(port);
+        exchange(down, appErrors(pool.upstream(), pool.options.target), rec);
       },
       // Upgrades between proxies travel as opaque streams, never inside a pooled connection.
     });
@@ -106,24 +107,16 @@ export class Inbound {
 
   /** The keep-alive pool of plaintext HTTP/1.1 connections to one app port. */
   private appPool(port: number) {
-    // The pool's key and options are made once per port, not per request.
     let app = this.apps.get(port);
     if (!app) {
-      const host = this.options.appHost;
-      const target = `${host}:${port}`;
+      const { appHost, connectTimeoutMs } = this.options;
       app = {
-        target,
-        options: () => ({
-          connect: (onread) => net.connect({ host, port, noDelay: true, onread }),
-          readyEvent: "connect",
-          target,
-          connectTimeoutMs: this.options.connectTimeoutMs,
-          idleTimeoutMs: 60_000,
-        }),
+        target: `${appHost}:${port}`,
+        options: () => plainPoolOptions(appHost, port, connectTimeoutMs),
       };
       this.apps.set(port, app);
     }
-    return { pool: this.appH1.get(app.target, app.options), target: app.target };
+    return this.appH1.get(app.target, app.options);
   }
 
   async listen(): Promise<string> {

@@ -4,14 +4,13 @@
  * the app port and the original protocol in mesh headers; an endpoint without identity, or an
  * authority the proxy has no destination for, gets it directly in plaintext (`tls="no_identity"`).
  */
-import net from "node:net";
 import { type Duplex, PassThrough, Readable } from "node:stream";
 import { logger } from "../../control/api/log.js";
 import type { Release } from "../balance/index.js";
 import { type EndpointConfig, normalizeAuthority, parseHostPort } from "../config.js";
 import { connectError, ProxyError } from "../errors.js";
 import { type Downstream, exchange, refuse, type Upstream, withTimeout } from "../http/exchange.js";
-import { Http1Pools } from "../http/h1/client.js";
+import { Http1Pools, plainPoolOptions } from "../http/h1/client.js";
 import { headerLines } from "../http/h1/parser.js";
 import type { UpgradeRequest } from "../http/h1/server.js";
 import { DST_PORT_HEADER, type Headers } from "../http/headers.js";
@@ -208,17 +207,8 @@ export class OutboundHttp {
       );
     }
     if (down.req.http1) {
-      const target = `${host}:${port}`;
       const timeoutMs = this.deps.connectTimeoutMs;
-      return this.http1
-        .get(target, () => ({
-          connect: (onread) => net.connect({ host, port, noDelay: true, onread }),
-          readyEvent: "connect",
-          target,
-          connectTimeoutMs: timeoutMs,
-          idleTimeoutMs: 60_000,
-        }))
-        .upstream();
+      return this.http1.get(`${host}:${port}`, () => plainPoolOptions(host, port, timeoutMs)).upstream();
     }
     return http2Upstream(this.plainH2.source(`${host}:${port}`), `${host}:${port}`, noHeaders);
   }

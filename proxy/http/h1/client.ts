@@ -47,6 +47,17 @@ export interface Http1PoolOptions {
   maxHeaderBytes?: number;
 }
 
+/** A pool's options for plaintext HTTP/1.1 to `host:port` (an app, or an endpoint outside the mesh). */
+export function plainPoolOptions(host: string, port: number, connectTimeoutMs: number): Http1PoolOptions {
+  return {
+    connect: (onread) => net.connect({ host, port, noDelay: true, onread }),
+    readyEvent: "connect",
+    target: `${host}:${port}`,
+    connectTimeoutMs,
+    idleTimeoutMs: 60_000,
+  };
+}
+
 const DEFAULT_MAX_CONNECTIONS = 1024;
 const DEFAULT_MAX_IDLE = 256;
 const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;

@@ -27,7 +27,7 @@ import { MAX_RETRY_BODY_BYTES } from "../profiles/retries.js";
 import { type CompiledProfile, type CompiledRoute, pickWeighted, routeFor } from "../profiles/routes.js";
 import { ALPN_H2, ALPN_HTTP1, ALPN_OPAQUE, type MeshTls } from "../tls/index.js";
 import { connectPlain } from "../transport/net.js";
-import { encodeOpaqueHeader, splice } from "../transport/opaque.js";
+import { encodeOpaqueHeader, SplicedReads, splice } from "../transport/opaque.js";
 import type { Destination, DestinationResolver } from "./destinations.js";
 
 const log = logger("outbound");
@@ -229,9 +229,10 @@ export class OutboundHttp {
       rawHead.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
     const prelude = Buffer.concat([Buffer.from(`${rawHead.join("\r\n")}\r\n\r\n`, "latin1"), head]);
     const { peer, host, port } = target;
+    const reads = peer ? new SplicedReads() : undefined;
     const connected: Promise<Duplex> = peer
       ? this.deps.tls
-          .connect(host, peer.inboundPort, peer.identity, ALPN_OPAQUE, this.deps.connectTimeoutMs)
+          .connect(host, peer.inboundPort, peer.identity, ALPN_OPAQUE, this.deps.connectTimeoutMs, reads)
           .then((s) => {
             s.write(encodeOpaqueHeader(port));
             return s;
@@ -241,7 +242,7 @@ export class OutboundHttp {
     connected.then(
       (upstream) => {
         upstream.write(prelude);
-        splice(socket, upstream);
+        splice(socket, upstream, reads);
       },
       (err) => {
         const e = connectError(err, `${host}:${port}`);

@@ -128,7 +128,8 @@ export class MeshTls {
 
   /**
    * Connects to a peer proxy and resolves once the handshake is done and the peer proved
-   * `expectedIdentity`; nothing is sent to a peer that did not.
+   * `expectedIdentity`; nothing is sent to a peer that did not. With `onread`, decrypted bytes go
+   * into its buffer instead of the socket's stream.
    */
   connect(
     host: string,
@@ -136,10 +137,11 @@ export class MeshTls {
     expectedIdentity: string,
     alpn: string,
     timeoutMs: number,
+    onread?: ReadInto,
   ): Promise<TLSSocket> {
     return new Promise((resolve, reject) => {
       // A refused identity destroys the socket with the PeerIdentityError itself.
-      const socket = this.connectNow(host, port, expectedIdentity, alpn);
+      const socket = this.connectNow(host, port, expectedIdentity, alpn, onread);
       const timer = setTimeout(() => {
         socket.destroy(new Error(`connecting to ${host}:${port} timed out after ${timeoutMs} ms`));
       }, timeoutMs);

@@ -41,16 +41,73 @@ export function readOpaqueHeader(socket: Duplex, timeoutMs: number): Promise<num
   });
 }
 
-/** Joins two sockets both ways; either side closing or failing ends both. */
-export function splice(a: Duplex, b: Duplex): void {
-  a.pipe(b);
-  b.pipe(a);
+/**
+ * Joins an accepted socket and a dialled one both ways; either side closing or failing ends both.
+ * `reads` is what the dialled socket was opened to read into (see `SplicedReads`); without it, the
+ * dialled socket is read as a stream too.
+ */
+export function splice(accepted: Duplex, dialled: Duplex, reads?: SplicedReads): void {
+  forward(accepted, dialled);
+  if (reads) reads.into(dialled, accepted);
+  else forward(dialled, accepted);
   const end = () => {
-    a.destroy();
-    b.destroy();
+    accepted.destroy();
+    dialled.destroy();
   };
-  a.once("error", end);
-  b.once("error", end);
-  a.once("close", () => b.end());
-  b.once("close", () => a.end());
+  accepted.once("error", end);
+  dialled.once("error", end);
+  accepted.once("close", () => dialled.end());
+  dialled.once("close", () => accepted.end());
+}
+
+/** What `from.pipe(to)` does, with each piece compacted first. */
+function forward(from: Duplex, to: Duplex): void {
+  from.on("data", (chunk: Buffer) => {
+    if (!to.write(compact(chunk))) from.pause();
+  });
+  to.on("drain", () => from.resume());
+  from.once("end", () => to.end());
+  if (!from.readableFlowing) from.resume();
+}
+
+/**
+ * A piece that fills less than half of its buffer, copied out. Node 22 and later hand each TLS read
+ * over in a 64 KiB buffer of its own: a small piece queued behind backpressure would hold on to all
+ * of it.
+ */
+export function compact(chunk: Buffer): Buffer {
+  return chunk.length * 2 <= chunk.buffer.byteLength ? Buffer.from(chunk) : chunk;
+}
+
+/** One TLS record's worth, as the HTTP/1.1 pool reads. */
+const READ_BUFFER_BYTES = 16 * 1024;
+
+/**
+ * The read side of a dialled socket that `splice` will join: pass it as the socket's `onread`. Each
+ * read lands in a buffer of the socket's own and is copied out at its size. Read as a stream
+ * instead, every TLS read would get a new 64 KiB buffer on Node 22 and later, and a byte pipe
+ * allocating that much per read (with little else to collect young objects) drives V8 to a full
+ * collection several times a second. Reading stops, until the splice, if bytes come first.
+ */
+export class SplicedReads {
+  readonly buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  private to: Duplex | undefined;
+  private held: Buffer | undefined;
+
+  readonly callback = (bytes: number, buffer: Buffer): boolean => {
+    const piece = Buffer.from(buffer.subarray(0, bytes));
+    if (this.to) return this.to.write(piece);
+    this.held = this.held ? Buffer.concat([this.held, piece]) : piece;
+    return false;
+  };
+
+  /** Forwards what `from` (the socket these reads are for) reads to `to`, with backpressure. */
+  into(from: Duplex, to: Duplex): void {
+    this.to = to;
+    to.on("drain", () => from.resume());
+    from.once("end", () => to.end());
+    const held = this.held;
+    this.held = undefined;
+    if (!held || to.write(held)) from.resume();
+  }
 }

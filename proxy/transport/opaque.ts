@@ -71,9 +71,8 @@ function forward(from: Duplex, to: Duplex): void {
 }
 
 /**
- * A piece that fills less than half of its buffer, copied out. Node 22 and later hand each TLS read
- * over in a 64 KiB buffer of its own: a small piece queued behind backpressure would hold on to all
- * of it.
+ * A piece that fills less than half of its buffer, copied out. Node 24 hands each TLS read over in
+ * a 64 KiB buffer of its own: a small piece queued behind backpressure would hold on to all of it.
  */
 export function compact(chunk: Buffer): Buffer {
   return chunk.length * 2 <= chunk.buffer.byteLength ? Buffer.from(chunk) : chunk;
@@ -85,9 +84,10 @@ const READ_BUFFER_BYTES = 16 * 1024;
 /**
  * The read side of a dialled socket that `splice` will join: pass it as the socket's `onread`. Each
  * read lands in a buffer of the socket's own and is copied out at its size. Read as a stream
- * instead, every TLS read would get a new 64 KiB buffer on Node 22 and later, and a byte pipe
- * allocating that much per read (with little else to collect young objects) drives V8 to a full
- * collection several times a second. Reading stops, until the splice, if bytes come first.
+ * instead, every TLS read would get a new 64 KiB buffer on Node 24 (Node 20 sizes it to the read),
+ * and a byte pipe allocating that much per read (with little else to collect young objects) drives
+ * V8 to a full collection several times a second. Reading stops, until the splice, if bytes come
+ * first.
  */
 export class SplicedReads {
   readonly buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);

@@ -18,7 +18,7 @@ import type { OutboundDeps } from "./http.js";
 const log = logger("outbound");
 
 export function bindOpaque(dest: Destination, deps: OutboundDeps, connections: Connections): Server {
-  return net.createServer({ noDelay: true, pauseOnConnect: true }, (socket) => {
+  return net.createServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (socket) => {
     connections.add(socket);
     socket.on("error", () => socket.destroy());
     const picked = dest.pick();

@@ -79,6 +79,8 @@ export class MeshTls {
   /**
    * A TLS server that requires a client certificate chaining to the anchors. Until the first
    * certificate arrives it has none, so handshakes fail; the proxy does not listen before that.
+   * Half-open: a peer that is done sending still gets the rest of what it is owed (an opaque
+   * stream's answer after the client's FIN).
    */
   createServer(alpn: string[], handshakeTimeoutMs: number): tls.Server {
     const c = this.credentials;
@@ -88,6 +90,7 @@ export class MeshTls {
       rejectUnauthorized: true,
       ALPNProtocols: alpn,
       handshakeTimeout: handshakeTimeoutMs,
+      allowHalfOpen: true,
     });
     this.servers.add(server);
     server.once("close", () => this.servers.delete(server));

@@ -75,6 +75,52 @@ test("an HTTP/1.1 Upgrade reaches the app and the connection becomes a two-way b
   );
 });
 
+test("opaque TCP: a client that half-closes still gets the whole answer", async (t) => {
+  const mesh = await startMesh(t);
+  // The app answers once the client is done sending, as a request-then-FIN protocol does.
+  const app = net.createServer({ allowHalfOpen: true }, (socket) => {
+    const hash = createHash("sha256");
+    let size = 0;
+    socket.on("data", (c: Buffer) => {
+      hash.update(c);
+      size += c.length;
+    });
+    socket.on("end", () => socket.end(`${size} ${hash.digest("hex")}\n${"x".repeat(256 * 1024)}`));
+    socket.on("error", () => socket.destroy());
+  });
+  t.after(() => app.close());
+  const appPort = await listening(app);
+  const server = await mesh.proxy("batch", { inboundPorts: [appPort] });
+  const bindPort = await freePort();
+  await mesh.proxy("batch-client", {
+    destinations: [
+      {
+        ...meshedDestination(`batch.test.svc.cluster.local:${appPort}`, appPort, server),
+        protocol: "opaque",
+        bind: `127.0.0.1:${bindPort}`,
+      },
+    ],
+  });
+
+  const payload = randomBytes(256 * 1024);
+  const reply = await new Promise<string>((resolve, reject) => {
+    const socket = net.connect(bindPort, "127.0.0.1");
+    let text = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (c: string) => {
+      text += c;
+    });
+    socket.end(payload);
+    socket.on("end", () => resolve(text));
+    socket.on("error", reject);
+    socket.setTimeout(10_000, () => socket.destroy(new Error("opaque stream timed out")));
+  });
+  assert.equal(
+    reply,
+    `${payload.length} ${createHash("sha256").update(payload).digest("hex")}\n${"x".repeat(256 * 1024)}`,
+  );
+});
+
 test("opaque TCP: a non-HTTP protocol crosses the mesh over mTLS, byte for byte", async (t) => {
   const mesh = await startMesh(t);
   // A server-first protocol: the app greets before the client says anything.

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import { freePort, get, meshedDestination, startMesh } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";
 
@@ -13,6 +13,41 @@ function listening(server: net.Server): Promise<number> {
     server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)),
   );
 }
+
+/** An app behind a server proxy, reached through a client proxy that binds it as opaque TCP. */
+async function opaqueMesh(t: TestContext, name: string, app: net.Server) {
+  const mesh = await startMesh(t);
+  t.after(() => app.close());
+  const appPort = await listening(app);
+  const server = await mesh.proxy(name, { inboundPorts: [appPort] });
+  const bindPort = await freePort();
+  const client = await mesh.proxy(`${name}-client`, {
+    destinations: [
+      {
+        ...meshedDestination(`${name}.test.svc.cluster.local:${appPort}`, appPort, server),
+        protocol: "opaque",
+        bind: `127.0.0.1:${bindPort}`,
+      },
+    ],
+  });
+  return { server, client, bindPort };
+}
+
+/** Everything the socket receives, as text, once it ends. */
+function readToEnd(socket: net.Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (c: string) => {
+      text += c;
+    });
+    socket.on("end", () => resolve(text));
+    socket.on("error", reject);
+    socket.setTimeout(10_000, () => socket.destroy(new Error("opaque stream timed out")));
+  });
+}
+
+const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 test("an HTTP/1.1 Upgrade reaches the app and the connection becomes a two-way byte stream", async (t) => {
   const mesh = await startMesh(t);
@@ -76,7 +111,6 @@ test("an HTTP/1.1 Upgrade reaches the app and the connection becomes a two-way b
 });
 
 test("opaque TCP: a client that half-closes still gets the whole answer", async (t) => {
-  const mesh = await startMesh(t);
   // The app answers once the client is done sending, as a request-then-FIN protocol does.
   const app = net.createServer({ allowHalfOpen: true }, (socket) => {
     const hash = createHash("sha256");
@@ -88,41 +122,16 @@ test("opaque TCP: a client that half-closes still gets the whole answer", async 
     socket.on("end", () => socket.end(`${size} ${hash.digest("hex")}\n${"x".repeat(256 * 1024)}`));
     socket.on("error", () => socket.destroy());
   });
-  t.after(() => app.close());
-  const appPort = await listening(app);
-  const server = await mesh.proxy("batch", { inboundPorts: [appPort] });
-  const bindPort = await freePort();
-  await mesh.proxy("batch-client", {
-    destinations: [
-      {
-        ...meshedDestination(`batch.test.svc.cluster.local:${appPort}`, appPort, server),
-        protocol: "opaque",
-        bind: `127.0.0.1:${bindPort}`,
-      },
-    ],
-  });
+  const { bindPort } = await opaqueMesh(t, "batch", app);
 
   const payload = randomBytes(256 * 1024);
-  const reply = await new Promise<string>((resolve, reject) => {
-    const socket = net.connect(bindPort, "127.0.0.1");
-    let text = "";
-    socket.setEncoding("utf8");
-    socket.on("data", (c: string) => {
-      text += c;
-    });
-    socket.end(payload);
-    socket.on("end", () => resolve(text));
-    socket.on("error", reject);
-    socket.setTimeout(10_000, () => socket.destroy(new Error("opaque stream timed out")));
-  });
-  assert.equal(
-    reply,
-    `${payload.length} ${createHash("sha256").update(payload).digest("hex")}\n${"x".repeat(256 * 1024)}`,
-  );
+  const socket = net.connect(bindPort, "127.0.0.1");
+  const reply = readToEnd(socket);
+  socket.end(payload);
+  assert.equal(await reply, `${payload.length} ${sha256(payload)}\n${"x".repeat(256 * 1024)}`);
 });
 
 test("opaque TCP: a non-HTTP protocol crosses the mesh over mTLS, byte for byte", async (t) => {
-  const mesh = await startMesh(t);
   // A server-first protocol: the app greets before the client says anything.
   const app = net.createServer((socket) => {
     socket.write("HELLO opaque\n");
@@ -135,40 +144,14 @@ test("opaque TCP: a non-HTTP protocol crosses the mesh over mTLS, byte for byte"
     });
     socket.on("error", () => socket.destroy());
   });
-  t.after(() => app.close());
-  const appPort = await listening(app);
-  const server = await mesh.proxy("db", { inboundPorts: [appPort] });
-  const bindPort = await freePort();
-  const client = await mesh.proxy("db-client", {
-    destinations: [
-      {
-        ...meshedDestination(`db.test.svc.cluster.local:${appPort}`, appPort, server),
-        protocol: "opaque",
-        bind: `127.0.0.1:${bindPort}`,
-      },
-    ],
-  });
+  const { server, client, bindPort } = await opaqueMesh(t, "db", app);
 
   const payload = randomBytes(1024 * 1024);
-  const reply = await new Promise<string>((resolve, reject) => {
-    const socket = net.connect(bindPort, "127.0.0.1");
-    let text = "";
-    socket.setEncoding("utf8");
-    socket.once("data", (greeting: string) => {
-      text += greeting;
-      socket.write(payload);
-      socket.on("data", (c: string) => {
-        text += c;
-      });
-    });
-    socket.on("end", () => resolve(text));
-    socket.on("error", reject);
-    socket.setTimeout(10_000, () => socket.destroy(new Error("opaque stream timed out")));
-  });
-  assert.equal(
-    reply,
-    `HELLO opaque\n${payload.length} ${createHash("sha256").update(payload).digest("hex")}\n`,
-  );
+  const socket = net.connect(bindPort, "127.0.0.1");
+  const reply = readToEnd(socket);
+  // The client speaks only after the greeting.
+  socket.once("data", () => socket.write(payload));
+  assert.equal(await reply, `HELLO opaque\n${payload.length} ${sha256(payload)}\n`);
 
   const inbound = await server.metrics();
   assert.equal(

@@ -23,6 +23,7 @@ import { ALPN_H2, ALPN_HTTP1, ALPN_OPAQUE, type MeshTls, spiffeIdOf } from "../t
 import { Connections } from "../transport/connections.js";
 import { connectPlain, listenOn } from "../transport/net.js";
 import { readOpaqueHeader, splice } from "../transport/opaque.js";
+import { readInto, SplicedReads } from "../transport/reads.js";
 
 const log = logger("inbound");
 
@@ -167,7 +168,9 @@ export class Inbound {
   }
 
   private async opaque(socket: TLSSocket, clientId: string): Promise<void> {
-    const header = await readOpaqueHeader(socket, this.options.detectTimeoutMs);
+    const reads = new SplicedReads();
+    readInto(socket, reads);
+    const header = await readOpaqueHeader(socket, reads, this.options.detectTimeoutMs);
     const port =
       typeof header === "number"
         ? this.appPort(String(header))
@@ -179,8 +182,7 @@ export class Inbound {
     }
     connectPlain(`${this.options.appHost}:${port}`, this.options.connectTimeoutMs).then(
       (app) => {
-        splice(socket, app);
-        socket.resume();
+        splice(socket, app, { accepted: reads });
       },
       (err: Error) => {
         log.warn(

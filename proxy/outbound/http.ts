@@ -27,7 +27,8 @@ import { MAX_RETRY_BODY_BYTES } from "../profiles/retries.js";
 import { type CompiledProfile, type CompiledRoute, pickWeighted, routeFor } from "../profiles/routes.js";
 import { ALPN_H2, ALPN_HTTP1, ALPN_OPAQUE, type MeshTls } from "../tls/index.js";
 import { connectPlain } from "../transport/net.js";
-import { encodeOpaqueHeader, SplicedReads, splice } from "../transport/opaque.js";
+import { encodeOpaqueHeader, splice } from "../transport/opaque.js";
+import { SplicedReads } from "../transport/reads.js";
 import type { Destination, DestinationResolver } from "./destinations.js";
 
 const log = logger("outbound");
@@ -214,7 +215,7 @@ export class OutboundHttp {
   }
 
   /** An HTTP/1.1 Upgrade (e.g. WebSocket): the connection becomes an opaque stream to the endpoint. */
-  upgrade(req: UpgradeRequest, socket: Duplex, head: Buffer): void {
+  upgrade(req: UpgradeRequest, socket: Duplex, head: Buffer, accepted: SplicedReads): void {
     const authority = req.authority;
     const target = this.target(authority);
     // An upgraded stream is not a request the balancer can time: release the pick at once.
@@ -229,10 +230,10 @@ export class OutboundHttp {
       rawHead.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
     const prelude = Buffer.concat([Buffer.from(`${rawHead.join("\r\n")}\r\n\r\n`, "latin1"), head]);
     const { peer, host, port } = target;
-    const reads = peer ? new SplicedReads() : undefined;
+    const dialled = peer ? new SplicedReads() : undefined;
     const connected: Promise<Duplex> = peer
       ? this.deps.tls
-          .connect(host, peer.inboundPort, peer.identity, ALPN_OPAQUE, this.deps.connectTimeoutMs, reads)
+          .connect(host, peer.inboundPort, peer.identity, ALPN_OPAQUE, this.deps.connectTimeoutMs, dialled)
           .then((s) => {
             s.write(encodeOpaqueHeader(port));
             return s;
@@ -242,7 +243,7 @@ export class OutboundHttp {
     connected.then(
       (upstream) => {
         upstream.write(prelude);
-        splice(socket, upstream, reads);
+        splice(socket, upstream, { accepted, dialled });
       },
       (err) => {
         const e = connectError(err, `${host}:${port}`);

@@ -45,7 +45,7 @@ export class Outbound {
       headersTimeoutMs: options.detectTimeoutMs,
       keepAliveTimeoutMs: 60_000,
       onRequest: (down) => this.router.handle(down),
-      onUpgrade: (req, socket, rest) => this.router.upgrade(req, socket, rest),
+      onUpgrade: (req, socket, rest, reads) => this.router.upgrade(req, socket, rest, reads),
     });
     this.connections.addHttp1Server(this.http1);
     this.http2 = http2.createServer({

@@ -11,7 +11,8 @@ import { connectError } from "../errors.js";
 import { ALPN_OPAQUE } from "../tls/index.js";
 import type { Connections } from "../transport/connections.js";
 import { connectPlain } from "../transport/net.js";
-import { encodeOpaqueHeader, SplicedReads, splice } from "../transport/opaque.js";
+import { encodeOpaqueHeader, splice } from "../transport/opaque.js";
+import { readInto, SplicedReads } from "../transport/reads.js";
 import type { Destination } from "./destinations.js";
 import type { OutboundDeps } from "./http.js";
 
@@ -37,10 +38,12 @@ export function bindOpaque(dest: Destination, deps: OutboundDeps, connections: C
       ? { tls: "true", server_id: ep.identity }
       : { tls: "no_identity", no_tls_reason: "not_provided_by_service_discovery" };
     deps.metrics.connection({ direction: "outbound", peer: "src", ...tls }, socket);
-    const reads = ep.identity ? new SplicedReads() : undefined;
+    const accepted = new SplicedReads();
+    readInto(socket, accepted);
+    const dialled = ep.identity ? new SplicedReads() : undefined;
     const upstream: Promise<Duplex> = ep.identity
       ? deps.tls
-          .connect(addr.host, ep.inboundPort, ep.identity, ALPN_OPAQUE, deps.connectTimeoutMs, reads)
+          .connect(addr.host, ep.inboundPort, ep.identity, ALPN_OPAQUE, deps.connectTimeoutMs, dialled)
           .then((s) => {
             s.write(encodeOpaqueHeader(addr.port));
             return s;
@@ -51,8 +54,7 @@ export function bindOpaque(dest: Destination, deps: OutboundDeps, connections: C
         // A connection that could be made counts as a success for the balancer.
         picked?.release({ ok: true });
         deps.metrics.connection({ direction: "outbound", peer: "dst", ...tls }, up as net.Socket);
-        splice(socket, up, reads);
-        socket.resume();
+        splice(socket, up, { accepted, dialled });
       },
       (err) => {
         picked?.release({ ok: false });

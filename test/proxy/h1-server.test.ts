@@ -3,10 +3,13 @@
 // HTTP/1.0 framing, trailers, header bytes, abusive clients, upgrades, half-closes and draining, each
 // asserted on the bytes the client and the backend see.
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import http from "node:http";
-import type { Duplex } from "node:stream";
+import { type Duplex, PassThrough } from "node:stream";
 import { test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import type { UpgradeRequest } from "../../proxy/http/h1/server.js";
+import type { SplicedReads } from "../../proxy/transport/reads.js";
 import {
   assertStillServes,
   echoBackend,
@@ -244,26 +247,32 @@ test("a request with both Content-Length and Transfer-Encoding is refused 400, n
 
 test("an Upgrade request hands onUpgrade the socket and the bytes after its head", async (t) => {
   const backend = await rawBackend(t, (socket) => ok(socket, "no"));
-  const upgraded = signal<{ req: UpgradeRequest; socket: Duplex; rest: Buffer }>();
+  const upgraded = signal<{ req: UpgradeRequest; socket: Duplex; rest: Buffer; reads: SplicedReads }>();
   const relay = await startRelay(t, backend.port, {
-    onUpgrade: (req, socket, rest) => upgraded.resolve({ req, socket, rest }),
+    onUpgrade: (req, socket, rest, reads) => upgraded.resolve({ req, socket, rest, reads }),
   });
   const client = await RawClient.connect(t, relay.port);
   await client.write(
     "GET /chat?room=1 HTTP/1.1\r\nHost: chat.local\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nrest\x00\xff\r\n",
   );
-  const { req, socket, rest } = await upgraded.promise;
+  const { req, socket, rest, reads } = await upgraded.promise;
   assert.equal(req.method, "GET");
   assert.equal(req.url, "/chat?room=1");
   assert.equal(req.authority, "chat.local");
   assert.equal(req.versionMinor, 1);
   assert.deepEqual(rest, Buffer.from("rest\x00\xff\r\n", "latin1"));
-  // From here the bytes are the new owner's, even ones that look like HTTP.
-  socket.write("HTTP/1.1 101 Switching Protocols\r\n\r\n");
-  const later = new Promise<Buffer>((resolve) => socket.once("data", resolve));
-  socket.resume();
+  // From here the bytes are the new owner's, even ones that look like HTTP. What comes before it takes
+  // the reads over waits for it.
   await client.write("GET /not-http-any-more HTTP/1.1\r\n\r\n");
-  assert.equal((await later).toString("latin1"), "GET /not-http-any-more HTTP/1.1\r\n\r\n");
+  await delay(100);
+  socket.write("HTTP/1.1 101 Switching Protocols\r\n\r\n");
+  const owner = new PassThrough();
+  reads.into(socket, owner);
+  const [later] = (await once(owner, "data")) as [Buffer];
+  assert.equal(later.toString("latin1"), "GET /not-http-any-more HTTP/1.1\r\n\r\n");
+  await client.write("more");
+  const [more] = (await once(owner, "data")) as [Buffer];
+  assert.equal(more.toString("latin1"), "more");
   await client.received("101 Switching Protocols");
   assert.equal(client.all.toString("latin1"), "HTTP/1.1 101 Switching Protocols\r\n\r\n");
   assert.equal(backend.heads.length, 0);

@@ -11,6 +11,7 @@ import { exchange } from "../../proxy/http/exchange.js";
 import { Http1Pool } from "../../proxy/http/h1/client.js";
 import { Http1Server, type UpgradeRequest } from "../../proxy/http/h1/server.js";
 import type { ResponseOutcome } from "../../proxy/metrics/index.js";
+import type { SplicedReads } from "../../proxy/transport/reads.js";
 
 /** Longer than anything the relay should take in these tests: reaching it fails the test. */
 export const DEADLINE_MS = 8000;
@@ -52,7 +53,7 @@ export interface RelayOptions {
   headersTimeoutMs?: number;
   keepAliveTimeoutMs?: number;
   connectTimeoutMs?: number;
-  onUpgrade?(req: UpgradeRequest, socket: Duplex, rest: Buffer): void;
+  onUpgrade?(req: UpgradeRequest, socket: Duplex, rest: Buffer, reads: SplicedReads): void;
 }
 
 export interface Relay {

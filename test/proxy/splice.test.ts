@@ -8,7 +8,8 @@ import { once } from "node:events";
 import net from "node:net";
 import { test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
-import { compact, SplicedReads, splice } from "../../proxy/transport/opaque.js";
+import { compact, splice } from "../../proxy/transport/opaque.js";
+import { SplicedReads } from "../../proxy/transport/reads.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
@@ -44,7 +45,7 @@ test("a dialled socket read into its own buffer: early bytes wait for the splice
   assert.ok(dialled.bytesRead > 0, "the greeting's first bytes were read");
   assert.ok(dialled.bytesRead <= reads.buffer.length, `read ${dialled.bytesRead} bytes before the splice`);
 
-  const front = net.createServer((accepted) => splice(accepted, dialled, reads));
+  const front = net.createServer((accepted) => splice(accepted, dialled, { dialled: reads }));
   const frontPort = await listen(front);
   t.after(() => front.close());
 
@@ -70,7 +71,7 @@ test("either side closing ends the other", async (t) => {
   const reads = new SplicedReads();
   const dialled = net.connect({ host: "127.0.0.1", port: originPort, onread: reads });
   await once(dialled, "connect");
-  const front = net.createServer((accepted) => splice(accepted, dialled, reads));
+  const front = net.createServer((accepted) => splice(accepted, dialled, { dialled: reads }));
   const frontPort = await listen(front);
   t.after(() => front.close());
   const client = net.connect({ host: "127.0.0.1", port: frontPort });
@@ -84,8 +85,8 @@ test("a small piece of a large buffer is copied out; a full one passes as is", (
   const slab = Buffer.alloc(64 * 1024, 7);
   const piece = slab.subarray(100, 200);
   const compacted = compact(piece);
+  // A copy of its own (or in Node's shared pool, whose size differs by version): not the slab.
   assert.notEqual(compacted.buffer, slab.buffer);
-  assert.ok(compacted.buffer.byteLength < slab.length, "no longer holds the slab");
   assert.deepEqual(compacted, piece);
   const whole = Buffer.alloc(1000, 1);
   assert.equal(compact(whole), whole);

@@ -7,24 +7,11 @@
  * answer is sent once more on a fresh connection: it cannot have been processed.
  */
 import net, { type Socket } from "node:net";
+import { READ_BUFFER_BYTES, type ReadInto } from "../../transport/reads.js";
 import type { Upstream, UpstreamResponse } from "../exchange.js";
 import type { Headers } from "../headers.js";
 import { ClientExchange } from "./client-exchange.js";
 import { Http1Parser, headerLines, SKIP_BODY } from "./parser.js";
-
-/** Where a pooled connection's reads land, for `net.connect` and `tls.connect`. */
-export interface ReadInto {
-  buffer: Buffer;
-  callback(bytes: number, buffer: Buffer): boolean;
-}
-
-/**
- * Each pooled connection reads into a buffer of its own, reused for every read: a read is parsed
- * before the connection's next one lands there, and a body piece is copied out before it is kept. No
- * per-read allocation, and no stream machinery between the socket and the parser. One TLS record's
- * worth; a larger body takes more reads.
- */
-const READ_BUFFER_BYTES = 16 * 1024;
 
 export interface Http1PoolOptions {
   /**

@@ -8,6 +8,7 @@
 
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { readInto, SplicedReads } from "../../transport/reads.js";
 import type { Downstream } from "../exchange.js";
 import { type HopFields, splitHeaders } from "../headers.js";
 import { http } from "../node-http.js";
@@ -32,8 +33,11 @@ export interface Http1ServerOptions {
   keepAliveTimeoutMs: number;
   /** `hop` holds the request's hop-by-hop fields (the mesh's own among them). */
   onRequest(down: Downstream, socket: Socket, hop: HopFields): void;
-  /** Takes the socket over (with any bytes after the head); without it, upgrades are refused. */
-  onUpgrade?(req: UpgradeRequest, socket: Duplex, rest: Buffer): void;
+  /**
+   * Takes the socket over, with any bytes after the head, and its reads: they land in `reads`,
+   * which hold what comes until the new owner takes them (`into`). Without it, upgrades are refused.
+   */
+  onUpgrade?(req: UpgradeRequest, socket: Duplex, rest: Buffer, reads: SplicedReads): void;
 }
 
 const ERROR_STATUS: Record<string, number> = {
@@ -92,7 +96,8 @@ export class ServerConn {
   private starting: Exchange | undefined;
   private ended = false;
 
-  private readonly onSocketData = (d: Buffer) => this.onData(d);
+  /** The connection's reads: parsed as they land, held from an upgrade until its new owner takes them. */
+  readonly reads = new SplicedReads();
   private readonly onSocketEnd = () => {
     const err = this.parser.finish();
     if (err) this.parseFailed(err);
@@ -121,7 +126,11 @@ export class ServerConn {
         ex?.endBody();
       },
     });
-    socket.on("data", this.onSocketData);
+    this.reads.sink = (bytes, buffer) => {
+      this.onData(buffer.subarray(0, bytes));
+      return true;
+    };
+    readInto(socket, this.reads);
     socket.on("end", this.onSocketEnd);
     socket.on("error", () => {});
     socket.setTimeout(server.options.keepAliveTimeoutMs);
@@ -132,6 +141,7 @@ export class ServerConn {
     return this.queue.length === 0 && this.headStartedAt === 0;
   }
 
+  /** Parses bytes read; `d` is valid only during this call. */
   onData(d: Buffer): void {
     if (this.ended) return;
     let ret: number | ParseError;
@@ -155,13 +165,14 @@ export class ServerConn {
       const req = this.upgrade;
       const onUpgrade = this.server.options.onUpgrade;
       this.detach();
-      // The socket is handed over paused: its new owner reads it from here.
+      // The socket is handed over paused, what it reads from here held for its new owner.
+      this.reads.hold();
       this.socket.pause();
       if (!onUpgrade || this.queue.length > 0) {
         this.socket.destroy();
         return;
       }
-      onUpgrade(req, this.socket, d.subarray(ret));
+      onUpgrade(req, this.socket, Buffer.from(d.subarray(ret)), this.reads);
     }
   }
 
@@ -237,7 +248,6 @@ export class ServerConn {
   private detach(): void {
     this.ended = true;
     this.headStartedAt = 0;
-    this.socket.off("data", this.onSocketData);
     this.socket.off("end", this.onSocketEnd);
     this.socket.off("timeout", this.onSocketTimeout);
     this.socket.setTimeout(0);

@@ -59,9 +59,13 @@ export interface SpliceReads {
 /**
  * Joins an accepted socket and a dialled one both ways; either side closing or failing ends both.
  * A side that reads into a buffer of its own (see `SplicedReads`) names it in `reads`; the other is
- * read as a stream.
+ * read as a stream. Both are half-open: an end (FIN) read on one side is passed on as an end, and
+ * the other direction carries on until it ends too, whichever side ends first.
  */
 export function splice(accepted: Duplex, dialled: Duplex, reads: SpliceReads = {}): void {
+  // Read when an end arrives (not when the socket is made), so it holds for a socket made without it.
+  accepted.allowHalfOpen = true;
+  dialled.allowHalfOpen = true;
   if (reads.accepted) reads.accepted.into(accepted, dialled);
   else forward(accepted, dialled);
   if (reads.dialled) reads.dialled.into(dialled, accepted);

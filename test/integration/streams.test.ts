@@ -131,6 +131,36 @@ test("opaque TCP: a client that half-closes still gets the whole answer", async 
   assert.equal(await reply, `${payload.length} ${sha256(payload)}\n${"x".repeat(256 * 1024)}`);
 });
 
+test("opaque TCP: an app that half-closes first still gets the rest of what the client sends", async (t) => {
+  // The app says all it has to say and ends its side, then reads the client's upload to its end.
+  let resolve: (digest: string) => void = () => {};
+  let reject: (err: Error) => void = () => {};
+  const received = new Promise<string>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  const app = net.createServer({ allowHalfOpen: true }, (socket) => {
+    socket.end("HELLO, send me everything\n");
+    const hash = createHash("sha256");
+    let size = 0;
+    socket.on("data", (c: Buffer) => {
+      hash.update(c);
+      size += c.length;
+    });
+    socket.on("end", () => resolve(`${size} ${hash.digest("hex")}`));
+    socket.on("error", (err) => reject(err));
+  });
+  const { bindPort } = await opaqueMesh(t, "sink", app);
+
+  const payload = randomBytes(256 * 1024);
+  const socket = net.connect({ port: bindPort, host: "127.0.0.1", allowHalfOpen: true });
+  t.after(() => socket.destroy());
+  // The app's end reaches the client first; only then does the client send.
+  assert.equal(await readToEnd(socket), "HELLO, send me everything\n");
+  socket.end(payload);
+  assert.equal(await received, `${payload.length} ${sha256(payload)}`);
+});
+
 test("opaque TCP: a non-HTTP protocol crosses the mesh over mTLS, byte for byte", async (t) => {
   // A server-first protocol: the app greets before the client says anything.
   const app = net.createServer((socket) => {

@@ -32,13 +32,9 @@ export class OwnReads implements ReadInto {
 }
 
 /**
- * The reads of a socket that will be joined to another (transport/opaque.ts `splice`): pass it as
- * the socket's `onread`, or to `readInto`.
- * Each read lands in a buffer of the socket's own and is copied out at its size: read as a stream
- * instead, every TLS read would get a new 64 KiB buffer on Node 24 (Node 20 sizes it to the read),
- * and a byte pipe allocating that much per read (with little else to collect young objects) drives
- * V8 to a full collection several times a second. Bytes that come before the splice are held, and
- * reading stops until then.
+ * The reads of a socket that will be joined to another (transport/opaque.ts `splice`), or handed to a
+ * new owner: pass it as the socket's `onread`, or to `readInto`. Each read is copied out of the
+ * buffer at its size. Bytes that come before `into` are held, and reading stops until then.
  */
 export class SplicedReads extends OwnReads {
   private held: Buffer | undefined;

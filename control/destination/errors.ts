@@ -5,13 +5,12 @@
  * destination.proto documents.
  */
 import { status } from "@grpc/grpc-js";
-
-interface CatalogueEntry {
-  /** What went wrong, in a few words (the start of every message with this code). */
-  readonly summary: string;
-  /** The gRPC status a stream ends with; undefined for codes that never answer a request. */
-  readonly grpc?: status;
-}
+import {
+  type AnsweringCode,
+  type CatalogueEntry,
+  type Refusal as CatalogueRefusal,
+  catalogue,
+} from "../api/errors.js";
 
 export const DESTINATION_ERRORS = {
   // ── Ended streams ────────────────────────────────────────────────────────────────────────────────
@@ -59,30 +58,12 @@ export const DESTINATION_ERRORS = {
 export type DestinationErrorCode = keyof typeof DESTINATION_ERRORS;
 
 /** The codes that end a stream. */
-export type StreamErrorCode = {
-  [K in DestinationErrorCode]: (typeof DESTINATION_ERRORS)[K] extends { grpc: status } ? K : never;
-}[DestinationErrorCode];
+export type StreamErrorCode = AnsweringCode<typeof DESTINATION_ERRORS>;
 
 /** An expected failure, returned rather than thrown. */
-export interface Refusal<C extends DestinationErrorCode = DestinationErrorCode> {
-  readonly ok: false;
-  readonly code: C;
-  /** What exactly was wrong, naming the input (file, resource, field). */
-  readonly reason: string;
-}
+export type Refusal<C extends DestinationErrorCode = DestinationErrorCode> = CatalogueRefusal<C>;
 
-export function refuse<C extends DestinationErrorCode>(code: C, reason: string): Refusal<C> {
-  return { ok: false, code, reason };
-}
-
-export function grpcStatusOf(code: StreamErrorCode): status {
-  return DESTINATION_ERRORS[code].grpc;
-}
-
-/** `CODE: summary: reason`, the one form every log line and error detail uses. */
-export function describe(code: DestinationErrorCode, reason: string): string {
-  return `${code}: ${DESTINATION_ERRORS[code].summary}: ${reason}`;
-}
+export const { refuse, grpcStatusOf, describe } = catalogue(DESTINATION_ERRORS);
 
 /** Thrown for bad options and unusable inputs at start; the entry point turns it into an exit code. */
 export class DestinationError extends Error {

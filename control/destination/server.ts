@@ -5,12 +5,11 @@
  * by tests.
  */
 import type { Server as HttpServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
+import { formatHostPort, type ListenAddress } from "../api/address.js";
 import { DestinationService } from "../api/gen/trellis/destination/v1/destination.js";
 import { type Logger, logger } from "../api/log.js";
-import { createAdminServer } from "../identity/admin.js";
-import { formatHostPort, type ListenAddress } from "../identity/server.js";
+import { createAdminServer, listenAdmin } from "../identity/admin.js";
 import { DestinationError } from "./errors.js";
 import { DestinationMetrics } from "./metrics.js";
 import { DEFAULT_STREAM_QUEUE_CAPACITY, destinationServer } from "./service.js";
@@ -126,20 +125,13 @@ export async function startDestinationService(
       ready: () => (accepting ? { ok: true, reason: "" } : { ok: false, reason: "shutting down" }),
     });
     const adminServer = admin;
-    await new Promise<void>((resolve, reject) => {
-      adminServer.once("error", reject);
-      adminServer.listen(options.adminListen.port, options.adminListen.host, () => {
-        adminServer.off("error", reject);
-        resolve();
-      });
-    }).catch((err: Error) => {
+    const adminAddr = await listenAdmin(adminServer, options.adminListen).catch((err: Error) => {
       throw new DestinationError(
         "TRELLIS_E_DESTINATION_LISTEN",
         `--admin-listen ${formatHostPort(options.adminListen.host, options.adminListen.port)}: ${err.message}`,
       );
     });
     adminServer.on("error", (err) => log.error({ err }, "admin server error"));
-    const adminAddr = formatHostPort(options.adminListen.host, (adminServer.address() as AddressInfo).port);
     log.info({ listen, admin: adminAddr }, "destination service serving");
 
     let shutdown: Promise<void> | undefined;

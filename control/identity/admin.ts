@@ -4,8 +4,9 @@
  * requests get 400 or 431 and the connection closed, and never reach the service.
  */
 import { createServer, type Server } from "node:http";
-import type { Socket } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Registry } from "prom-client";
+import { formatHostPort, type ListenAddress } from "../api/address.js";
 import type { Logger } from "../api/log.js";
 
 export interface AdminOptions {
@@ -61,4 +62,15 @@ export function createAdminServer(options: AdminOptions): Server {
     socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
   });
   return server;
+}
+
+/** Starts `server` listening; resolves the bound address, or rejects with the listen error for the caller to name. */
+export function listenAdmin(server: Server, addr: ListenAddress): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(addr.port, addr.host, () => {
+      server.off("error", reject);
+      resolve(formatHostPort(addr.host, (server.address() as AddressInfo).port));
+    });
+  });
 }

@@ -5,13 +5,12 @@
  * the one the Certify contract in identity.proto documents.
  */
 import { status } from "@grpc/grpc-js";
-
-interface CatalogueEntry {
-  /** What went wrong, in a few words (the start of every message with this code). */
-  readonly summary: string;
-  /** The gRPC status a refused Certify call gets; undefined for codes that never answer a request. */
-  readonly grpc?: status;
-}
+import {
+  type AnsweringCode,
+  type CatalogueEntry,
+  type Refusal as CatalogueRefusal,
+  catalogue,
+} from "../api/errors.js";
 
 /** Every failure of the identity service, by stable code. */
 export const IDENTITY_ERRORS = {
@@ -96,31 +95,12 @@ export const IDENTITY_ERRORS = {
 export type IdentityErrorCode = keyof typeof IDENTITY_ERRORS;
 
 /** The codes that answer a Certify request. */
-export type CertifyErrorCode = {
-  [K in IdentityErrorCode]: (typeof IDENTITY_ERRORS)[K] extends { grpc: status } ? K : never;
-}[IdentityErrorCode];
+export type CertifyErrorCode = AnsweringCode<typeof IDENTITY_ERRORS>;
 
 /** An expected failure, returned rather than thrown. */
-export interface Refusal<C extends IdentityErrorCode = IdentityErrorCode> {
-  readonly ok: false;
-  readonly code: C;
-  /** What exactly was wrong, naming the input (file, field, SAN found). */
-  readonly reason: string;
-}
+export type Refusal<C extends IdentityErrorCode = IdentityErrorCode> = CatalogueRefusal<C>;
 
-export function refuse<C extends IdentityErrorCode>(code: C, reason: string): Refusal<C> {
-  return { ok: false, code, reason };
-}
-
-/** The gRPC status a refused Certify call gets for this code. */
-export function grpcStatusOf(code: CertifyErrorCode): status {
-  return IDENTITY_ERRORS[code].grpc;
-}
-
-/** `CODE: summary: reason`, the one form every log line and error detail uses. */
-export function describe(code: IdentityErrorCode, reason: string): string {
-  return `${code}: ${IDENTITY_ERRORS[code].summary}: ${reason}`;
-}
+export const { refuse, grpcStatusOf, describe } = catalogue(IDENTITY_ERRORS);
 
 /** Thrown for bad options and unusable files at start; the entry point turns it into an exit code. */
 export class IdentityError extends Error {

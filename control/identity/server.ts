@@ -4,11 +4,11 @@
  * `trellis-controller identity` command and, in process, by tests.
  */
 import type { Server as HttpServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
+import { formatHostPort, type ListenAddress } from "../api/address.js";
 import { IdentityService } from "../api/gen/trellis/identity/v1/identity.js";
 import { type Logger, logger } from "../api/log.js";
-import { createAdminServer } from "./admin.js";
+import { createAdminServer, listenAdmin } from "./admin.js";
 import { IdentityError } from "./errors.js";
 import { type IssuerFiles, IssuerStore } from "./issuer-store.js";
 import { IdentityMetrics } from "./metrics.js";
@@ -16,11 +16,7 @@ import { Certifier, identityServer } from "./service.js";
 import { ServingCertificate } from "./serving.js";
 import type { TokenVerifier } from "./verifier.js";
 
-/** A host and port to listen on; port 0 picks a free one. */
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
+export type { ListenAddress };
 
 export interface IdentityServiceOptions {
   listen: ListenAddress;
@@ -57,10 +53,6 @@ export interface RunningIdentityService {
 
 // A CertifyRequest is a token and a CSR, a few KiB; refuse anything far larger before decoding.
 const MAX_REQUEST_BYTES = 64 * 1024;
-
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 /** Starts the service. Throws IdentityError (naming the file or address) when it cannot. */
 export async function startIdentityService(options: IdentityServiceOptions): Promise<RunningIdentityService> {
@@ -138,20 +130,13 @@ export async function startIdentityService(options: IdentityServiceOptions): Pro
       },
     });
     const adminServer = admin;
-    await new Promise<void>((resolve, reject) => {
-      adminServer.once("error", reject);
-      adminServer.listen(options.adminListen.port, options.adminListen.host, () => {
-        adminServer.off("error", reject);
-        resolve();
-      });
-    }).catch((err: Error) => {
+    const adminAddr = await listenAdmin(adminServer, options.adminListen).catch((err: Error) => {
       throw new IdentityError(
         "TRELLIS_E_IDENTITY_LISTEN",
         `--admin-listen ${formatHostPort(options.adminListen.host, options.adminListen.port)}: ${err.message}`,
       );
     });
     adminServer.on("error", (err) => log.error({ err }, "admin server error"));
-    const adminAddr = formatHostPort(options.adminListen.host, (adminServer.address() as AddressInfo).port);
     log.info({ identity: options.serviceIdentity, listen, admin: adminAddr }, "identity service serving");
 
     const server = grpcServer;

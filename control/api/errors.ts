@@ -1,0 +1,42 @@
+/**
+ * What the control plane's error catalogues (control/identity/errors.ts, control/destination/
+ * errors.ts) share: the shape of an entry, refusals returned rather than thrown, and the one form
+ * every log line and error detail takes, `CODE: summary: reason`.
+ */
+import type { status } from "@grpc/grpc-js";
+
+export interface CatalogueEntry {
+  /** What went wrong, in a few words (the start of every message with this code). */
+  readonly summary: string;
+  /** The gRPC status a request refused with this code gets; undefined for codes that never answer one. */
+  readonly grpc?: status;
+}
+
+/** An expected failure, returned rather than thrown. */
+export interface Refusal<C extends string> {
+  readonly ok: false;
+  readonly code: C;
+  /** What exactly was wrong, naming the input (file, resource, field, SAN found). */
+  readonly reason: string;
+}
+
+/** The codes of catalogue `T` that answer a request, with the gRPC status they map to. */
+export type AnsweringCode<T extends Record<string, CatalogueEntry>> = {
+  [K in keyof T]: T[K] extends { grpc: status } ? K : never;
+}[keyof T];
+
+export interface Catalogue<T extends Record<string, CatalogueEntry>> {
+  refuse<C extends keyof T & string>(code: C, reason: string): Refusal<C>;
+  /** The gRPC status a request refused with `code` gets. */
+  grpcStatusOf(code: AnsweringCode<T>): status;
+  /** `CODE: summary: reason`. */
+  describe(code: keyof T & string, reason: string): string;
+}
+
+export function catalogue<T extends Record<string, CatalogueEntry>>(entries: T): Catalogue<T> {
+  return {
+    refuse: (code, reason) => ({ ok: false, code, reason }),
+    grpcStatusOf: (code) => entries[code]?.grpc as status,
+    describe: (code, reason) => `${code}: ${entries[code]?.summary}: ${reason}`,
+  };
+}

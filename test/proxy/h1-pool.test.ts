@@ -28,6 +28,30 @@ test("a backend that closes its idle keep-alive connection: the next request goe
   assert.ok(relay.outcomes.every((o) => o.status === 200 && !o.failed));
 });
 
+test("a pooled connection idle past idleTimeoutMs is closed, and one waiting for a slow answer is not", async (t) => {
+  const closed: number[] = [];
+  const watched = new WeakSet<net.Socket>();
+  const backend = await rawBackend(t, (socket, head, conn) => {
+    if (!watched.has(socket)) {
+      watched.add(socket);
+      socket.on("close", () => closed.push(conn));
+    }
+    if (path(head) === "/slow") setTimeout(() => ok(socket, `/slow on ${conn}`), 700);
+    else ok(socket, `${path(head)} on ${conn}`);
+  });
+  const relay = await startRelay(t, backend.port, { idleTimeoutMs: 200 });
+  const client = await RawClient.connect(t, relay.port);
+  await client.write("GET /1 HTTP/1.1\r\nHost: backend\r\n\r\n");
+  assert.equal(text(await client.response()), "/1 on 1");
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  assert.deepEqual(closed, [1], "the idle connection was closed by the relay");
+  // Three times the idle timeout waiting for an answer: the connection is in use, not idle.
+  await client.write("GET /slow HTTP/1.1\r\nHost: backend\r\n\r\n");
+  assert.equal(text(await client.response()), "/slow on 2");
+  assert.deepEqual(closed, [1]);
+  assert.ok(relay.outcomes.every((o) => o.status === 200 && !o.failed));
+});
+
 /**
  * A backend whose connection 1 answers one request, then drops the next one unanswered, as a backend
  * does when its idle timeout and our request cross on the wire; the relay's pooled connection to it

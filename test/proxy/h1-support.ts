@@ -53,6 +53,8 @@ export interface RelayOptions {
   headersTimeoutMs?: number;
   keepAliveTimeoutMs?: number;
   connectTimeoutMs?: number;
+  /** The pool's idle timeout towards the backend. */
+  idleTimeoutMs?: number;
   onUpgrade?(req: UpgradeRequest, socket: Duplex, rest: Buffer, reads: SplicedReads): void;
 }
 
@@ -76,7 +78,7 @@ export async function startRelay(
     readyEvent: "connect",
     target: "backend",
     connectTimeoutMs: options.connectTimeoutMs ?? 2000,
-    idleTimeoutMs: 60_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
   });
   const server = new Http1Server({
     maxHeaderBytes: options.maxHeaderBytes ?? 16 * 1024,

@@ -55,6 +55,11 @@ export class Http1Pool {
   private open = 0;
   private closed = false;
   private readonly upstreams = new Map<string, Upstream>();
+  /**
+   * Closes connections idle past the idle timeout, while any are idle: one sweep per pool rather than
+   * a timer per socket, which every read and write would have to push back.
+   */
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(readonly options: Http1PoolOptions) {}
 
@@ -126,7 +131,23 @@ export class Http1Pool {
       conn.socket.destroy();
       return;
     }
+    conn.idleSince = Date.now();
     this.idle.push(conn);
+    if (!this.sweeper) {
+      this.sweeper = setInterval(() => this.expireIdle(), Math.min(1000, this.options.idleTimeoutMs));
+      this.sweeper.unref();
+    }
+  }
+
+  /** The idle list is oldest first: connections idle past the timeout are at its front. */
+  private expireIdle(): void {
+    const before = Date.now() - this.options.idleTimeoutMs;
+    while (this.idle.length > 0 && (this.idle[0] as ClientConn).idleSince < before)
+      (this.idle.shift() as ClientConn).socket.destroy();
+    if (this.idle.length === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
   }
 
   /** A connection closed. */
@@ -146,6 +167,8 @@ export class Http1Pool {
   /** Closes idle connections now and the others when their exchange is done. */
   close(): void {
     this.closed = true;
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
     for (const conn of this.idle.splice(0)) conn.socket.destroy();
   }
 
@@ -160,6 +183,8 @@ export class ClientConn {
   private current: ClientExchange | undefined;
   /** Whether the connection carried an exchange before the current one. */
   reused = false;
+  /** When the connection last went back to the pool's idle list. */
+  idleSince = 0;
   connected = false;
   private gone = false;
   private heads: Array<[ClientExchange, UpstreamResponse]> = [];
@@ -202,10 +227,6 @@ export class ClientConn {
     socket.on("end", () => {
       const err = this.parser.finish();
       if (err) socket.destroy(new Error(`response cut short: ${err.reason ?? err.code}`));
-    });
-    socket.setTimeout(options.idleTimeoutMs);
-    socket.on("timeout", () => {
-      if (!this.current) socket.destroy();
     });
     let error: Error | undefined;
     socket.on("error", (err) => {

@@ -52,7 +52,10 @@ export class Http1Server {
   draining = false;
 
   constructor(readonly options: Http1ServerOptions) {
-    this.sweep = setInterval(() => this.expireHeads(), Math.min(1000, options.headersTimeoutMs));
+    // Deadlines are checked by this sweep rather than by a timer per socket, which every read and write
+    // would have to push back.
+    const every = Math.min(1000, options.headersTimeoutMs, options.keepAliveTimeoutMs);
+    this.sweep = setInterval(() => this.expire(), every);
     this.sweep.unref();
   }
 
@@ -76,12 +79,9 @@ export class Http1Server {
     clearInterval(this.sweep);
   }
 
-  private expireHeads(): void {
+  private expire(): void {
     const now = Date.now();
-    for (const conn of this.conns) {
-      if (conn.headStartedAt > 0 && now - conn.headStartedAt > this.options.headersTimeoutMs)
-        conn.refuse(408);
-    }
+    for (const conn of this.conns) conn.expire(now);
   }
 }
 
@@ -92,6 +92,8 @@ export class ServerConn {
   /** The exchange whose request message is being parsed. */
   private parsing: Exchange | undefined;
   headStartedAt = 0;
+  /** When the connection last became idle (opened, or its last response finished). */
+  private idleSince = Date.now();
   private upgrade: UpgradeRequest | undefined;
   private starting: Exchange | undefined;
   private ended = false;
@@ -106,9 +108,6 @@ export class ServerConn {
     else this.peerEnded = true;
   };
   private peerEnded = false;
-  private readonly onSocketTimeout = () => {
-    if (this.idle) this.socket.destroy();
-  };
 
   constructor(
     readonly server: Http1Server,
@@ -133,8 +132,15 @@ export class ServerConn {
     readInto(socket, this.reads);
     socket.on("end", this.onSocketEnd);
     socket.on("error", () => {});
-    socket.setTimeout(server.options.keepAliveTimeoutMs);
-    socket.on("timeout", this.onSocketTimeout);
+  }
+
+  /** A head later than the headers timeout is answered 408; an idle connection past the keep-alive timeout closes. */
+  expire(now: number): void {
+    if (this.ended) return;
+    const { headersTimeoutMs, keepAliveTimeoutMs } = this.server.options;
+    if (this.headStartedAt > 0) {
+      if (now - this.headStartedAt > headersTimeoutMs) this.refuse(408);
+    } else if (this.queue.length === 0 && now - this.idleSince > keepAliveTimeoutMs) this.socket.destroy();
   }
 
   get idle(): boolean {
@@ -202,6 +208,7 @@ export class ServerConn {
   /** The exchange at the head of the queue answered; start the next one. */
   next(ex: Exchange, keepAlive: boolean): void {
     if (this.queue[0] === ex) this.queue.shift();
+    if (this.queue.length === 0) this.idleSince = Date.now();
     if (!keepAlive || (this.peerEnded && this.queue.length === 0)) {
       this.close();
       return;
@@ -249,8 +256,6 @@ export class ServerConn {
     this.ended = true;
     this.headStartedAt = 0;
     this.socket.off("end", this.onSocketEnd);
-    this.socket.off("timeout", this.onSocketTimeout);
-    this.socket.setTimeout(0);
   }
 
   /** The connection is gone: every exchange still under way is aborted. */

@@ -12,7 +12,7 @@ import { ALPN_OPAQUE } from "../tls/index.js";
 import type { Connections } from "../transport/connections.js";
 import { connectPlain } from "../transport/net.js";
 import { encodeOpaqueHeader, splice } from "../transport/opaque.js";
-import { readInto, SplicedReads } from "../transport/reads.js";
+import { SplicedReads } from "../transport/reads.js";
 import type { Destination } from "./destinations.js";
 import type { OutboundDeps } from "./http.js";
 
@@ -38,8 +38,6 @@ export function bindOpaque(dest: Destination, deps: OutboundDeps, connections: C
       ? { tls: "true", server_id: ep.identity }
       : { tls: "no_identity", no_tls_reason: "not_provided_by_service_discovery" };
     deps.metrics.connection({ direction: "outbound", peer: "src", ...tls }, socket);
-    const accepted = new SplicedReads();
-    readInto(socket, accepted);
     const dialled = ep.identity ? new SplicedReads() : undefined;
     const upstream: Promise<Duplex> = ep.identity
       ? deps.tls
@@ -54,7 +52,7 @@ export function bindOpaque(dest: Destination, deps: OutboundDeps, connections: C
         // A connection that could be made counts as a success for the balancer.
         picked?.release({ ok: true });
         deps.metrics.connection({ direction: "outbound", peer: "dst", ...tls }, up as net.Socket);
-        splice(socket, up, { accepted, dialled });
+        splice(socket, up, { dialled });
       },
       (err) => {
         picked?.release({ ok: false });

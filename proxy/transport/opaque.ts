@@ -3,7 +3,7 @@
  * magic bytes `TRL1` and the app port, big-endian. After it, bytes flow unchanged both ways.
  */
 import type { Duplex } from "node:stream";
-import type { SplicedReads } from "./reads.js";
+import { readInto, SplicedReads } from "./reads.js";
 
 const MAGIC = Buffer.from("TRL1", "latin1");
 export const OPAQUE_HEADER_BYTES = MAGIC.length + 2;
@@ -50,7 +50,7 @@ export function readOpaqueHeader(
   });
 }
 
-/** How each side of a splice is read: into a buffer of its own (`SplicedReads`), or as a stream. */
+/** The sides of a splice already reading into a buffer of their own, with what they hold. */
 export interface SpliceReads {
   accepted?: SplicedReads;
   dialled?: SplicedReads;
@@ -58,18 +58,17 @@ export interface SpliceReads {
 
 /**
  * Joins an accepted socket and a dialled one both ways; either side closing or failing ends both.
- * A side that reads into a buffer of its own (see `SplicedReads`) names it in `reads`; the other is
- * read as a stream. Both are half-open: an end (FIN) read on one side is passed on as an end, and
- * the other direction carries on until it ends too, whichever side ends first.
+ * A side already reading into a buffer of its own names it in `reads` (what it holds goes first);
+ * the other is set to read into one here. Both are half-open: an end (FIN) read on one side is
+ * passed on as an end, and the other direction carries on until it ends too, whichever side ends
+ * first.
  */
 export function splice(accepted: Duplex, dialled: Duplex, reads: SpliceReads = {}): void {
   // Read when an end arrives (not when the socket is made), so it holds for a socket made without it.
   accepted.allowHalfOpen = true;
   dialled.allowHalfOpen = true;
-  if (reads.accepted) reads.accepted.into(accepted, dialled);
-  else forward(accepted, dialled);
-  if (reads.dialled) reads.dialled.into(dialled, accepted);
-  else forward(dialled, accepted);
+  (reads.accepted ?? readingInto(accepted)).into(accepted, dialled);
+  (reads.dialled ?? readingInto(dialled)).into(dialled, accepted);
   const end = () => {
     accepted.destroy();
     dialled.destroy();
@@ -80,20 +79,8 @@ export function splice(accepted: Duplex, dialled: Duplex, reads: SpliceReads = {
   dialled.once("close", () => accepted.end());
 }
 
-/** What `from.pipe(to)` does, with each piece compacted first. */
-function forward(from: Duplex, to: Duplex): void {
-  from.on("data", (chunk: Buffer) => {
-    if (!to.write(compact(chunk))) from.pause();
-  });
-  to.on("drain", () => from.resume());
-  from.once("end", () => to.end());
-  if (!from.readableFlowing) from.resume();
-}
-
-/**
- * A piece that fills less than half of its buffer, copied out. Node 24 hands each TLS read over in
- * a 64 KiB buffer of its own: a small piece queued behind backpressure would hold on to all of it.
- */
-export function compact(chunk: Buffer): Buffer {
-  return chunk.length * 2 <= chunk.buffer.byteLength ? Buffer.from(chunk) : chunk;
+function readingInto(socket: Duplex): SplicedReads {
+  const reads = new SplicedReads();
+  readInto(socket, reads);
+  return reads;
 }

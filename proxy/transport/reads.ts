@@ -6,7 +6,7 @@
  * as a stream over in a 64 KiB buffer of its own (Node 20 sizes it to the read), so this also
  * spares a proxy that reads many small messages most of its garbage.
  */
-import net, { type Socket } from "node:net";
+import net from "node:net";
 import type { Duplex } from "node:stream";
 
 /** Where a socket's reads land; as `net.connect`'s `onread`. */
@@ -106,10 +106,10 @@ interface UserBufferHandle {
  * Reads `socket` into `reads` from now on, as if it had been opened with `onread: reads`; start it
  * with `resume()`, stop it with `pause()` or by returning false. Once set, its reads never arrive
  * as 'data' events: whoever takes the socket over must take `reads` over too. A Node without the
- * means (or a socket with bytes already buffered) is read as a stream and each chunk passed on,
- * with the same meaning. Returns whether the socket reads into the buffer.
+ * means, a socket with bytes already buffered, or a stream that is no socket is read as a stream
+ * and each chunk passed on, with the same meaning. Returns whether the socket reads into the buffer.
  */
-export function readInto(socket: Socket, reads: ReadInto): boolean {
+export function readInto(socket: Duplex, reads: ReadInto): boolean {
   const handle = (socket as unknown as { _handle?: UserBufferHandle | null })._handle;
   if (slots && typeof handle?.useUserBuffer === "function" && socket.readableLength === 0) {
     const fields = socket as unknown as Record<symbol, unknown>;

@@ -49,6 +49,21 @@ function readToEnd(socket: net.Socket): Promise<string> {
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
+/**
+ * Tallies what the app's socket receives; `onData` sees the running size. The result reads
+ * `SIZE SHA256`, what the clients compare against `sha256` of what they sent.
+ */
+function tally(socket: net.Socket, onData?: (size: number) => void): () => string {
+  const hash = createHash("sha256");
+  let size = 0;
+  socket.on("data", (c: Buffer) => {
+    hash.update(c);
+    size += c.length;
+    onData?.(size);
+  });
+  return () => `${size} ${hash.digest("hex")}`;
+}
+
 test("an HTTP/1.1 Upgrade reaches the app and the connection becomes a two-way byte stream", async (t) => {
   const mesh = await startMesh(t);
   const app = http.createServer((_req, res) => res.end("plain\n"));
@@ -113,13 +128,8 @@ test("an HTTP/1.1 Upgrade reaches the app and the connection becomes a two-way b
 test("opaque TCP: a client that half-closes still gets the whole answer", async (t) => {
   // The app answers once the client is done sending, as a request-then-FIN protocol does.
   const app = net.createServer({ allowHalfOpen: true }, (socket) => {
-    const hash = createHash("sha256");
-    let size = 0;
-    socket.on("data", (c: Buffer) => {
-      hash.update(c);
-      size += c.length;
-    });
-    socket.on("end", () => socket.end(`${size} ${hash.digest("hex")}\n${"x".repeat(256 * 1024)}`));
+    const received = tally(socket);
+    socket.on("end", () => socket.end(`${received()}\n${"x".repeat(256 * 1024)}`));
     socket.on("error", () => socket.destroy());
   });
   const { bindPort } = await opaqueMesh(t, "batch", app);
@@ -141,13 +151,8 @@ test("opaque TCP: an app that half-closes first still gets the rest of what the 
   });
   const app = net.createServer({ allowHalfOpen: true }, (socket) => {
     socket.end("HELLO, send me everything\n");
-    const hash = createHash("sha256");
-    let size = 0;
-    socket.on("data", (c: Buffer) => {
-      hash.update(c);
-      size += c.length;
-    });
-    socket.on("end", () => resolve(`${size} ${hash.digest("hex")}`));
+    const received = tally(socket);
+    socket.on("end", () => resolve(received()));
     socket.on("error", (err) => reject(err));
   });
   const { bindPort } = await opaqueMesh(t, "sink", app);
@@ -165,12 +170,8 @@ test("opaque TCP: a non-HTTP protocol crosses the mesh over mTLS, byte for byte"
   // A server-first protocol: the app greets before the client says anything.
   const app = net.createServer((socket) => {
     socket.write("HELLO opaque\n");
-    const hash = createHash("sha256");
-    let size = 0;
-    socket.on("data", (c: Buffer) => {
-      hash.update(c);
-      size += c.length;
-      if (size >= 1024 * 1024) socket.end(`${size} ${hash.digest("hex")}\n`);
+    const received = tally(socket, (size) => {
+      if (size >= 1024 * 1024) socket.end(`${received()}\n`);
     });
     socket.on("error", () => socket.destroy());
   });

@@ -41,6 +41,8 @@ export const PROXY_ERRORS = {
   TRELLIS_E_PROXY_LOOP: { status: 502, text: "the request would loop back into this proxy" },
   /** An opaque stream's header was malformed (the connection is closed). */
   TRELLIS_E_PROXY_OPAQUE_HEADER: { status: 0, text: "the opaque stream's header is malformed" },
+  /** A peer broke the mux protocol that carries HTTP/1.1 between proxies (the connection is closed). */
+  TRELLIS_E_PROXY_MUX_PROTOCOL: { status: 0, text: "the peer broke the mux protocol" },
 } as const;
 
 export type ProxyErrorCode = keyof typeof PROXY_ERRORS;

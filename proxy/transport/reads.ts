@@ -7,7 +7,8 @@
  * spares a proxy that reads many small messages most of its garbage.
  */
 import net from "node:net";
-import type { Duplex } from "node:stream";
+import { Duplex } from "node:stream";
+import type { MuxStream } from "./mux.js";
 
 /** Where a socket's reads land; as `net.connect`'s `onread`. */
 export interface ReadInto {
@@ -22,9 +23,29 @@ export interface ReadInto {
 /** One TLS record's worth: a larger message takes more reads. */
 export const READ_BUFFER_BYTES = 16 * 1024;
 
-/** A socket's own read buffer, whose reads go to a sink that may change hands. */
+/**
+ * Reads into a buffer made when the socket first asks for it: a reader that may never read a
+ * socket's buffer (a mux stream delivers its bytes from the connection's) costs none.
+ */
+export function lazyReads(callback: ReadInto["callback"]): ReadInto {
+  let buffer: Buffer | undefined;
+  return {
+    get buffer() {
+      buffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
+      return buffer;
+    },
+    callback,
+  };
+}
+
+/** A socket's own read buffer (made on first use), whose reads go to a sink that may change hands. */
 export class OwnReads implements ReadInto {
-  readonly buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  private own: Buffer | undefined;
+
+  get buffer(): Buffer {
+    this.own ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    return this.own;
+  }
   /** Where reads go now; as `callback`. */
   constructor(public sink: (bytes: number, buffer: Buffer) => boolean) {}
   /** What the socket calls: fixed when reading is set up, it passes each read to the current sink. */
@@ -109,7 +130,12 @@ interface UserBufferHandle {
  * means, a socket with bytes already buffered, or a stream that is no socket is read as a stream
  * and each chunk passed on, with the same meaning. Returns whether the socket reads into the buffer.
  */
-export function readInto(socket: Duplex, reads: ReadInto): boolean {
+export function readInto(socket: Duplex | MuxStream, reads: ReadInto): boolean {
+  // A mux stream's bytes come from its connection's buffer: it takes only the callback.
+  if (!(socket instanceof Duplex)) {
+    socket.readInto(reads);
+    return true;
+  }
   const handle = (socket as unknown as { _handle?: UserBufferHandle | null })._handle;
   if (slots && typeof handle?.useUserBuffer === "function" && socket.readableLength === 0) {
     const fields = socket as unknown as Record<symbol, unknown>;

@@ -2,7 +2,9 @@
  * The inbound side (:4143): mTLS only. A client must present a certificate chaining to the trust
  * anchors; its SPIFFE ID is recorded on every metric. ALPN decides what the connection carries:
  * `h2` is the HTTP/2 session from a peer proxy (each request names its app port in
- * `trellis-dst-port`), `trellis.dev/opaque/v1` one opaque stream to the app port in its header.
+ * `trellis-dst-port`), `trellis.dev/mux/v1` a peer's HTTP/1.1 on the streams of a mux connection (each
+ * stream served as an HTTP/1.1 connection), `http/1.1` plain HTTP/1.1 from a mesh client that does
+ * not speak mux, `trellis.dev/opaque/v1` one opaque stream to the app port in its header.
  * Everything goes to the app on TRELLIS_PROXY_INBOUND_APP_HOST.
  */
 import http2, { type Http2Session } from "node:http2";
@@ -19,13 +21,17 @@ import { DST_PORT_HEADER, first, headerListBytes } from "../http/headers.js";
 import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS, SessionPool, settingsDeadline } from "../http/sessions.js";
 import { http2Upstream } from "../http/upstream.js";
 import type { ProxyMetrics, StackLabels } from "../metrics/index.js";
-import { ALPN_H2, ALPN_HTTP1, ALPN_OPAQUE, type MeshTls, spiffeIdOf } from "../tls/index.js";
+import { ALPN_H2, ALPN_HTTP1, ALPN_MUX, ALPN_OPAQUE, type MeshTls, spiffeIdOf } from "../tls/index.js";
 import { Connections } from "../transport/connections.js";
+import { MuxConnection } from "../transport/mux.js";
 import { connectPlain, listenOn } from "../transport/net.js";
 import { readOpaqueHeader, splice } from "../transport/opaque.js";
 import { readInto, SplicedReads } from "../transport/reads.js";
 
 const log = logger("inbound");
+
+/** A mux connection from a peer closes after this long without a stream (peers close theirs at 60 s). */
+const MUX_IDLE_TIMEOUT_MS = 120_000;
 
 export interface InboundOptions {
   listen: ListenAddr;
@@ -52,6 +58,8 @@ export class Inbound {
   /** Per app port, the pool's key and options, made once rather than per request. */
   private readonly apps = new Map<number, { target: string; options: () => Http1PoolOptions }>();
   private readonly appH2: SessionPool;
+  /** Mux connections from peers, told to go away when the proxy drains. */
+  private readonly muxes = new Set<MuxConnection>();
 
   constructor(private readonly options: InboundOptions) {
     this.appH2 = new SessionPool((key) => connectPlain(key, options.connectTimeoutMs));
@@ -122,7 +130,7 @@ export class Inbound {
 
   async listen(): Promise<string> {
     const server = this.options.tls.createServer(
-      [ALPN_H2, ALPN_HTTP1, ALPN_OPAQUE],
+      [ALPN_H2, ALPN_MUX, ALPN_HTTP1, ALPN_OPAQUE],
       this.options.detectTimeoutMs,
     );
     server.on("secureConnection", (socket: TLSSocket) => this.accept(socket));
@@ -159,12 +167,37 @@ export class Inbound {
         this.options.metrics.stack({ direction: "inbound", tls: "true", client_id: clientId }),
       );
       this.h1.accept(socket);
+    } else if (socket.alpnProtocol === ALPN_MUX) {
+      this.mux(socket, clientId);
     } else if (socket.alpnProtocol === ALPN_OPAQUE) {
       void this.opaque(socket, clientId);
     } else {
       log.warn({ client: clientId, alpn: socket.alpnProtocol }, "no mesh protocol negotiated; closing");
       socket.destroy();
     }
+  }
+
+  /** HTTP/1.1 from a peer proxy: each stream of the connection is served as a connection of its own. */
+  private mux(socket: TLSSocket, clientId: string): void {
+    const labels = this.options.metrics.stack({ direction: "inbound", tls: "true", client_id: clientId });
+    const conn = new MuxConnection({
+      role: "server",
+      idleTimeoutMs: MUX_IDLE_TIMEOUT_MS,
+      openTimeoutMs: this.options.detectTimeoutMs,
+      onStream: (stream) => {
+        this.socketLabels.set(stream, labels);
+        this.h1.accept(stream);
+      },
+      onProtocolError: (err) =>
+        log.warn(
+          { client: clientId, err: err.message, code: "TRELLIS_E_PROXY_MUX_PROTOCOL" },
+          "peer broke the mux protocol; closing",
+        ),
+    });
+    this.muxes.add(conn);
+    socket.once("close", () => this.muxes.delete(conn));
+    conn.attach(socket);
+    readInto(socket, conn.reads);
   }
 
   private async opaque(socket: TLSSocket, clientId: string): Promise<void> {
@@ -207,6 +240,7 @@ export class Inbound {
 
   async drain(graceMs: number): Promise<void> {
     this.server?.close();
+    for (const conn of this.muxes) conn.goAway();
     await this.connections.drain(graceMs);
     this.appH2.close();
     this.appH1.close();

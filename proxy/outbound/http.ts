@@ -1,8 +1,9 @@
 /**
  * Outbound HTTP: route a request by its authority, pick an endpoint, and send it. A meshed endpoint
- * gets it over the one HTTP/2 mTLS session to its proxy (the peer's SPIFFE ID verified first), with
- * the app port and the original protocol in mesh headers; an endpoint without identity, or an
- * authority the proxy has no destination for, gets it directly in plaintext (`tls="no_identity"`).
+ * gets it over one mTLS connection to its proxy (the peer's SPIFFE ID verified first), with the app
+ * port in a mesh header: HTTP/2 and gRPC on an HTTP/2 session, HTTP/1.1 on the streams of a mux
+ * connection. An endpoint without identity, or an authority the proxy has no destination for, gets
+ * it directly in plaintext (`tls="no_identity"`).
  */
 import { type Duplex, PassThrough, Readable } from "node:stream";
 import { logger } from "../../control/api/log.js";
@@ -25,13 +26,17 @@ import {
 } from "../metrics/index.js";
 import { MAX_RETRY_BODY_BYTES } from "../profiles/retries.js";
 import { type CompiledProfile, type CompiledRoute, pickWeighted, routeFor } from "../profiles/routes.js";
-import { ALPN_H2, ALPN_HTTP1, ALPN_OPAQUE, type MeshTls } from "../tls/index.js";
+import { ALPN_H2, ALPN_MUX, ALPN_OPAQUE, type MeshTls } from "../tls/index.js";
+import { MUX_READY, MuxClient } from "../transport/mux.js";
 import { connectPlain } from "../transport/net.js";
 import { encodeOpaqueHeader, splice } from "../transport/opaque.js";
 import { SplicedReads } from "../transport/reads.js";
 import type { Destination, DestinationResolver } from "./destinations.js";
 
 const log = logger("outbound");
+
+/** Idle pooled streams, and then mux connections without streams, close after this (peers wait 120 s). */
+const MESH_IDLE_TIMEOUT_MS = 60_000;
 
 export interface OutboundDeps {
   tls: MeshTls;
@@ -195,8 +200,9 @@ export class OutboundHttp {
   private upstream(down: Downstream, target: Target): Upstream {
     const { peer, host, port } = target;
     if (peer && down.req.http1) {
-      // HTTP/1.1 from the app rides a pooled HTTP/1.1 mTLS connection: measured faster in Node than
-      // re-framing each request as an HTTP/2 stream (see the README's Performance section).
+      // HTTP/1.1 from the app rides the streams of the mux connection to the peer: measured faster in
+      // Node than re-framing each request as an HTTP/2 stream, or a TLS connection per pooled
+      // connection (see the README's Performance section).
       return this.meshPool(peer.key, host, peer.inboundPort, peer.identity).upstreamWith(peer.h1Lines);
     }
     if (peer) {
@@ -255,15 +261,30 @@ export class OutboundHttp {
 
   private meshPool(key: string, host: string, port: number, identity: string) {
     const tls = this.deps.tls;
-    return this.http1.get(key, () => ({
+    return this.http1.get(key, () => {
+      const target = `${identity} at ${host}:${port}`;
+      const { connectTimeoutMs } = this.deps;
       // Dialled through mesh TLS: the peer's identity is checked before a byte is sent.
-      connect: (onread) => tls.connectNow(host, port, identity, ALPN_HTTP1, onread),
-      readyEvent: "secureConnect",
-      target: `${identity} at ${host}:${port}`,
-      connectTimeoutMs: this.deps.connectTimeoutMs,
-      // Idle connections leave the pool before the peer (120 s keep-alive) closes them.
-      idleTimeoutMs: 60_000,
-    }));
+      const mux = new MuxClient({
+        dial: (reads) => tls.connectNow(host, port, identity, ALPN_MUX, reads),
+        readyEvent: "secureConnect",
+        target,
+        connectTimeoutMs,
+        idleTimeoutMs: MESH_IDLE_TIMEOUT_MS,
+      });
+      return {
+        // Each pooled connection is a stream of the one mux connection to the peer.
+        connect: (onread) => {
+          const stream = mux.open();
+          stream.readInto(onread);
+          return stream;
+        },
+        readyEvent: MUX_READY,
+        target,
+        connectTimeoutMs,
+        idleTimeoutMs: MESH_IDLE_TIMEOUT_MS,
+      };
+    });
   }
 
   /** Closes sessions gracefully (in-flight requests finish). */

@@ -12,10 +12,12 @@ import type { ReadInto } from "../transport/reads.js";
 
 /** ALPN of the HTTP/2 connection that carries HTTP/2 and gRPC between two proxies, multiplexed. */
 export const ALPN_H2 = "h2";
-/** ALPN of a pooled keep-alive connection carrying requests the app sent as HTTP/1.1. */
+/** ALPN of plain HTTP/1.1 over mTLS, which the inbound side takes from mesh clients that do not speak mux. */
 export const ALPN_HTTP1 = "http/1.1";
 /** ALPN of a connection carrying one opaque TCP stream (or one HTTP/1.1 Upgrade) to an app port. */
 export const ALPN_OPAQUE = "trellis.dev/opaque/v1";
+/** ALPN of the connection carrying HTTP/1.1 between two proxies, its keep-alive connections multiplexed. */
+export const ALPN_MUX = "trellis.dev/mux/v1";
 
 export class PeerIdentityError extends Error {
   readonly code = "TRELLIS_E_PROXY_PEER_IDENTITY";
@@ -116,7 +118,7 @@ export class MeshTls {
       port,
       secureContext: context,
       ALPNProtocols: [alpn],
-      // Decrypted bytes go straight into the caller's buffer (the HTTP/1.1 pool's), when it has one.
+      // Decrypted bytes go straight into the caller's buffer (the mux connection's), when it has one.
       ...(onread ? { onread } : {}),
       // The peer is named by its SPIFFE ID, not by the address we dial.
       checkServerIdentity: (_host, cert) => {

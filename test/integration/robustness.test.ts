@@ -1,9 +1,10 @@
 // Every listener of the proxy meets abusive clients: garbage bytes (random binary, a text line that is
 // not HTTP), a header over 16 KiB, and a client that sends its headers a byte at a time. Outbound
 // (:4140) and admin (:4191) get them in plaintext; inbound (:4143) gets garbage instead of a TLS
-// ClientHello, and garbage after a valid mTLS handshake (ALPN h2, and the opaque protocol with a bad
-// header). Each abusive connection is closed or answered 4xx, and after each one the proxies still
-// carry a request through the mesh and answer /live.
+// ClientHello, and garbage after a valid mTLS handshake (ALPN h2, the opaque protocol with a bad
+// header, and the mux protocol with broken frames or broken requests inside a stream). Each abusive
+// connection is closed or answered 4xx, and after each one the proxies still carry a request through
+// the mesh and answer /live.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
@@ -13,6 +14,9 @@ import type { Duplex } from "node:stream";
 import { type TestContext, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import tls from "node:tls";
+import { ALPN_MUX } from "../../proxy/tls/index.js";
+import { MuxConnection } from "../../proxy/transport/mux.js";
+import { readInto } from "../../proxy/transport/reads.js";
 import { meshedDestination, startMesh, type TestMesh, type TestProxy } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";
 
@@ -125,6 +129,40 @@ async function trickle(
   }
 }
 
+/** The proxies' own mux client over an established mTLS connection. */
+async function muxOver(socket: tls.TLSSocket): Promise<MuxConnection> {
+  const conn = new MuxConnection({ role: "client", idleTimeoutMs: DEADLINE_MS });
+  conn.attach(socket);
+  readInto(socket, conn.reads);
+  conn.established();
+  return conn;
+}
+
+/** Sends `request` on a new stream; resolves what came back once a status line did, or the stream ended. */
+function muxRequest(conn: MuxConnection, request: string): Promise<string> {
+  const stream = conn.open();
+  if (!stream) return Promise.reject(new Error("the connection takes no new streams"));
+  return new Promise((resolve, reject) => {
+    let got = "";
+    const timer = setTimeout(() => reject(new Error(`no answer within ${DEADLINE_MS} ms`)), DEADLINE_MS);
+    const settle = () => {
+      clearTimeout(timer);
+      resolve(got);
+    };
+    readInto(stream, {
+      buffer: Buffer.alloc(0),
+      callback: (bytes, buffer) => {
+        got += buffer.subarray(0, bytes).toString("latin1");
+        if (/^HTTP\/1\.1 \d{3} .*\r\n\r\n/s.test(got)) settle();
+        return true;
+      },
+    });
+    stream.once("end", settle);
+    stream.once("close", settle);
+    stream.write(request);
+  });
+}
+
 /** Sends one HTTP/2 request on `session`; resolves its status, or how it failed. */
 function h2Request(
   session: http2.ClientHttp2Session,
@@ -165,6 +203,8 @@ test("abusive clients on 4140, 4143 and 4191 are cut off; the proxies keep servi
   });
 
   let served = 0;
+  /** Of those, requests sent straight to the inbound side (not through the client proxy). */
+  let direct = 0;
   /** A normal request through the mesh succeeds, and both proxies are live. */
   const stillServing = async () => {
     const status = await new Promise<number>((resolve, reject) => {
@@ -325,11 +365,49 @@ test("abusive clients on 4140, 4143 and 4191 are cut off; the proxies keep servi
     await stillServing();
   });
 
+  // The mux protocol that carries HTTP/1.1 between proxies: broken frames close the connection; a
+  // broken request inside a stream is answered on that stream, and the connection carries the next.
+  await t.test("inbound mTLS mux: a text line instead of frames", async () => {
+    assertRefused(await expectRefused(await connectMtls(mesh, server, ALPN_MUX), (s) => s.write(notHttp)));
+    await stillServing();
+  });
+  await t.test("inbound mTLS mux: a frame header a byte every 300 ms, then nothing", async () => {
+    const outcome = await expectRefused(await connectMtls(mesh, server, ALPN_MUX), (s, done) =>
+      trickle(s, done, Buffer.from([0, 0, 0, 16, 0, 0, 0, 1]), 300, true),
+    );
+    assertRefused(outcome);
+    await stillServing();
+  });
+  await t.test(
+    "inbound mTLS mux: a stream with a 20 KiB header gets 431, another a slow head 408, the next 200",
+    async () => {
+      const conn = await muxOver(await connectMtls(mesh, server, ALPN_MUX));
+      const dst = `trellis-dst-port: ${app.port}\r\n`;
+      assert.match(
+        await muxRequest(conn, `GET / HTTP/1.1\r\nhost: ${authority}\r\n${dst}x-big: ${BIG_HEADER}\r\n\r\n`),
+        /^HTTP\/1\.1 431 /,
+      );
+      assert.match(
+        await muxRequest(conn, `GET / HTTP/1.1\r\nhost: ${authority}\r\n${dst}`),
+        /^HTTP\/1\.1 408 /,
+      );
+      assert.match(
+        await muxRequest(conn, `GET / HTTP/1.1\r\nhost: ${authority}\r\n${dst}\r\n`),
+        /^HTTP\/1\.1 200 /,
+      );
+      served++;
+      direct++;
+      assert.equal(conn.closed, false, "the connection carries on");
+      conn.socket?.destroy();
+      await stillServing();
+    },
+  );
+
   // Nothing the abusers sent reached the app, and nothing threw past the proxy's own handlers.
   assert.equal(app.requests(), served);
   for (const proxy of [client, server]) {
     assert.doesNotMatch(proxy.child.stderr(), /uncaught exception/);
   }
   const outbound = await client.metrics();
-  assert.equal(sum(outbound, "request_total", { direction: "outbound", authority }), served);
+  assert.equal(sum(outbound, "request_total", { direction: "outbound", authority }), served - direct);
 });

@@ -253,3 +253,62 @@ test("SIGTERM: the proxy stops accepting, finishes the request in flight, and ex
   assert.equal(res.body, "finished\n");
   assert.equal(await server.child.exited, 0);
 });
+
+test("HTTP/1.1 between proxies: a client that stops reading a large answer holds up no other request", async (t) => {
+  const mesh = await startMesh(t);
+  // Far more than the kernel buffers on the way hold, so the stall reaches the app.
+  const big = randomBytes(48 * 1024 * 1024);
+  let bigServed = false;
+  const app = http.createServer((req, res) => {
+    req.resume();
+    if (req.url === "/big") {
+      res.writeHead(200, { "content-length": big.length });
+      res.end(big, () => {
+        bigServed = true;
+      });
+    } else res.end(`small ${req.url}\n`);
+  });
+  t.after(() => app.close());
+  const appPort = await listening(app);
+  const server = await mesh.proxy("hol", { inboundPorts: [appPort] });
+  const authority = `hol.test.svc.cluster.local:${appPort}`;
+  const client = await mesh.proxy("hol-client", {
+    destinations: [meshedDestination(authority, appPort, server)],
+  });
+  const [host, port] = client.outbound.split(":");
+
+  // The large answer starts and its reader stops: the bytes in flight fill the windows and buffers
+  // between the proxies and stay there.
+  const stalled = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const req = http.get({ host, port: Number(port), path: "/big", headers: { host: authority } }, resolve);
+    req.once("error", reject);
+  });
+  assert.equal(stalled.statusCode, 200);
+  stalled.pause();
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal(bigServed, false, "the app could not write it all: the stalled reader holds it back");
+
+  // Meanwhile the same pair of proxies carries other requests, many at once.
+  const smalls = await Promise.all(
+    Array.from({ length: 40 }, (_, i) => get(client.outbound, authority, `/${i}`, 5000)),
+  );
+  for (const [i, r] of smalls.entries()) {
+    assert.equal(r.status, 200);
+    assert.equal(r.body, `small /${i}\n`);
+  }
+
+  // The reader goes on: every byte arrives, in order.
+  const hash = createHash("sha256");
+  let size = 0;
+  stalled.on("data", (c: Buffer) => {
+    hash.update(c);
+    size += c.length;
+  });
+  stalled.resume();
+  await new Promise((resolve, reject) => {
+    stalled.once("end", resolve);
+    stalled.once("error", reject);
+  });
+  assert.equal(size, big.length);
+  assert.equal(hash.digest("hex"), sha256(big));
+});

@@ -3,13 +3,14 @@
  * write as the head, when the caller corked the socket), the rest as it arrives, chunk-framed when
  * asked, with backpressure both ways.
  */
-import type { Socket } from "node:net";
+
 import { Readable } from "node:stream";
 import type { Headers } from "../headers.js";
+import type { Conn } from "./conn.js";
 import { headerLines } from "./parser.js";
 
 /** Writes one piece of a body, in a chunk of its own when `chunked`; false when the socket is full. */
-export function writeChunk(socket: Socket, chunk: Buffer, chunked: boolean): boolean {
+export function writeChunk(socket: Conn, chunk: Buffer, chunked: boolean): boolean {
   if (!chunked) return socket.write(chunk);
   if (chunk.length === 0) return true; // an empty chunk would end the body
   socket.write(`${chunk.length.toString(16)}\r\n`, "latin1");
@@ -43,7 +44,7 @@ export interface BodyEnd {
   cut(): void;
 }
 
-export function pumpBody(body: Readable, socket: Socket, chunked: boolean, on: BodyEnd): void {
+export function pumpBody(body: Readable, socket: Conn, chunked: boolean, on: BodyEnd): void {
   let waitingDrain = false;
   let ended = false;
   const pump = () => {
@@ -85,7 +86,7 @@ export function pumpBody(body: Readable, socket: Socket, chunked: boolean, on: B
  * for 'error' must not take the process down (node:http's IncomingMessage makes the same exception).
  */
 export class SocketBody extends Readable {
-  constructor(private readonly socket: Socket) {
+  constructor(private readonly socket: Conn) {
     super();
     this.on("error", () => {});
   }

@@ -146,10 +146,10 @@ export class ClientExchange {
 
   /**
    * A piece of the body. llhttp's binding hands over a copy (Node 20 to 24); a piece that is a view
-   * of the connection's read buffer, which the next read overwrites, is copied before it is kept.
+   * of the bytes being parsed, which the next read overwrites, is copied before it is kept.
    */
   body(chunk: Buffer): void {
-    const own = chunk.buffer === this.conn.readBuffer.buffer ? Buffer.from(chunk) : chunk;
+    const own = chunk.buffer === this.conn.parsing ? Buffer.from(chunk) : chunk;
     if (this.early) this.early.push(own);
     else if (this.response && !this.response.push(own)) this.conn.socket.pause();
   }

@@ -6,11 +6,12 @@
  * that finds its reused connection closed by the endpoint (it went idle on their side) before any
  * answer is sent once more on a fresh connection: it cannot have been processed.
  */
-import net, { type Socket } from "node:net";
-import { READ_BUFFER_BYTES, type ReadInto } from "../../transport/reads.js";
+import net from "node:net";
+import { lazyReads, type ReadInto } from "../../transport/reads.js";
 import type { Upstream, UpstreamResponse } from "../exchange.js";
 import type { Headers } from "../headers.js";
 import { ClientExchange } from "./client-exchange.js";
+import type { Conn } from "./conn.js";
 import { Http1Parser, headerLines, SKIP_BODY } from "./parser.js";
 
 export interface Http1PoolOptions {
@@ -18,7 +19,7 @@ export interface Http1PoolOptions {
    * Opens a connection to the endpoint, reading into `onread` (pass it to `net.connect` or
    * `tls.connect`). Bytes written before it is established wait for it.
    */
-  connect(onread: ReadInto): Socket;
+  connect(onread: ReadInto): Conn;
   /** The event that says the connection is established (`connect`, or `secureConnect` for TLS). */
   readyEvent: "connect" | "secureConnect";
   /** Names the endpoint in errors. */
@@ -178,7 +179,7 @@ export class Http1Pool {
 }
 
 export class ClientConn {
-  readonly socket: Socket;
+  readonly socket: Conn;
   private readonly parser: Http1Parser;
   private current: ClientExchange | undefined;
   /** Whether the connection carried an exchange before the current one. */
@@ -188,8 +189,8 @@ export class ClientConn {
   connected = false;
   private gone = false;
   private heads: Array<[ClientExchange, UpstreamResponse]> = [];
-  /** Where this connection's reads land, reused for every read. */
-  readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  /** The memory of the bytes being parsed, which the next read overwrites. */
+  parsing: ArrayBufferLike | undefined;
 
   constructor(private readonly pool: Http1Pool) {
     const { options } = pool;
@@ -198,19 +199,20 @@ export class ClientConn {
       body: (chunk) => this.current?.body(chunk),
       end: (trailers) => this.current?.end(trailers),
     });
-    let socket: Socket;
+    let socket: Conn;
     try {
-      socket = options.connect({
-        buffer: this.readBuffer,
-        callback: (bytes, buffer) => {
+      // A socket reads into a buffer of its own, reused for every read; a mux stream needs none.
+      socket = options.connect(
+        lazyReads((bytes, buffer) => {
           this.onRead(buffer.subarray(0, bytes));
           return true;
-        },
-      });
+        }),
+      );
     } catch (err) {
       // Failing to even start (no certificate yet) fails like a connection would, asynchronously.
-      socket = new net.Socket();
-      process.nextTick(() => socket.destroy(err as Error));
+      const failed = new net.Socket();
+      process.nextTick(() => failed.destroy(err as Error));
+      socket = failed;
     }
     this.socket = socket;
     const timer = setTimeout(
@@ -245,7 +247,9 @@ export class ClientConn {
 
   /** Bytes read, valid only during this call (the buffer is reused for the next read). */
   private onRead(d: Buffer): void {
+    this.parsing = d.buffer;
     const ret = this.parser.execute(d);
+    this.parsing = undefined;
     const heads = this.heads;
     if (heads.length > 0) {
       this.heads = [];

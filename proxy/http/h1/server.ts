@@ -6,12 +6,13 @@
  * headers timeout gets 408; an idle keep-alive connection closes after the keep-alive timeout.
  */
 
-import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import type { MuxStream } from "../../transport/mux.js";
 import { readInto, SplicedReads } from "../../transport/reads.js";
 import type { Downstream } from "../exchange.js";
 import { type HopFields, splitHeaders } from "../headers.js";
 import { http } from "../node-http.js";
+import type { Conn } from "./conn.js";
 import { Http1Parser, type MessageHead, type ParseError, UPGRADE } from "./parser.js";
 import { Exchange } from "./server-exchange.js";
 
@@ -32,7 +33,7 @@ export interface Http1ServerOptions {
   /** An idle connection between requests is closed after this. */
   keepAliveTimeoutMs: number;
   /** `hop` holds the request's hop-by-hop fields (the mesh's own among them). */
-  onRequest(down: Downstream, socket: Socket, hop: HopFields): void;
+  onRequest(down: Downstream, conn: Conn, hop: HopFields): void;
   /**
    * Takes the socket over, with any bytes after the head, and its reads: they land in `reads`,
    * which hold what comes until the new owner takes them (`into`). Without it, upgrades are refused.
@@ -60,7 +61,7 @@ export class Http1Server {
   }
 
   /** Serves a connection; `head` holds bytes already read from it (protocol detection). */
-  accept(socket: Socket, head?: Buffer): void {
+  accept(socket: Conn, head?: Buffer): void {
     const conn = new ServerConn(this, socket);
     this.conns.add(conn);
     socket.once("close", () => {
@@ -111,7 +112,7 @@ export class ServerConn {
 
   constructor(
     readonly server: Http1Server,
-    readonly socket: Socket,
+    readonly socket: Conn,
   ) {
     this.parser = new Http1Parser("request", server.options.maxHeaderBytes, {
       begin: () => {
@@ -129,7 +130,8 @@ export class ServerConn {
       this.onData(buffer.subarray(0, bytes));
       return true;
     };
-    readInto(socket, this.reads);
+    // A Conn is a socket or a mux stream.
+    readInto(socket as Duplex | MuxStream, this.reads);
     socket.on("end", this.onSocketEnd);
     socket.on("error", () => {});
   }
@@ -178,7 +180,8 @@ export class ServerConn {
         this.socket.destroy();
         return;
       }
-      onUpgrade(req, this.socket, Buffer.from(d.subarray(ret)), this.reads);
+      // Upgrades come only on sockets: between proxies they travel as opaque streams.
+      onUpgrade(req, this.socket as unknown as Duplex, Buffer.from(d.subarray(ret)), this.reads);
     }
   }
 

@@ -1,0 +1,19 @@
+/**
+ * What the HTTP/1.1 relay uses of a connection: a socket, or a stream of the mux connection
+ * between two proxies (transport/mux.ts), which behaves the same for these.
+ */
+export interface Conn {
+  readonly destroyed: boolean;
+  write(data: string | Uint8Array, encoding?: BufferEncoding): boolean;
+  end(data?: string | Uint8Array): unknown;
+  /** Holds writes until `uncork`, to leave in one. */
+  cork(): void;
+  uncork(): void;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(err?: Error): unknown;
+  on(event: "end" | "drain", listener: () => void): unknown;
+  on(event: "error", listener: (err: Error) => void): unknown;
+  once(event: "close" | "drain" | "connect" | "secureConnect", listener: () => void): unknown;
+  off(event: "end" | "drain", listener: () => void): unknown;
+}

@@ -33,6 +33,8 @@ export const MAX_STREAMS = 1024;
 /** The largest window a stream may be given (2^31 - 1, as in HTTP/2). */
 const MAX_WINDOW = 0x7fffffff;
 const MAX_STREAM_ID = 0x7fffffff;
+/** What one turn's writes may hold before they are sent without waiting for the turn's end. */
+const MAX_BATCH_BYTES = 64 * 1024;
 /** How long a closing connection waits for the peer's end before it is cut. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -282,8 +284,8 @@ export class MuxConnection {
   socket: Socket | undefined;
   private nextId = 1;
   private lastPeerId = 0;
-  /** Frames written in this turn of the event loop, sent together at its end. */
-  private out: Buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  /** Frames written in this turn of the event loop, sent together at its end (or once past a batch). */
+  private readonly out: Buffer = Buffer.allocUnsafe(MAX_BATCH_BYTES + HEADER_BYTES + MAX_FRAME_PAYLOAD);
   private outLength = 0;
   private flushScheduled = false;
   /** A frame header split across reads. */
@@ -292,8 +294,10 @@ export class MuxConnection {
   private readonly frame = { type: 0, flags: 0, length: 0, stream: 0 };
   /** Payload bytes of the current frame still to come. */
   private payloadLeft = 0;
-  /** A control frame's payload (u32), possibly split across reads. */
+  /** A control frame's payload (u32) being read, possibly split across reads. */
   private readonly control = Buffer.allocUnsafe(4);
+  /** A control frame's payload being written. */
+  private readonly controlOut = Buffer.allocUnsafe(4);
   private controlHave = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private ready = false;
@@ -365,8 +369,8 @@ export class MuxConnection {
   goAway(): void {
     if (this.goingAway || this.closed) return;
     this.goingAway = true;
-    this.control.writeUInt32BE(this.lastPeerId);
-    this.frameOut(FRAME.GOAWAY, 0, 0, this.control);
+    this.controlOut.writeUInt32BE(this.lastPeerId);
+    this.frameOut(FRAME.GOAWAY, 0, 0, this.controlOut);
     this.options.onGoingAway?.();
     this.closeIfDone();
   }
@@ -385,24 +389,19 @@ export class MuxConnection {
   }
 
   window(stream: number, n: number): void {
-    this.control.writeUInt32BE(n);
-    this.frameOut(FRAME.WINDOW, 0, stream, this.control);
+    this.controlOut.writeUInt32BE(n);
+    this.frameOut(FRAME.WINDOW, 0, stream, this.controlOut);
   }
 
   reset(stream: number, code: number): void {
-    this.control.writeUInt32BE(code);
-    this.frameOut(FRAME.RESET, 0, stream, this.control);
+    this.controlOut.writeUInt32BE(code);
+    this.frameOut(FRAME.RESET, 0, stream, this.controlOut);
   }
 
   private frameOut(type: number, flags: number, stream: number, payload: Buffer | undefined): void {
     if (this.closed) return;
+    // Room for one more frame is always left: a batch is sent once it passes MAX_BATCH_BYTES.
     const length = payload?.length ?? 0;
-    const need = this.outLength + HEADER_BYTES + length;
-    if (need > this.out.length) {
-      const grown = Buffer.allocUnsafe(Math.max(need, this.out.length * 2));
-      this.out.copy(grown, 0, 0, this.outLength);
-      this.out = grown;
-    }
     const out = this.out;
     let at = this.outLength;
     out[at] = type;
@@ -412,6 +411,11 @@ export class MuxConnection {
     at += HEADER_BYTES;
     if (payload) at += payload.copy(out, at);
     this.outLength = at;
+    // A turn that writes a lot (a large body) sends as it goes rather than holding it all.
+    if (at >= MAX_BATCH_BYTES) {
+      this.flush();
+      return;
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.flush);
@@ -426,8 +430,6 @@ export class MuxConnection {
     const chunk = Buffer.allocUnsafe(this.outLength);
     this.out.copy(chunk, 0, 0, this.outLength);
     this.outLength = 0;
-    // A large turn's buffer is not kept for the next.
-    if (this.out.length > 4 * READ_BUFFER_BYTES) this.out = Buffer.allocUnsafe(READ_BUFFER_BYTES);
     if (!socket.write(chunk)) this.congested = true;
     this.closeIfDone();
   };

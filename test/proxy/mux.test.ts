@@ -348,3 +348,26 @@ test("a peer that breaks the protocol is cut off with the reason; the server ser
   assert.equal(answer.subarray(8, 8 + 64).toString(), sha(Buffer.from("split")));
   raw.destroy();
 });
+
+test("a control frame split across reads is read whole while the connection writes its own meanwhile", async (t) => {
+  const server = await muxServer(t);
+  const raw = net.connect(server.port, "127.0.0.1");
+  raw.on("data", () => {});
+  t.after(() => raw.destroy());
+  raw.write(
+    Buffer.concat([frame(FRAME.DATA, 0, 1, Buffer.from("a")), frame(FRAME.DATA, 0, 3, Buffer.from("b"))]),
+  );
+  await delay(50);
+  const [one, three] = server.streams as [MuxStream, MuxStream];
+  assert.equal(one.write(Buffer.alloc(INITIAL_WINDOW + 1)), false, "stream 1 wrote past its window");
+  const drained = once(one, "drain");
+  // Credit of 65536 for stream 1, its payload cut in two; in between, the server resets stream 3.
+  const credit = frame(FRAME.WINDOW, 0, 1, Buffer.from([0, 1, 0, 0]));
+  raw.write(credit.subarray(0, 10));
+  await delay(50);
+  three.destroy();
+  await delay(50);
+  raw.write(credit.subarray(10));
+  await drained;
+  assert.deepEqual(server.errors, []);
+});

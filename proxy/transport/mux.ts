@@ -1,9 +1,10 @@
 /**
  * Many byte streams over one connection: how HTTP/1.1 crosses between two proxies. Each stream is
  * a virtual connection that the HTTP/1.1 relay uses as it would a socket (the client pool keeps
- * them alive, the server parses them), and all that the streams write in one turn of the event
- * loop leaves in one TLS write. A proxy carrying many requests at once then makes one read and one
- * write per batch on the mTLS hop, where a connection per request makes one each per request.
+ * them alive, the server parses them). While several exchanges are under way, all that the streams
+ * write in one turn of the event loop leaves in one TLS write, so a proxy carrying many requests at
+ * once makes one read and one write per batch on the mTLS hop, where a connection per request makes
+ * one each per request; a lone exchange's write leaves at once, adding no latency.
  *
  * Wire format (ALPN `trellis.dev/mux/v1`): frames of an 8-byte header and a payload,
  *
@@ -75,6 +76,8 @@ export class MuxStream extends EventEmitter {
   /** Bytes written beyond the send window, waiting for credit. */
   private pendingOut: Buffer[] = [];
   private wantDrain = false;
+  /** Counted in the connection's `exchanges`. */
+  private inExchange = false;
 
   constructor(
     readonly conn: MuxConnection,
@@ -116,7 +119,19 @@ export class MuxStream extends EventEmitter {
 
   private send(chunk: Buffer): void {
     this.sendWindow -= chunk.length;
+    this.turn(this.conn.client);
     this.conn.data(this.id, chunk, 0);
+  }
+
+  /**
+   * The exchange on this stream is the peer's turn (`waiting`: a client wrote its request) or ours
+   * (a server read one): counted on the connection, which batches writes only when other streams
+   * are in the middle of an exchange too.
+   */
+  private turn(waiting: boolean): void {
+    if (this.inExchange === waiting) return;
+    this.inExchange = waiting;
+    this.conn.exchanges += waiting ? 1 : -1;
   }
 
   /** Writes already wait for the end of the event loop's turn. */
@@ -158,6 +173,7 @@ export class MuxStream extends EventEmitter {
   }
 
   private closeNow(err?: Error): void {
+    this.turn(false);
     this.destroyed = true;
     this.pendingIn = [];
     this.pendingOut = [];
@@ -175,6 +191,7 @@ export class MuxStream extends EventEmitter {
   /** Bytes for this stream, valid only during this call. */
   received(bytes: Buffer): void {
     if (this.destroyed || this.peerEnded) return;
+    this.turn(!this.conn.client);
     if (this.paused || !this.reads || this.pendingIn.length > 0) this.pendingIn.push(Buffer.from(bytes));
     else this.deliver(bytes);
   }
@@ -301,6 +318,12 @@ export class MuxConnection {
   private controlHave = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private ready = false;
+  readonly client: boolean;
+  /**
+   * Streams in the middle of an exchange: a client's that wrote and wait for an answer, a server's
+   * that read and have not answered.
+   */
+  exchanges = 0;
   goingAway = false;
   closed = false;
   /** The socket's buffer is full: streams hold their writes until it drains. */
@@ -315,7 +338,9 @@ export class MuxConnection {
     },
   };
 
-  constructor(private readonly options: MuxConnectionOptions) {}
+  constructor(private readonly options: MuxConnectionOptions) {
+    this.client = options.role === "client";
+  }
 
   /** Carries the streams over `socket`, which reads into `reads`. */
   attach(socket: Socket): void {
@@ -418,7 +443,10 @@ export class MuxConnection {
     }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(this.flush);
+      // With other exchanges under way, what they write in this turn of the event loop joins this
+      // write; alone, it leaves as soon as the code writing it is done.
+      if (this.exchanges > (this.client ? 1 : 0)) setImmediate(this.flush);
+      else process.nextTick(this.flush);
     }
   }
 

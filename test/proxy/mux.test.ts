@@ -149,11 +149,11 @@ test("streams carry bytes both ways at once, each intact, and a half-closed stre
   assert.deepEqual(server.errors, []);
 });
 
-test("writes made in one turn of the event loop leave in one socket write", async (t) => {
+test("a lone exchange's write leaves at once; with others under way, a turn's writes leave in one", async (t) => {
   const server = await muxServer(t, hashBack);
   const { client, sockets } = muxClient(t, server.port);
-  const first = client.open();
-  await once(first, MUX_READY);
+  const lone = client.open();
+  await once(lone, MUX_READY);
   const socket = sockets[0] as net.Socket;
   let writes = 0;
   const write = socket.write.bind(socket);
@@ -161,17 +161,28 @@ test("writes made in one turn of the event loop leave in one socket write", asyn
     writes++;
     return write(...args);
   }) as typeof socket.write;
-  const streams = [first, ...Array.from({ length: 9 }, () => client.open())];
-  const answers = streams.map((s, i) => {
-    const answer = collect(s);
-    s.end(`request ${i}`);
-    return answer;
-  });
-  await delay(0);
-  await new Promise((resolve) => setImmediate(resolve));
-  assert.equal(writes, 1, "ten streams' requests went out in one write");
+
+  // Nothing else under way: the request leaves once the code writing it is done, not a turn later.
+  const loneAnswer = collect(lone);
+  lone.end("alone");
+  await new Promise((resolve) => process.nextTick(resolve));
+  assert.equal(writes, 1, "the lone request went out before the event loop's next phase");
+  assert.equal((await loneAnswer).toString(), sha(Buffer.from("alone")));
+
+  // One exchange under way: requests written by separate callbacks in one turn leave together.
+  writes = 0;
+  const waiting = client.open();
+  waiting.write("waiting for an answer");
+  await delay(20);
+  writes = 0;
+  const streams = Array.from({ length: 9 }, () => client.open());
+  const answers = streams.map((s) => collect(s));
+  for (const [i, s] of streams.entries()) setImmediate(() => s.end(`request ${i}`));
+  await delay(20);
+  assert.equal(writes, 1, "nine requests from nine callbacks went out in one write");
   const got = await Promise.all(answers);
   for (const [i, answer] of got.entries()) assert.equal(answer.toString(), sha(Buffer.from(`request ${i}`)));
+  waiting.end();
 });
 
 test("a reader that stops holds up only its own stream: its writer waits for credit, the others go on", async (t) => {

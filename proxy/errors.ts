@@ -68,5 +68,10 @@ export function connectError(err: unknown, target: string): ProxyError {
     return new ProxyError("TRELLIS_E_PROXY_PEER_IDENTITY", `${target}: ${e.message}`);
   }
   if (/timed out/.test(String(e?.message))) return new ProxyError("TRELLIS_E_PROXY_CONNECT_TIMEOUT", target);
-  return new ProxyError("TRELLIS_E_PROXY_CONNECT", `${target}: ${e?.code ?? e?.message ?? String(err)}`);
+  // A TLS alert from the peer says why it refused the handshake (say, "no application protocol").
+  const alert = /alert ([a-z ]+)/i.exec(String(e?.message))?.[1];
+  const detail = alert
+    ? `${e.code ?? "TLS"}, the peer's TLS alert: ${alert}`
+    : (e?.code ?? e?.message ?? String(err));
+  return new ProxyError("TRELLIS_E_PROXY_CONNECT", `${target}: ${detail}`);
 }

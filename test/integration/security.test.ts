@@ -10,8 +10,9 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { type TestContext, test } from "node:test";
+import tls from "node:tls";
 import { promisify } from "node:util";
-import { meshedDestination, startMesh, type TestMesh } from "../support/mesh.js";
+import { get, meshedDestination, startMesh, type TestMesh } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";
 import { makeForeignPki, type TestLeaf } from "../support/pki.js";
 import { requireTools } from "../support/tools.js";
@@ -249,4 +250,55 @@ test("a peer presenting another identity gets nothing: 502 naming both identitie
   // Whether the server side saw the handshake finish before the client hung up is a race; what
   // matters is that no request reached it.
   assert.equal(sum(inbound, "request_total", { direction: "inbound" }), 0);
+});
+
+test("a peer with the right identity that does not speak the mux protocol gets no frames: 502 saying why", async (t) => {
+  const mesh = await startMesh(t);
+  const identity = mesh.identityOf("legacy");
+  const leaf = await mesh.pki.leaf(identity);
+  let received = 0;
+  /** A mesh member's TLS server that speaks something else, offering these ALPN protocols. */
+  const peer = async (alpn: string[] | undefined): Promise<string> => {
+    const server = tls.createServer(
+      {
+        cert: leaf.certChainPem,
+        key: leaf.keyPem,
+        ca: mesh.pki.anchor.certPem,
+        requestCert: true,
+        ...(alpn ? { ALPNProtocols: alpn } : {}),
+      },
+      (socket) => {
+        socket.on("data", (d: Buffer) => {
+          received += d.length;
+        });
+        socket.on("error", () => {});
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    t.after(() => server.close());
+    return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+  const cases = [
+    // Plain HTTP/1.1 only: the peer's TLS refuses the handshake.
+    { name: "only-http1", inbound: await peer(["http/1.1"]), why: /TLS alert: no application protocol/ },
+    // No ALPN at all: the handshake completes, and the client proxy hangs up before a frame.
+    { name: "no-alpn", inbound: await peer(undefined), why: /did not agree to trellis\.dev\/mux\/v1/ },
+  ];
+  const client = await mesh.proxy("client", {
+    destinations: cases.map(({ name, inbound }) =>
+      meshedDestination(`${name}.test.svc.cluster.local:8080`, 8080, {
+        inbound,
+        identity,
+        admin: "",
+        outbound: "",
+      }),
+    ),
+  });
+  for (const { name, why } of cases) {
+    const r = await get(client.outbound, `${name}.test.svc.cluster.local:8080`, "/");
+    assert.equal(r.status, 502, name);
+    assert.match(String(r.headers["trellis-proxy-error"]), why, name);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(received, 0, "not a byte was sent to either");
 });

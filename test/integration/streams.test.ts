@@ -251,7 +251,11 @@ test("SIGTERM: the proxy stops accepting, finishes the request in flight, and ex
   const res = await slow;
   assert.equal(res.status, 200);
   assert.equal(res.body, "finished\n");
+  // Once nothing is in flight the proxy exits, without waiting out its 30 s grace: the client proxy's
+  // idle connection to it was told to go away and closed.
+  const exitedAfter = Date.now();
   assert.equal(await server.child.exited, 0);
+  assert.ok(Date.now() - exitedAfter < 15_000, "exited once the last request was done, not at the deadline");
 });
 
 test("HTTP/1.1 between proxies: a client that stops reading a large answer holds up no other request", async (t) => {

@@ -35,6 +35,7 @@ export function detect(socket: Socket, timeoutMs: number): Promise<Detected> {
     const finish = (protocol: Protocol) => {
       clearTimeout(timer);
       socket.off("data", onData);
+      socket.off("end", onClose);
       socket.off("close", onClose);
       socket.pause();
       resolve({ protocol, head: buffered });
@@ -44,9 +45,12 @@ export function detect(socket: Socket, timeoutMs: number): Promise<Detected> {
       const result = classify(buffered);
       if (result) finish(result);
     };
+    // A client that ends its side before the bytes say what it speaks never will (the listener is
+    // half-open, so its end alone would not close the socket).
     const onClose = () => finish("closed");
     const timer = setTimeout(() => finish("timeout"), timeoutMs);
     socket.on("data", onData);
+    socket.once("end", onClose);
     socket.once("close", onClose);
   });
 }

@@ -17,7 +17,8 @@
  *   holds at most that much at the receiver and never holds up the others.
  * - RESET (2), payload u32 code: the stream is abandoned both ways.
  * - GOAWAY (3), on stream 0, payload u32 (the last stream id the sender accepted): no new streams;
- *   the ones already open finish, then the connection closes.
+ *   the ones already open finish, then the connection closes. A client's streams past that id were
+ *   never seen by the server: they fail as refused, and their requests may be sent again.
  *
  * A frame that breaks these rules closes the connection, and every stream on it.
  */
@@ -45,6 +46,21 @@ export const RESET_CODE = { CANCEL: 0, REFUSED: 1 } as const;
 
 /** What a client stream emits once its connection is established, as a socket emits 'connect'. */
 export const MUX_READY = "connect";
+
+/** The peer reset a stream; `refused` says it took none of it (safe to send again elsewhere). */
+export class MuxResetError extends Error {
+  override readonly name = "MuxResetError";
+  readonly refused: boolean;
+
+  constructor(readonly code: number) {
+    super(
+      code === RESET_CODE.REFUSED
+        ? "the peer refused the stream (it takes no new ones)"
+        : `the peer reset the stream (code ${code})`,
+    );
+    this.refused = code === RESET_CODE.REFUSED;
+  }
+}
 
 /** The peer broke the protocol; the connection was closed. */
 export class MuxProtocolError extends Error {
@@ -271,7 +287,7 @@ export class MuxStream extends EventEmitter {
 
   receivedReset(code: number): void {
     if (this.destroyed) return;
-    this.closeNow(new Error(`the peer reset the stream (code ${code})`));
+    this.closeNow(new MuxResetError(code));
   }
 
   /** The connection is gone. */
@@ -587,13 +603,19 @@ export class MuxConnection {
       case FRAME.RESET:
         stream?.receivedReset(this.control.readUInt32BE(0));
         break;
-      case FRAME.GOAWAY:
+      case FRAME.GOAWAY: {
         if (!this.goingAway) {
           this.goingAway = true;
           this.options.onGoingAway?.();
         }
+        // The streams we opened past the last one the peer took were never seen there, and never
+        // will be: refused, so their requests may go elsewhere.
+        const last = this.control.readUInt32BE(0);
+        if (this.client)
+          for (const s of [...this.streams.values()]) if (s.id > last) s.receivedReset(RESET_CODE.REFUSED);
         this.closeIfDone();
         break;
+      }
     }
   }
 

@@ -9,6 +9,8 @@ import { once } from "node:events";
 import net from "node:net";
 import { type TestContext, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
+import type { UpstreamResponse } from "../../proxy/http/exchange.js";
+import { Http1Pool } from "../../proxy/http/h1/client.js";
 import {
   FIN,
   FRAME,
@@ -18,6 +20,7 @@ import {
   MuxClient,
   MuxConnection,
   type MuxProtocolError,
+  type MuxResetError,
   type MuxStream,
 } from "../../proxy/transport/mux.js";
 import { readInto } from "../../proxy/transport/reads.js";
@@ -235,9 +238,10 @@ test("destroying a stream resets it at the peer; the connection's other streams 
   const closed = new Promise((resolve) => aServer.once("close", resolve));
   const failed = once(aServer, "error");
   a.destroy();
-  const [err] = (await failed) as [Error];
+  const [err] = (await failed) as [MuxResetError];
   await closed;
   assert.match(err.message, /reset/);
+  assert.equal(err.refused, false, "a cancelled stream may have been processed");
   assert.equal(aServer.destroyed, true);
 
   const bAnswer = collect(b);
@@ -292,8 +296,9 @@ test("a server refuses streams past its limit; the ones within it are served", a
   const streams = Array.from({ length: MAX_STREAMS + 1 }, () => client.open());
   for (const s of streams) s.write("x");
   const refused = streams.at(-1) as MuxStream;
-  const [err] = (await once(refused, "error")) as [Error];
-  assert.match(err.message, /reset.*code 1/);
+  const [err] = (await once(refused, "error")) as [MuxResetError];
+  assert.match(err.message, /refused/);
+  assert.equal(err.refused, true, "a refused stream is known to be unprocessed");
   await delay(50);
   assert.equal(server.streams.length, MAX_STREAMS);
   assert.ok(streams.slice(0, -1).every((s) => !s.destroyed));
@@ -381,4 +386,54 @@ test("a control frame split across reads is read whole while the connection writ
   raw.write(credit.subarray(10));
   await drained;
   assert.deepEqual(server.errors, []);
+});
+
+test("a request on a stream the peer refused is sent again on a new connection: the pool retries it", async (t) => {
+  let connections = 0;
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    connections++;
+    const conn = new MuxConnection({
+      role: "server",
+      idleTimeoutMs: 60_000,
+      onStream: (s) => {
+        let got = "";
+        readInto(s, {
+          buffer: Buffer.alloc(0),
+          callback: (bytes, buffer) => {
+            got += buffer.subarray(0, bytes).toString("latin1");
+            if (got.includes("\r\n\r\n")) s.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+            return true;
+          },
+        });
+      },
+    });
+    conn.attach(socket);
+    readInto(socket, conn.reads);
+    // The first connection goes away before it reads a byte: its first stream is refused.
+    if (connections === 1) conn.goAway();
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  t.after(() => server.close());
+  const { client } = muxClient(t, (server.address() as net.AddressInfo).port);
+  const pool = new Http1Pool({
+    connect: (onread) => {
+      const stream = client.open();
+      stream.readInto(onread);
+      return stream;
+    },
+    readyEvent: MUX_READY,
+    target: "the mux server",
+    connectTimeoutMs: 5000,
+    idleTimeoutMs: 60_000,
+  });
+  t.after(() => pool.close());
+  const res = await new Promise<UpstreamResponse>((resolve, reject) =>
+    pool.upstream()(
+      { method: "GET", authority: "x", path: "/", headers: {}, body: undefined, http1: true },
+      (err, r) => (err || !r ? reject(err) : resolve(r)),
+    ),
+  );
+  assert.equal(res.status, 200);
+  assert.equal(connections, 2, "sent again on a second connection");
 });

@@ -177,8 +177,9 @@ export class ClientExchange {
     if (!this.answered) {
       this.answered = true;
       const target = this.conn.target;
-      // Only a reused connection that fails before any answer may be retried by the pool.
-      const retryable = this.reused;
+      // Only a reused connection that fails before any answer may be retried by the pool, or a mux
+      // stream the peer refused outright (it was going away): neither can have been processed.
+      const retryable = this.reused || (err as { refused?: unknown } | undefined)?.refused === true;
       if (!this.conn.connected)
         this.cb(connectError(err ?? new Error("connection closed"), target), undefined, retryable);
       else

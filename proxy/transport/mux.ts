@@ -14,7 +14,8 @@
  *   client opens a stream by sending DATA on a new odd id; ids only grow.
  * - WINDOW (1), payload u32: how many more bytes the receiver takes on the stream. Each side may
  *   send `INITIAL_WINDOW` bytes on a stream before any credit, so a stream whose reader stalls
- *   holds at most that much at the receiver and never holds up the others.
+ *   holds at most that much at the receiver and never holds up the others; sending past the window
+ *   breaks the protocol.
  * - RESET (2), payload u32 code: the stream is abandoned both ways.
  * - GOAWAY (3), on stream 0, payload u32 (the last stream id the sender accepted): no new streams;
  *   the ones already open finish, then the connection closes. A client's streams past that id were
@@ -89,6 +90,8 @@ export class MuxStream extends EventEmitter {
   /** Bytes delivered since the last credit sent to the peer. */
   private consumed = 0;
   private sendWindow = INITIAL_WINDOW;
+  /** What the peer may still send before our next credit. */
+  private recvWindow = INITIAL_WINDOW;
   /** Bytes written beyond the send window, waiting for credit. */
   private pendingOut: Buffer[] = [];
   private wantDrain = false;
@@ -207,6 +210,12 @@ export class MuxStream extends EventEmitter {
   /** Bytes for this stream, valid only during this call. */
   received(bytes: Buffer): void {
     if (this.destroyed || this.peerEnded) return;
+    // A peer that sends past the credit it was given would make a stalled reader hold without bound.
+    this.recvWindow -= bytes.length;
+    if (this.recvWindow < 0) {
+      this.conn.protocolError(`stream ${this.id} sent past its window`);
+      return;
+    }
     this.turn(!this.conn.client);
     if (this.paused || !this.reads || this.pendingIn.length > 0) this.pendingIn.push(Buffer.from(bytes));
     else this.deliver(bytes);
@@ -216,6 +225,7 @@ export class MuxStream extends EventEmitter {
     this.consumed += bytes.length;
     if (this.consumed >= INITIAL_WINDOW / 2) {
       this.conn.window(this.id, this.consumed);
+      this.recvWindow += this.consumed;
       this.consumed = 0;
     }
     if ((this.reads as ReadInto["callback"])(bytes.length, bytes) === false) this.paused = true;

@@ -726,7 +726,8 @@ export class MuxClient {
     );
     socket.once(readyEvent, () => {
       clearTimeout(timer);
-      conn.established();
+      // A dialler's own check (the peer's protocol) may have refused the connection already.
+      if (!socket.destroyed) conn.established();
     });
     socket.once("close", () => clearTimeout(timer));
     return conn;

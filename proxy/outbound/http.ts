@@ -266,17 +266,8 @@ export class OutboundHttp {
       const { connectTimeoutMs } = this.deps;
       // Dialled through mesh TLS: the peer's identity is checked before a byte is sent.
       const mux = new MuxClient({
-        dial: (reads) => {
-          const socket = tls.connectNow(host, port, identity, ALPN_MUX, reads);
-          // A peer that did not agree to the mux protocol gets no frames.
-          socket.once("secureConnect", () => {
-            if (socket.alpnProtocol !== ALPN_MUX)
-              socket.destroy(
-                new Error(`${target} did not agree to ${ALPN_MUX} (ALPN ${socket.alpnProtocol})`),
-              );
-          });
-          return socket;
-        },
+        // A peer that did not agree to the mux protocol is hung up on before any frame.
+        dial: (reads) => tls.connectNow(host, port, identity, ALPN_MUX, reads),
         readyEvent: "secureConnect",
         target,
         connectTimeoutMs,

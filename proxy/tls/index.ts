@@ -102,7 +102,8 @@ export class MeshTls {
   /**
    * A connection to a peer proxy, returned at once for an HTTP client to write into: TLS holds
    * every byte back until the handshake is done, and a peer without `expectedIdentity` fails the
-   * handshake (the socket errors with PeerIdentityError), so nothing reaches it.
+   * handshake (the socket errors with PeerIdentityError), so nothing reaches it. A peer that did not
+   * agree to `alpn` is hung up on as the handshake completes, before anything is written to it.
    */
   connectNow(
     host: string,
@@ -128,6 +129,13 @@ export class MeshTls {
       },
     });
     socket.setNoDelay(true);
+    // Registered before any caller's: a caller's 'secureConnect' finds the socket already destroyed.
+    socket.once("secureConnect", () => {
+      if (socket.alpnProtocol !== alpn)
+        socket.destroy(
+          new Error(`the peer at ${host}:${port} did not agree to ${alpn} (ALPN ${socket.alpnProtocol})`),
+        );
+    });
     return socket;
   }
 
@@ -152,12 +160,8 @@ export class MeshTls {
       }, timeoutMs);
       socket.once("secureConnect", () => {
         clearTimeout(timer);
-        if (socket.alpnProtocol !== alpn) {
-          socket.destroy();
-          reject(new Error(`the peer at ${host}:${port} did not agree to ${alpn}`));
-          return;
-        }
-        resolve(socket);
+        // A peer that refused the protocol: connectNow destroyed the socket, and 'error' rejects.
+        if (!socket.destroyed) resolve(socket);
       });
       socket.once("error", (err) => {
         clearTimeout(timer);

@@ -149,7 +149,7 @@ export class ClientExchange {
    * of the bytes being parsed, which the next read overwrites, is copied before it is kept.
    */
   body(chunk: Buffer): void {
-    const own = chunk.buffer === this.conn.parsing ? Buffer.from(chunk) : chunk;
+    const own = chunk.buffer === this.conn.parsing?.buffer ? Buffer.from(chunk) : chunk;
     if (this.early) this.early.push(own);
     else if (this.response && !this.response.push(own)) this.conn.socket.pause();
   }

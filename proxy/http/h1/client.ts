@@ -189,8 +189,8 @@ export class ClientConn {
   connected = false;
   private gone = false;
   private heads: Array<[ClientExchange, UpstreamResponse]> = [];
-  /** The memory of the bytes being parsed, which the next read overwrites. */
-  parsing: ArrayBufferLike | undefined;
+  /** The bytes being parsed, which the next read overwrites. */
+  parsing: Buffer | undefined;
 
   constructor(private readonly pool: Http1Pool) {
     const { options } = pool;
@@ -247,7 +247,7 @@ export class ClientConn {
 
   /** Bytes read, valid only during this call (the buffer is reused for the next read). */
   private onRead(d: Buffer): void {
-    this.parsing = d.buffer;
+    this.parsing = d;
     const ret = this.parser.execute(d);
     this.parsing = undefined;
     const heads = this.heads;

@@ -14,6 +14,19 @@ function listening(server: net.Server): Promise<number> {
   );
 }
 
+/** An app behind a server proxy, reached as HTTP through a client proxy that has it as a meshed destination. */
+async function httpMesh(t: TestContext, name: string, app: net.Server) {
+  const mesh = await startMesh(t);
+  t.after(() => app.close());
+  const appPort = await listening(app);
+  const server = await mesh.proxy(name, { inboundPorts: [appPort] });
+  const authority = `${name}.test.svc.cluster.local:${appPort}`;
+  const client = await mesh.proxy(`${name}-client`, {
+    destinations: [meshedDestination(authority, appPort, server)],
+  });
+  return { server, client, authority };
+}
+
 /** An app behind a server proxy, reached through a client proxy that binds it as opaque TCP. */
 async function opaqueMesh(t: TestContext, name: string, app: net.Server) {
   const mesh = await startMesh(t);
@@ -65,7 +78,6 @@ function tally(socket: net.Socket, onData?: (size: number) => void): () => strin
 }
 
 test("an HTTP/1.1 Upgrade reaches the app and the connection becomes a two-way byte stream", async (t) => {
-  const mesh = await startMesh(t);
   const app = http.createServer((_req, res) => res.end("plain\n"));
   app.on("upgrade", (req, socket: net.Socket, head: Buffer) => {
     socket.write(
@@ -74,13 +86,7 @@ test("an HTTP/1.1 Upgrade reaches the app and the connection becomes a two-way b
     if (head.length > 0) socket.write(head);
     socket.pipe(socket);
   });
-  t.after(() => app.close());
-  const appPort = await listening(app);
-  const server = await mesh.proxy("server", { inboundPorts: [appPort] });
-  const authority = `ws.test.svc.cluster.local:${appPort}`;
-  const client = await mesh.proxy("client", {
-    destinations: [meshedDestination(authority, appPort, server)],
-  });
+  const { server, client, authority } = await httpMesh(t, "ws", app);
 
   const [host, port] = client.outbound.split(":");
   const { res, socket } = await new Promise<{ res: http.IncomingMessage; socket: net.Socket }>(
@@ -203,7 +209,6 @@ test("opaque TCP: a non-HTTP protocol crosses the mesh over mTLS, byte for byte"
 });
 
 test("SIGTERM: the proxy stops accepting, finishes the request in flight, and exits 0", async (t) => {
-  const mesh = await startMesh(t);
   let release: () => void = () => {};
   const released = new Promise<void>((resolve) => {
     release = resolve;
@@ -218,13 +223,7 @@ test("SIGTERM: the proxy stops accepting, finishes the request in flight, and ex
       void released.then(() => res.end("finished\n"));
     } else res.end("fast\n");
   });
-  t.after(() => app.close());
-  const appPort = await listening(app);
-  const server = await mesh.proxy("server", { inboundPorts: [appPort] });
-  const authority = `drain.test.svc.cluster.local:${appPort}`;
-  const client = await mesh.proxy("client", {
-    destinations: [meshedDestination(authority, appPort, server)],
-  });
+  const { server, client, authority } = await httpMesh(t, "drain", app);
 
   const slow = get(client.outbound, authority, "/slow");
   await inFlight;
@@ -259,7 +258,6 @@ test("SIGTERM: the proxy stops accepting, finishes the request in flight, and ex
 });
 
 test("HTTP/1.1 between proxies: a client that stops reading a large answer holds up no other request", async (t) => {
-  const mesh = await startMesh(t);
   // Far more than the kernel buffers on the way hold, so the stall reaches the app.
   const big = randomBytes(48 * 1024 * 1024);
   let bigServed = false;
@@ -272,13 +270,7 @@ test("HTTP/1.1 between proxies: a client that stops reading a large answer holds
       });
     } else res.end(`small ${req.url}\n`);
   });
-  t.after(() => app.close());
-  const appPort = await listening(app);
-  const server = await mesh.proxy("hol", { inboundPorts: [appPort] });
-  const authority = `hol.test.svc.cluster.local:${appPort}`;
-  const client = await mesh.proxy("hol-client", {
-    destinations: [meshedDestination(authority, appPort, server)],
-  });
+  const { client, authority } = await httpMesh(t, "hol", app);
   const [host, port] = client.outbound.split(":");
 
   // The large answer starts and its reader stops: the bytes in flight fill the windows and buffers

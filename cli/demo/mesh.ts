@@ -28,6 +28,8 @@ const script = (rel: string) => join(here, rel);
 // Tokens are short-lived and re-minted, as the kubelet rotates projected ServiceAccount tokens.
 const TOKEN_TTL_SECONDS = 600;
 const TOKEN_REFRESH_MS = 300_000;
+/** The namespace of the control plane's own identities, as in a cluster. */
+const CONTROL_PLANE_NAMESPACE = "trellis";
 
 /** What the mesh reports about a proxy once it is ready. */
 export interface ReadyProxy {
@@ -107,6 +109,29 @@ export class LocalMesh {
       "--token-verifier=local",
       `--local-token-public-key-file=${files.tokenPublicKey}`,
     ]);
+    const identityReady = await identity.ready<{ identity: string; listen: string }>(30_000);
+
+    // Every workload's token, the destination service's included (it is certified like a proxy).
+    const destinationToken = join(this.stateDir, "destination.token");
+    const mint = async (path: string, namespace: string, serviceAccount: string) =>
+      writeFile(
+        path,
+        await mintLocalToken(tokenKey.privateKeyPem, {
+          namespace,
+          serviceAccount,
+          ttlSeconds: TOKEN_TTL_SECONDS,
+        }),
+        { mode: 0o600 },
+      );
+    const writeTokens = () =>
+      Promise.all([
+        mint(destinationToken, CONTROL_PLANE_NAMESPACE, "trellis-destination"),
+        ...topology.pods.map((pod) => mint(this.tokenPath(pod), topology.namespace, pod.name)),
+      ]);
+    await writeTokens();
+    this.tokenTimer = setInterval(() => void writeTokens().catch(() => {}), TOKEN_REFRESH_MS);
+    this.tokenTimer.unref();
+
     const meshDir = join(this.stateDir, "mesh");
     await mkdir(meshDir);
     await writeFile(join(meshDir, "services.yaml"), `${servicesYaml(topology)}\n`);
@@ -117,29 +142,14 @@ export class LocalMesh {
       `--listen=${topology.identityIp}:${DESTINATION_PORTS.grpc}`,
       `--admin-listen=${topology.identityIp}:${DESTINATION_PORTS.admin}`,
       `--trust-domain=${topology.trustDomain}`,
+      // Served over TLS with its own certificate, which proxies verify as they do the identity service's.
+      `--identity-svc-addr=${identityReady.listen}`,
+      `--identity-svc-name=${identityReady.identity}`,
+      `--identity-token-file=${destinationToken}`,
+      `--trust-anchors-file=${this.trustAnchorPath}`,
+      `--identity-namespace=${CONTROL_PLANE_NAMESPACE}`,
     ]);
-    const [identityReady, destinationReady] = await Promise.all([
-      identity.ready<{ identity: string; listen: string }>(30_000),
-      destination.ready<{ listen: string }>(30_000),
-    ]);
-
-    const writeTokens = () =>
-      Promise.all(
-        topology.pods.map(async (pod) =>
-          writeFile(
-            this.tokenPath(pod),
-            await mintLocalToken(tokenKey.privateKeyPem, {
-              namespace: topology.namespace,
-              serviceAccount: pod.name,
-              ttlSeconds: TOKEN_TTL_SECONDS,
-            }),
-            { mode: 0o600 },
-          ),
-        ),
-      );
-    await writeTokens();
-    this.tokenTimer = setInterval(() => void writeTokens().catch(() => {}), TOKEN_REFRESH_MS);
-    this.tokenTimer.unref();
+    const destinationReady = await destination.ready<{ identity: string; listen: string }>(30_000);
 
     // Proxies and apps start together, as containers of a pod do; a proxy is ready once certified.
     await Promise.all(
@@ -159,6 +169,7 @@ export class LocalMesh {
           TRELLIS_PROXY_IDENTITY_SVC_ADDR: identityReady.listen,
           TRELLIS_PROXY_IDENTITY_SVC_NAME: identityReady.identity,
           TRELLIS_PROXY_DESTINATION_SVC_ADDR: destinationReady.listen,
+          TRELLIS_PROXY_DESTINATION_SVC_NAME: destinationReady.identity,
           TRELLIS_PROXY_POD_NAMESPACE: topology.namespace,
           TRELLIS_PROXY_POD_NAME: `${pod.name}-0`,
           TRELLIS_PROXY_DEPLOYMENT: pod.name,

@@ -3,13 +3,18 @@
  * naming the flag), and the run: load the source, start the service, print one ready line on stdout,
  * serve until SIGTERM or SIGINT. Startup failures (an unreadable directory, no Kubernetes configuration,
  * a port in use) are logged naming the directory, file or address and end with exit code 1. With
- * --source=kubernetes the ready line waits until Services, EndpointSlices and Pods are listed.
+ * --source=kubernetes the ready line waits until Services, EndpointSlices and Pods are listed. With
+ * --identity-svc-addr it also waits for the service's own certificate, and gRPC is served over TLS.
  */
+import { readFile } from "node:fs/promises";
+import type { experimental } from "@grpc/grpc-js";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Command, InvalidArgumentError, Option } from "commander";
+import type { IdentityClient } from "../../proxy/identity/index.js";
+import { formatHostPort } from "../api/address.js";
 import { type Logger, logger } from "../api/log.js";
-import { DEFAULT_TRUST_DOMAIN, isTrustDomain } from "../api/spiffe.js";
-import { parseListenAddress } from "../identity/command.js";
+import { DEFAULT_TRUST_DOMAIN, formatSpiffeId, isTrustDomain, parseSpiffeId } from "../api/spiffe.js";
+import { ownIdentityOptions, parseListenAddress } from "../identity/command.js";
 import type { ListenAddress } from "../identity/server.js";
 import { DestinationError } from "./errors.js";
 import type { Source } from "./source.js";
@@ -23,7 +28,21 @@ export interface DestinationFlags {
   kubeconfig?: string;
   clusterDomain: string;
   trustDomain: string;
+  identitySvcAddr?: ListenAddress;
+  identitySvcName?: string;
+  identityTokenFile?: string;
+  trustAnchorsFile?: string;
+  identityNamespace: string;
+  identityServiceAccount: string;
 }
+
+/** The service's own certificate is renewed like a proxy's: at 70 % of its life, retried with backoff. */
+const IDENTITY_TIMING = {
+  minRefreshMs: 1_000,
+  maxRefreshMs: 86_400_000,
+  retryBaseMs: 500,
+  retryMaxMs: 30_000,
+};
 
 const EXIT_USAGE = 2;
 
@@ -32,12 +51,21 @@ function dnsName(value: string): string {
   return value;
 }
 
+function spiffeId(value: string): string {
+  if (!parseSpiffeId(value))
+    throw new InvalidArgumentError(
+      "expected a SPIFFE ID such as spiffe://cluster.local/ns/trellis/sa/trellis-identity",
+    );
+  return value;
+}
+
 /** Builds the `destination` subcommand; its action sets process.exitCode. */
 export function destinationCommand(): Command {
+  const [identityNamespace, identityServiceAccount] = ownIdentityOptions("trellis-destination");
   const command = new Command("destination")
     .description("serve endpoints and profiles (Get, GetProfile) to proxies, streamed as they change")
     .addOption(
-      new Option("--listen <host:port>", "gRPC (plaintext) address of the Destination API")
+      new Option("--listen <host:port>", "gRPC address of the Destination API")
         .default(parseListenAddress("0.0.0.0:8086"), "0.0.0.0:8086")
         .argParser(parseListenAddress),
     )
@@ -73,6 +101,32 @@ export function destinationCommand(): Command {
         .default(DEFAULT_TRUST_DOMAIN)
         .argParser(dnsName),
     )
+    .addOption(
+      new Option(
+        "--identity-svc-addr <host:port>",
+        "identity service that issues this service's certificate; gRPC is then served over TLS (absent: plaintext, for a local mesh only)",
+      ).argParser(parseListenAddress),
+    )
+    .addOption(
+      new Option(
+        "--identity-svc-name <spiffe-id>",
+        "the identity service's SPIFFE ID (default: spiffe://<trust-domain>/ns/<identity-namespace>/sa/trellis-identity)",
+      ).argParser(spiffeId),
+    )
+    .addOption(
+      new Option(
+        "--identity-token-file <path>",
+        "the ServiceAccount token (audience identity.trellis.dev), read again on every renewal; required with --identity-svc-addr",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--trust-anchors-file <path>",
+        "PEM file of the trust anchor(s), to verify the identity service; required with --identity-svc-addr",
+      ),
+    )
+    .addOption(identityNamespace)
+    .addOption(identityServiceAccount)
     .addHelpText(
       "after",
       `
@@ -81,16 +135,27 @@ Examples:
   trellis-controller destination --kubeconfig ~/.kube/config
   trellis-controller destination --source=local --local-dir=./mesh
   trellis-controller destination --source=local --local-dir=./mesh --listen=127.0.0.1:0 --admin-listen=127.0.0.1:0
+  trellis-controller destination --identity-svc-addr=trellis-identity.trellis.svc:8080 \\
+      --identity-token-file=/var/run/secrets/tokens/trellis-identity-token --trust-anchors-file=/var/run/trellis/ca.crt
 
-Once serving it prints one line on stdout:
-  {"ready":true,"listen":"host:port","admin":"host:port"}`,
+Once serving it prints one line on stdout ("identity" when gRPC is served over TLS):
+  {"ready":true,"listen":"host:port","admin":"host:port","identity":"spiffe://..."}`,
     )
     .action(async (flags: DestinationFlags, cmd: Command) => {
-      if (flags.source === "local" && !flags.localDir)
-        cmd.error("error: --local-dir is required with --source=local", {
-          exitCode: EXIT_USAGE,
-          code: "trellis.usage",
-        });
+      const usage = (message: string) =>
+        cmd.error(`error: ${message}`, { exitCode: EXIT_USAGE, code: "trellis.usage" });
+      if (flags.source === "local" && !flags.localDir) usage("--local-dir is required with --source=local");
+      if (flags.identitySvcAddr) {
+        if (!flags.identityTokenFile) usage("--identity-token-file is required with --identity-svc-addr");
+        if (!flags.trustAnchorsFile) usage("--trust-anchors-file is required with --identity-svc-addr");
+      } else {
+        for (const [flag, value] of [
+          ["--identity-svc-name", flags.identitySvcName],
+          ["--identity-token-file", flags.identityTokenFile],
+          ["--trust-anchors-file", flags.trustAnchorsFile],
+        ] as const)
+          if (value) usage(`${flag} needs --identity-svc-addr (the identity service to ask)`);
+      }
       process.exitCode = await runDestination(flags);
     });
   return command;
@@ -99,14 +164,20 @@ Once serving it prints one line on stdout:
 /** Runs the service until SIGTERM or SIGINT; resolves with the exit code. */
 export async function runDestination(flags: DestinationFlags): Promise<number> {
   const log = logger("destination");
-  let stopSignal: string | undefined;
-  let onSignal: (signal: string) => void = (signal) => {
-    stopSignal = signal;
-  };
+  let onSignal: (signal: string) => void = () => {};
+  const stopped = new Promise<string>((resolve) => {
+    onSignal = resolve;
+  });
   const handler = (signal: NodeJS.Signals) => onSignal(signal);
   process.on("SIGTERM", handler);
   process.on("SIGINT", handler);
+  let serving: ServingIdentity | undefined;
   try {
+    if (flags.identitySvcAddr) {
+      const obtained = await obtainCertificate(flags, log, stopped);
+      if (obtained === "stopped") return 0;
+      serving = obtained;
+    }
     const source = await openSource(flags, log);
     // Loaded here, not at the top: `trellis-controller identity` should not pay for them at startup.
     const { startDestinationService } = await import("./server.js");
@@ -116,18 +187,15 @@ export async function runDestination(flags: DestinationFlags): Promise<number> {
       source,
       clusterDomain: flags.clusterDomain,
       trustDomain: flags.trustDomain,
+      ...(serving ? { tls: serving.provider } : {}),
       log,
     }).catch((err) => {
       source.stop();
       throw err;
     });
-    process.stdout.write(
-      `${JSON.stringify({ ready: true, listen: service.listen, admin: service.admin })}\n`,
-    );
-    const signal = await new Promise<string>((resolve) => {
-      if (stopSignal) resolve(stopSignal);
-      onSignal = resolve;
-    });
+    const ready = { ready: true, listen: service.listen, admin: service.admin };
+    process.stdout.write(`${JSON.stringify(serving ? { ...ready, identity: serving.identity } : ready)}\n`);
+    const signal = await stopped;
     log.info({ signal }, "shutting down");
     await service.shutdown();
     return 0;
@@ -136,9 +204,81 @@ export async function runDestination(flags: DestinationFlags): Promise<number> {
     else log.error({ err }, "cannot start");
     return 1;
   } finally {
+    serving?.client.stop();
     process.off("SIGTERM", handler);
     process.off("SIGINT", handler);
   }
+}
+
+interface ServingIdentity {
+  /** The service's SPIFFE ID, the URI SAN of the certificate it serves. */
+  identity: string;
+  client: IdentityClient;
+  provider: experimental.CertificateProvider;
+}
+
+/**
+ * Starts the identity client for the service's own certificate and waits for the first one (or a
+ * stop signal). Each failed attempt is logged with its reason and retried with backoff, as a proxy
+ * does: a token not projected yet or an identity service still starting only delays readiness.
+ */
+async function obtainCertificate(
+  flags: DestinationFlags,
+  log: Logger,
+  stopped: Promise<string>,
+): Promise<ServingIdentity | "stopped"> {
+  const addr = flags.identitySvcAddr as ListenAddress;
+  const anchorsFile = flags.trustAnchorsFile as string;
+  const identity = formatSpiffeId({
+    trustDomain: flags.trustDomain,
+    namespace: flags.identityNamespace,
+    serviceAccount: flags.identityServiceAccount,
+  });
+  const svcName =
+    flags.identitySvcName ??
+    formatSpiffeId({
+      trustDomain: flags.trustDomain,
+      namespace: flags.identityNamespace,
+      serviceAccount: "trellis-identity",
+    });
+  const trustAnchorsPem = await readFile(anchorsFile, "utf8").catch((err: Error) => {
+    throw new DestinationError(
+      "TRELLIS_E_DESTINATION_IDENTITY",
+      `--trust-anchors-file ${anchorsFile}: ${err.message}`,
+    );
+  });
+  const { IdentityClient } = await import("../../proxy/identity/index.js");
+  const { CredentialsCertificateProvider } = await import("./serving.js");
+  let client: IdentityClient;
+  try {
+    client = new IdentityClient({
+      identity,
+      trustAnchorsPem,
+      tokenFile: flags.identityTokenFile as string,
+      svcAddr: svcAddr(addr),
+      svcName,
+      ...IDENTITY_TIMING,
+    });
+  } catch (err) {
+    throw new DestinationError("TRELLIS_E_DESTINATION_IDENTITY", (err as Error).message);
+  }
+  let unsubscribe = () => {};
+  const first = new Promise<"ready">((resolve) => {
+    unsubscribe = client.subscribe(() => resolve("ready"));
+  });
+  client.start();
+  log.info({ identity, identityService: svcAddr(addr), svcName }, "waiting for the service's certificate");
+  const outcome = await Promise.race([first, stopped.then(() => "stopped" as const)]);
+  unsubscribe();
+  if (outcome === "stopped") {
+    client.stop();
+    return "stopped";
+  }
+  return { identity, client, provider: new CredentialsCertificateProvider(client) };
+}
+
+function svcAddr(addr: ListenAddress): string {
+  return formatHostPort(addr.host, addr.port);
 }
 
 async function openSource(flags: DestinationFlags, log: Logger): Promise<Source> {

@@ -53,6 +53,8 @@ export const DESTINATION_ERRORS = {
   TRELLIS_E_DESTINATION_KUBERNETES: { summary: "cannot reach the Kubernetes API" },
   /** A listener could not bind (address in use, permission). */
   TRELLIS_E_DESTINATION_LISTEN: { summary: "cannot listen" },
+  /** The service's own certificate cannot be asked for: unreadable anchors or token, bad options. */
+  TRELLIS_E_DESTINATION_IDENTITY: { summary: "cannot obtain the service's certificate" },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type DestinationErrorCode = keyof typeof DESTINATION_ERRORS;

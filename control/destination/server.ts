@@ -1,7 +1,7 @@
 /**
  * Wires the destination service together and runs it: a source (already loaded), the watchers on it,
- * the Get/GetProfile gRPC server (plaintext for now) and the admin HTTP server (/metrics, /ready,
- * /live, shared with the identity service). Used by `trellis-controller destination` and, in process,
+ * the Get/GetProfile gRPC server (TLS with the service's own mesh certificate, or plaintext for local
+ * use) and the admin HTTP server (/metrics, /ready, /live, shared with the identity service). Used by `trellis-controller destination` and, in process,
  * by tests.
  */
 import type { Server as HttpServer } from "node:http";
@@ -23,6 +23,11 @@ export interface DestinationServiceOptions {
   source: Source;
   clusterDomain: string;
   trustDomain: string;
+  /**
+   * The service's certificate, renewed while it runs (serving.ts); absent: plaintext gRPC, for a
+   * local mesh and tests only.
+   */
+  tls?: grpc.experimental.CertificateProvider;
   /** Messages a stream may have waiting for its client before it is closed (default 100). */
   streamQueueCapacity?: number;
   log?: Logger;
@@ -109,10 +114,11 @@ export async function startDestinationService(
       }),
     );
     const listenAddr = formatHostPort(options.listen.host, options.listen.port);
+    const credentials = options.tls
+      ? grpc.experimental.createCertificateProviderServerCredentials(options.tls, null, false)
+      : grpc.ServerCredentials.createInsecure();
     const port = await new Promise<number>((resolve, reject) =>
-      grpcServer.bindAsync(listenAddr, grpc.ServerCredentials.createInsecure(), (err, bound) =>
-        err ? reject(err) : resolve(bound),
-      ),
+      grpcServer.bindAsync(listenAddr, credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
     ).catch((err: Error) => {
       throw new DestinationError("TRELLIS_E_DESTINATION_LISTEN", `--listen ${listenAddr}: ${err.message}`);
     });
@@ -132,7 +138,7 @@ export async function startDestinationService(
       );
     });
     adminServer.on("error", (err) => log.error({ err }, "admin server error"));
-    log.info({ listen, admin: adminAddr }, "destination service serving");
+    log.info({ listen, admin: adminAddr, tls: options.tls !== undefined }, "destination service serving");
 
     let shutdown: Promise<void> | undefined;
     return {

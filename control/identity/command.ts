@@ -59,6 +59,21 @@ function trustDomain(value: string): string {
   return value;
 }
 
+/**
+ * `--identity-namespace` and `--identity-service-account`: the parts of a control-plane service's own
+ * SPIFFE ID, `spiffe://<trust-domain>/ns/<ns>/sa/<sa>`.
+ */
+export function ownIdentityOptions(serviceAccount: string): [Option, Option] {
+  return [
+    new Option("--identity-namespace <ns>", "namespace part of the service's own SPIFFE ID")
+      .default("trellis")
+      .argParser(dnsLabel),
+    new Option("--identity-service-account <sa>", "service account part of the service's own SPIFFE ID")
+      .default(serviceAccount)
+      .argParser(dnsLabel),
+  ];
+}
+
 function dnsLabel(value: string): string {
   if (!isDnsLabel(value))
     throw new InvalidArgumentError("expected a DNS-1123 label (lowercase letters, digits, '-')");
@@ -67,6 +82,7 @@ function dnsLabel(value: string): string {
 
 /** Builds the `identity` subcommand; its action sets process.exitCode. */
 export function identityCommand(): Command {
+  const [identityNamespace, identityServiceAccount] = ownIdentityOptions("trellis-identity");
   const command = new Command("identity")
     .description("run the mesh CA: certify proxies' CSRs against their ServiceAccount tokens")
     .addOption(
@@ -123,16 +139,8 @@ export function identityCommand(): Command {
     .addOption(
       new Option("--kubeconfig <path>", "kubeconfig for TokenReview; in-cluster configuration when absent"),
     )
-    .addOption(
-      new Option("--identity-namespace <ns>", "namespace part of the service's own SPIFFE ID")
-        .default("trellis")
-        .argParser(dnsLabel),
-    )
-    .addOption(
-      new Option("--identity-service-account <sa>", "service account part of the service's own SPIFFE ID")
-        .default("trellis-identity")
-        .argParser(dnsLabel),
-    )
+    .addOption(identityNamespace)
+    .addOption(identityServiceAccount)
     .addHelpText(
       "after",
       `

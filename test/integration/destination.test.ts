@@ -1,10 +1,14 @@
 // The real destination service (local store of YAML files) steering real proxies: endpoints and
-// traffic splits edited while traffic flows, and the control plane stopped under load.
+// traffic splits edited while traffic flows, and the control plane stopped under load. The service
+// serves gRPC over TLS with a certificate from the real identity service, which proxies verify.
 import assert from "node:assert/strict";
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { join } from "node:path";
 import { test } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { DestinationClient } from "../../control/api/gen/trellis/destination/v1/destination.js";
+import { mintLocalToken } from "../../control/local/tokens.js";
 import { freePort, get, NAMESPACE, startMesh, type TestMesh, type TestProxy } from "../support/mesh.js";
 import { bin, type Child, startNode } from "../support/process.js";
 
@@ -54,20 +58,58 @@ function service(name: string, appPort: number, endpoints: { ip: string; proxy: 
   })}\n`;
 }
 
-async function startDestination(
+/** Writes a ServiceAccount token of the local mesh for `namespace/serviceAccount`; returns its path. */
+async function tokenFile(mesh: TestMesh, namespace: string, serviceAccount: string): Promise<string> {
+  const path = join(mesh.dir, `${namespace}-${serviceAccount}.token`);
+  const token = await mintLocalToken(mesh.tokenKey.privateKeyPem, {
+    namespace,
+    serviceAccount,
+    ttlSeconds: 3600,
+  });
+  await writeFile(path, token, { mode: 0o600 });
+  return path;
+}
+
+/** The destination service over TLS, certified by the mesh's identity service with `token`. */
+async function spawnDestination(
   t: { after(fn: () => unknown): void },
+  mesh: TestMesh,
   dir: string,
-  port = 0,
-): Promise<{ child: Child; listen: string }> {
-  const child = startNode(t as never, bin("trellis-controller"), [
+  port: number,
+  token: string,
+): Promise<Child> {
+  return startNode(t as never, bin("trellis-controller"), [
     "destination",
     "--source=local",
     `--local-dir=${dir}`,
     `--listen=127.0.0.1:${port}`,
     "--admin-listen=127.0.0.1:0",
+    ...(await identityFlags(mesh, token)),
   ]);
-  const ready = await child.ready<{ listen: string }>(30_000);
-  return { child, listen: ready.listen };
+}
+
+/** The destination service as trellis/trellis-destination, once ready. */
+async function startDestination(
+  t: { after(fn: () => unknown): void },
+  mesh: TestMesh,
+  dir: string,
+  port = 0,
+): Promise<{ child: Child; listen: string; identity: string }> {
+  const token = await tokenFile(mesh, "trellis", "trellis-destination");
+  const child = await spawnDestination(t, mesh, dir, port, token);
+  const ready = await child.ready<{ listen: string; identity: string }>(30_000);
+  return { child, listen: ready.listen, identity: ready.identity };
+}
+
+async function identityFlags(mesh: TestMesh, token: string): Promise<string[]> {
+  const anchors = join(mesh.dir, "anchors.pem");
+  await writeFile(anchors, mesh.pki.anchor.certPem);
+  return [
+    `--identity-svc-addr=${mesh.identityService.listen}`,
+    `--identity-svc-name=${mesh.identityService.identity}`,
+    `--identity-token-file=${token}`,
+    `--trust-anchors-file=${anchors}`,
+  ];
 }
 
 /** Sends requests until 20 in a row answer `body` (bounded); every request must succeed. */
@@ -98,9 +140,13 @@ test("endpoints and traffic splits edited while traffic flows; the control plane
   await put(join(dir, "web-a.yaml"), service("web-a", appPort, [{ ip: "127.0.0.1", proxy: a }]));
   await put(join(dir, "web-b.yaml"), service("web-b", appPort, [{ ip: "127.0.0.2", proxy: b }]));
   const destinationPort = await freePort();
-  let destination = await startDestination(t, dir, destinationPort);
+  let destination = await startDestination(t, mesh, dir, destinationPort);
+  assert.equal(destination.identity, `spiffe://${mesh.pki.trustDomain}/ns/trellis/sa/trellis-destination`);
   const client = await mesh.proxy("client", {
-    env: { TRELLIS_PROXY_DESTINATION_SVC_ADDR: destination.listen },
+    env: {
+      TRELLIS_PROXY_DESTINATION_SVC_ADDR: destination.listen,
+      TRELLIS_PROXY_DESTINATION_SVC_NAME: destination.identity,
+    },
   });
   const web = `web.${NAMESPACE}.svc.cluster.local`;
 
@@ -160,8 +206,85 @@ test("endpoints and traffic splits edited while traffic flows; the control plane
     const res = await get(client.outbound, web, `/offline-${sent++}`);
     assert.equal(res.status, 200, `request ${sent} failed while the control plane was away`);
   }
-  destination = await startDestination(t, dir, destinationPort);
+  destination = await startDestination(t, mesh, dir, destinationPort);
   // Back: new endpoints arrive again.
   await put(join(dir, "split.yaml"), split(100, 0));
   await settlesOn(client, web, "a");
+});
+
+test("proxies verify the destination service's identity; plaintext and the wrong identity get no endpoints", async (t) => {
+  const mesh = await startMesh(t);
+  const appPort = await freePort();
+  const a = await pod(t, mesh, "127.0.0.1", appPort, "a");
+  const dir = join(mesh.dir, "mesh");
+  await mkdir(dir);
+  await put(join(dir, "web.yaml"), service("web", appPort, [{ ip: "127.0.0.1", proxy: a }]));
+  const destination = await startDestination(t, mesh, dir);
+
+  // A proxy told to expect another identity refuses the service: no endpoints, a clear reason.
+  const wary = await mesh.proxy("client", {
+    env: {
+      TRELLIS_PROXY_DESTINATION_SVC_ADDR: destination.listen,
+      TRELLIS_PROXY_DESTINATION_SVC_NAME: mesh.identityOf("intruder"),
+    },
+  });
+  const refused = await get(wary.outbound, "web", "/wary");
+  assert.ok(
+    refused.status >= 500,
+    `a proxy that cannot verify the service routes nowhere (${refused.status})`,
+  );
+  assert.match(
+    wary.child.stderr(),
+    new RegExp(`presented ${destination.identity}, expected ${mesh.identityOf("intruder")}`),
+    "the proxy says whom it met and whom it expected",
+  );
+
+  // A plaintext client gets no answer from a TLS server.
+  const plain = new DestinationClient(destination.listen, grpc.credentials.createInsecure());
+  t.after(() => plain.close());
+  const code = await new Promise<grpc.status>((resolve) => {
+    const call = plain.get({
+      authority: `web.${NAMESPACE}.svc.cluster.local:80`,
+      contextNamespace: NAMESPACE,
+    });
+    call.on("data", () => resolve(grpc.status.OK));
+    call.on("error", (err: grpc.ServiceError) => resolve(err.code));
+  });
+  assert.equal(code, grpc.status.UNAVAILABLE);
+
+  // The right identity: endpoints arrive.
+  const client = await mesh.proxy("client", {
+    env: {
+      TRELLIS_PROXY_DESTINATION_SVC_ADDR: destination.listen,
+      TRELLIS_PROXY_DESTINATION_SVC_NAME: destination.identity,
+    },
+  });
+  assert.equal((await get(client.outbound, "web", "/trusted")).body, "a");
+});
+
+test("a destination service whose token is for another service account is refused a certificate and never serves", async (t) => {
+  const mesh = await startMesh(t);
+  const dir = join(mesh.dir, "mesh");
+  await mkdir(dir);
+  const port = await freePort();
+  const child = await spawnDestination(t, mesh, dir, port, await tokenFile(mesh, NAMESPACE, "web"));
+  const deadline = Date.now() + 10_000;
+  while (!/PERMISSION_DENIED|UNAUTHENTICATED|refused/i.test(child.stderr()) && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.match(
+    child.stderr(),
+    /PERMISSION_DENIED|UNAUTHENTICATED|refused/i,
+    "the refusal is logged with its reason",
+  );
+  assert.ok(child.running, "it keeps trying (a token may be fixed) instead of exiting");
+  assert.deepEqual(child.lines, [], "no ready line");
+  await assert.rejects(
+    () =>
+      new Promise((resolve, reject) => {
+        const socket = http.get({ host: "127.0.0.1", port, timeout: 1000 }, resolve);
+        socket.on("error", reject);
+      }),
+    "nothing listens before the certificate",
+  );
+  assert.equal(await child.stop(), 0, "SIGTERM while waiting exits 0");
 });

@@ -2,6 +2,7 @@
 // a file changes, the admin endpoints, the exit codes (2 for bad or missing flags, 1 for an unreadable
 // directory or kubeconfig) and a clean stop on SIGTERM.
 import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type TestContext, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
@@ -71,6 +72,30 @@ test("usage errors exit 2 naming the flag; an unreadable directory or kubeconfig
     [["--source=local", "--local-dir=/tmp", "--listen=nowhere"], /--listen.*expected host:port/],
     [["--source=local", "--local-dir=/tmp", "--cluster-domain=Not Valid"], /--cluster-domain.*DNS name/],
     [["--bogus"], /unknown option '--bogus'/],
+    [
+      [
+        "--source=local",
+        "--local-dir=/tmp",
+        "--identity-svc-addr=127.0.0.1:8080",
+        "--trust-anchors-file=/tmp/a",
+      ],
+      /--identity-token-file is required with --identity-svc-addr/,
+    ],
+    [
+      [
+        "--source=local",
+        "--local-dir=/tmp",
+        "--identity-svc-addr=127.0.0.1:8080",
+        "--identity-token-file=/tmp/t",
+      ],
+      /--trust-anchors-file is required with --identity-svc-addr/,
+    ],
+    [
+      ["--source=local", "--local-dir=/tmp", "--identity-token-file=/tmp/t"],
+      /--identity-token-file needs --identity-svc-addr/,
+    ],
+    [["--source=local", "--local-dir=/tmp", "--identity-svc-name=web"], /--identity-svc-name.*SPIFFE ID/],
+    [["--source=local", "--local-dir=/tmp", "--identity-namespace=Bad_NS"], /--identity-namespace.*DNS-1123/],
   ];
   for (const [args, message] of cases) {
     const child = controller(t, args);
@@ -97,4 +122,24 @@ test("usage errors exit 2 naming the flag; an unreadable directory or kubeconfig
     noKube.stderr(),
     /TRELLIS_E_DESTINATION_KUBERNETES: cannot reach the Kubernetes API: --kubeconfig /,
   );
+  // The service's certificate: unreadable anchors, and anchors that are no certificate.
+  const dir = await tempDir(t);
+  const identityArgs = (anchors: string) => [
+    "--source=local",
+    `--local-dir=${dir}`,
+    "--listen=127.0.0.1:0",
+    "--admin-listen=127.0.0.1:0",
+    "--identity-svc-addr=127.0.0.1:1",
+    `--identity-token-file=${join(dir, "token")}`,
+    `--trust-anchors-file=${anchors}`,
+  ];
+  const noAnchors = controller(t, identityArgs(missing));
+  assert.equal(await exitOf(noAnchors), 1);
+  assert.match(noAnchors.stderr(), /TRELLIS_E_DESTINATION_IDENTITY.*--trust-anchors-file /);
+  assert.ok(noAnchors.stderr().includes(missing), noAnchors.stderr());
+  const garbage = join(dir, "garbage.pem");
+  await writeFile(garbage, "not a certificate\n");
+  const badAnchors = controller(t, identityArgs(garbage));
+  assert.equal(await exitOf(badAnchors), 1);
+  assert.match(badAnchors.stderr(), /TRELLIS_E_DESTINATION_IDENTITY.*trustAnchorsPem/);
 });

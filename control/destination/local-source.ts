@@ -11,6 +11,7 @@
 import { type FSWatcher, watch } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { coalesced } from "../api/coalesce.js";
 import { type Logger, logger } from "../api/log.js";
 import { DestinationError, describe } from "./errors.js";
 import { clusterState, type Service, type ServiceProfile, type TrafficSplit } from "./model.js";
@@ -46,8 +47,6 @@ export class LocalSource extends MemorySource {
   private debounce: NodeJS.Timeout | undefined;
   private lastSeen = "";
   private closed = false;
-  private reloading: Promise<void> | undefined;
-  private again = false;
   /** What each file held when it last parsed as YAML. */
   private readonly lastGoodFile = new Map<string, Resource[]>();
   /** The resources in force, by `kind:namespace/name`. */
@@ -89,23 +88,19 @@ export class LocalSource extends MemorySource {
 
   /** Re-reads the directory now (what watch events and the poll timer end up calling). */
   reload(): Promise<void> {
-    if (this.reloading) {
-      this.again = true;
-      return this.reloading;
-    }
-    this.reloading = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.loadOnce();
-        } catch (err) {
-          this.log.error({ err, dir: this.options.dir }, "reading the local resource directory failed");
-        }
-      } while (this.again && !this.closed);
-      this.reloading = undefined;
-    })();
-    return this.reloading;
+    return this.reloadCoalesced();
   }
+
+  private readonly reloadCoalesced = coalesced(
+    async () => {
+      try {
+        await this.loadOnce();
+      } catch (err) {
+        this.log.error({ err, dir: this.options.dir }, "reading the local resource directory failed");
+      }
+    },
+    () => this.closed,
+  );
 
   override stop(): void {
     this.closed = true;

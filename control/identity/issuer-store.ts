@@ -11,6 +11,7 @@
 import { type FSWatcher, watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
+import { coalesced } from "../api/coalesce.js";
 import { type Logger, logger } from "../api/log.js";
 import { CertificateAuthority } from "./ca.js";
 import { describe, IdentityError, type Refusal, refuse } from "./errors.js";
@@ -48,8 +49,6 @@ export class IssuerStore {
   private readonly listeners = new Set<(outcome: ReloadOutcome) => void>();
   private debounce: NodeJS.Timeout | undefined;
   private poll: NodeJS.Timeout | undefined;
-  private reloading: Promise<void> | undefined;
-  private again = false;
   private stopped = false;
   private readonly log: Logger;
 
@@ -89,19 +88,13 @@ export class IssuerStore {
 
   /** Re-reads the files now (also what watch events and the poll timer end up calling). */
   reload(): Promise<void> {
-    if (this.reloading) {
-      this.again = true;
-      return this.reloading;
-    }
-    this.reloading = (async () => {
-      do {
-        this.again = false;
-        await this.reloadOnce();
-      } while (this.again && !this.stopped);
-      this.reloading = undefined;
-    })();
-    return this.reloading;
+    return this.reloadCoalesced();
   }
+
+  private readonly reloadCoalesced = coalesced(
+    () => this.reloadOnce(),
+    () => this.stopped,
+  );
 
   stop(): void {
     this.stopped = true;

@@ -16,6 +16,19 @@ export function bin(name: "meshctl" | "trellis-proxy" | "trellis-controller"): s
   return `${repoRoot}dist/${path}/main.js`;
 }
 
+/** The child's exit code (or signal); rejects, with its stderr, when it has not exited within `ms`. */
+export async function exitWithin(child: Child, ms: number): Promise<number | string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no exit within ${ms} ms\n${child.stderr()}`)), ms);
+  });
+  try {
+    return await Promise.race([child.exited, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Starts a node script (a built executable); it is killed when the test ends if still running. */
 export function startNode(
   t: TestContext | undefined,

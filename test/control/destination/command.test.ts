@@ -7,29 +7,15 @@ import { join } from "node:path";
 import { type TestContext, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { DestinationClient } from "../../../control/api/gen/trellis/destination/v1/destination.js";
-import { type Child, repoRoot, startCommand } from "../../support/process.js";
+import { type Child, exitWithin, repoRoot, startCommand } from "../../support/process.js";
 import { addrsOf, adminGet, get, sample, serviceYaml, tempDir, writeYaml } from "./harness.js";
 
 const MAIN = join(repoRoot, "control/main.ts");
 const EXIT_TIMEOUT_MS = 30_000;
+const exitOf = (child: Child) => exitWithin(child, EXIT_TIMEOUT_MS);
 
 function controller(t: TestContext, args: string[]): Child {
   return startCommand(t, process.execPath, ["--import", "tsx", MAIN, "destination", ...args]);
-}
-
-async function exitOf(child: Child): Promise<number | string> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`no exit within ${EXIT_TIMEOUT_MS} ms\n${child.stderr()}`)),
-      EXIT_TIMEOUT_MS,
-    );
-  });
-  try {
-    return await Promise.race([child.exited, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 test("serves the local directory: ready line, a stream that follows a file edit, admin, SIGTERM exits 0", async (t) => {

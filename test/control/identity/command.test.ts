@@ -10,29 +10,15 @@ import { createLocalTokenKey, mintLocalToken } from "../../../control/local/toke
 import { IdentityClient } from "../../../proxy/identity/client.js";
 import { nextCredentials } from "../../proxy/identity/helpers.js";
 import { makeMeshPki, type PkiFiles } from "../../support/pki.js";
-import { type Child, repoRoot, startCommand } from "../../support/process.js";
+import { type Child, exitWithin, repoRoot, startCommand } from "../../support/process.js";
 import { adminGet, sample, tempDir } from "./harness.js";
 
 const MAIN = join(repoRoot, "control/main.ts");
 const EXIT_TIMEOUT_MS = 60_000;
+const exitOf = (child: Child) => exitWithin(child, EXIT_TIMEOUT_MS);
 
 function controller(t: TestContext, args: string[]): Child {
   return startCommand(t, process.execPath, ["--import", "tsx", MAIN, "identity", ...args]);
-}
-
-async function exitOf(child: Child): Promise<number | string> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`no exit within ${EXIT_TIMEOUT_MS} ms\n${child.stderr()}`)),
-      EXIT_TIMEOUT_MS,
-    );
-  });
-  try {
-    return await Promise.race([child.exited, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function fileFlags(files: PkiFiles): string[] {

@@ -5,7 +5,6 @@
  * had to be killed.
  */
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { Child } from "../support/process.js";
 
 const started: Child[] = [];
@@ -78,17 +77,7 @@ function killQuietly(pid: number): void {
 }
 
 /** A port on 127.0.0.1 that is free right now (bound, then released). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("bench: no free port");
-  return address.port;
-}
+export { freePort } from "../support/ports.js";
 
 /** Waits until something accepts TCP connections on the port. */
 export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {

@@ -32,6 +32,29 @@ export function settingsDeadline(session: ServerHttp2Session, timeoutMs: number)
   session.once("close", clear);
 }
 
+/**
+ * Closes a server session that has had no open stream for `idleMs` with no complete frame from the
+ * client meanwhile: a client done with it (HTTP/2 clients reconnect when they need to), or one sending
+ * a HEADERS frame a byte at a time, which Node's HTTP/2 server would wait on forever (a partial frame
+ * is no activity to it). A session with a stream open, however quiet (a gRPC watch), is left alone.
+ * The close is a GOAWAY naming the last stream taken, so a client knows what it may send again.
+ */
+export function idleSessionDeadline(session: ServerHttp2Session, idleMs: number): void {
+  let open = 0;
+  session.on("stream", (stream) => {
+    open++;
+    stream.once("close", () => {
+      open--;
+    });
+  });
+  // The timer restarts on every frame and fires once per quiet spell; setTimeout's own callback would
+  // be a once-listener, gone after a spell with a stream open.
+  session.setTimeout(idleMs);
+  session.on("timeout", () => {
+    if (open === 0 && !session.closed) session.close();
+  });
+}
+
 type Pending = Array<(err: ProxyError | undefined, session?: ClientHttp2Session) => void>;
 
 export class SessionPool {

@@ -7,7 +7,7 @@ import { ProxyError } from "../errors.js";
 import type { ProxyRequest, Upstream, UpstreamCallback } from "./exchange.js";
 import { endToEnd, type Headers, trailersOf } from "./headers.js";
 
-const { NGHTTP2_CANCEL } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 const END_STREAM = 0x1;
 
 /** Gets a ready session (possibly connecting first) or the reason there is none. */
@@ -25,11 +25,17 @@ export function http2Upstream(
   return (req, cb) => {
     let cancelled = false;
     let cancelStream: (() => void) | undefined;
-    source((err, session) => {
-      if (cancelled) return;
-      if (err || !session) return cb(err ?? new ProxyError("TRELLIS_E_PROXY_CONNECT", target));
-      cancelStream = requestOn(session, req, extra(req), target, cb);
-    });
+    const send = (again: boolean) =>
+      source((err, session) => {
+        if (cancelled) return;
+        if (err || !session) return cb(err ?? new ProxyError("TRELLIS_E_PROXY_CONNECT", target));
+        // A stream the server refused was never seen by its app (a request racing the server's idle
+        // GOAWAY): sent again once, on the session that replaces one going away. Only without a body,
+        // which the first attempt may have consumed.
+        const refused = again || req.body ? undefined : () => send(true);
+        cancelStream = requestOn(session, req, extra(req), target, cb, refused);
+      });
+    send(false);
     return () => {
       cancelled = true;
       cancelStream?.();
@@ -43,6 +49,7 @@ function requestOn(
   extra: Headers,
   target: string,
   cb: UpstreamCallback,
+  refused?: () => void,
 ): () => void {
   let answered = false;
   let trailers: Headers | undefined;
@@ -86,9 +93,10 @@ function requestOn(
   const failBeforeHead = (detail: string) => {
     if (answered) return;
     answered = true;
-    cb(new ProxyError("TRELLIS_E_PROXY_UPSTREAM_RESET", `${target}: ${detail}`));
+    if (refused && stream.rstCode === NGHTTP2_REFUSED_STREAM) refused();
+    else cb(new ProxyError("TRELLIS_E_PROXY_UPSTREAM_RESET", `${target}: ${detail}`));
   };
-  stream.once("error", (err) => failBeforeHead(err.message));
+  stream.on("error", (err) => failBeforeHead(err.message));
   stream.once("close", () => failBeforeHead(`stream closed (code ${stream.rstCode})`));
   return () => {
     if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);

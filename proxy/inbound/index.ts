@@ -18,7 +18,13 @@ import { exchange, refuse, type Upstream } from "../http/exchange.js";
 import { type Http1PoolOptions, Http1Pools, plainPoolOptions } from "../http/h1/client.js";
 import { Http1Server } from "../http/h1/server.js";
 import { DST_PORT_HEADER, first, headerListBytes } from "../http/headers.js";
-import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS, SessionPool, settingsDeadline } from "../http/sessions.js";
+import {
+  idleSessionDeadline,
+  MAX_SESSION_MEMORY_MB,
+  SESSION_SETTINGS,
+  SessionPool,
+  settingsDeadline,
+} from "../http/sessions.js";
 import { http2Upstream } from "../http/upstream.js";
 import type { ProxyMetrics, StackLabels } from "../metrics/index.js";
 import { ALPN_H2, ALPN_HTTP1, ALPN_MUX, ALPN_OPAQUE, type MeshTls, spiffeIdOf } from "../tls/index.js";
@@ -30,8 +36,12 @@ import { readInto, SplicedReads } from "../transport/reads.js";
 
 const log = logger("inbound");
 
-/** A mux connection from a peer closes after this long without a stream (peers close theirs at 60 s). */
-const MUX_IDLE_TIMEOUT_MS = 120_000;
+/**
+ * A connection from a peer closes after this long without a request: a mux connection without a
+ * stream (peers close theirs at 60 s), an HTTP/1.1 connection between requests, an HTTP/2 session
+ * without a stream.
+ */
+const IDLE_TIMEOUT_MS = 120_000;
 
 export interface InboundOptions {
   listen: ListenAddr;
@@ -70,6 +80,7 @@ export class Inbound {
     this.h2.on("session", (session) => {
       this.connections.addSession(session);
       settingsDeadline(session, options.detectTimeoutMs);
+      idleSessionDeadline(session, IDLE_TIMEOUT_MS);
       const clientId = spiffeIdOf((session.socket as TLSSocket).getPeerCertificate());
       this.sessionLabels.set(
         session,
@@ -97,7 +108,7 @@ export class Inbound {
     this.h1 = new Http1Server({
       maxHeaderBytes: options.maxHeaderBytes,
       headersTimeoutMs: options.detectTimeoutMs,
-      keepAliveTimeoutMs: 120_000,
+      keepAliveTimeoutMs: IDLE_TIMEOUT_MS,
       onRequest: (down, socket, hop) => {
         const labels = this.socketLabels.get(socket) ?? {};
         const port = this.appPort(hop.dstPort);
@@ -182,7 +193,7 @@ export class Inbound {
     const labels = this.options.metrics.stack({ direction: "inbound", tls: "true", client_id: clientId });
     const conn = new MuxConnection({
       role: "server",
-      idleTimeoutMs: MUX_IDLE_TIMEOUT_MS,
+      idleTimeoutMs: IDLE_TIMEOUT_MS,
       openTimeoutMs: this.options.detectTimeoutMs,
       onStream: (stream) => {
         this.socketLabels.set(stream, labels);

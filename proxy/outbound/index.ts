@@ -12,7 +12,12 @@ import { ProxyError } from "../errors.js";
 import { http2Downstream } from "../http/downstream.js";
 import { Http1Server } from "../http/h1/server.js";
 import { headerListBytes } from "../http/headers.js";
-import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS, settingsDeadline } from "../http/sessions.js";
+import {
+  idleSessionDeadline,
+  MAX_SESSION_MEMORY_MB,
+  SESSION_SETTINGS,
+  settingsDeadline,
+} from "../http/sessions.js";
 import type { ProxyMetrics } from "../metrics/index.js";
 import { Connections } from "../transport/connections.js";
 import { detect, handOff } from "../transport/detect.js";
@@ -22,6 +27,9 @@ import { type OutboundDeps, OutboundHttp } from "./http.js";
 import { bindOpaque } from "./opaque.js";
 
 const log = logger("outbound");
+
+/** The app's connections close after this long without a request (HTTP/1.1 keep-alive, HTTP/2 sessions). */
+const IDLE_TIMEOUT_MS = 60_000;
 
 export interface OutboundOptions extends OutboundDeps {
   listen: ListenAddr;
@@ -43,7 +51,7 @@ export class Outbound {
     this.http1 = new Http1Server({
       maxHeaderBytes: options.maxHeaderBytes,
       headersTimeoutMs: options.detectTimeoutMs,
-      keepAliveTimeoutMs: 60_000,
+      keepAliveTimeoutMs: IDLE_TIMEOUT_MS,
       onRequest: (down) => this.router.handle(down),
       onUpgrade: (req, socket, rest, reads) => this.router.upgrade(req, socket, rest, reads),
     });
@@ -61,6 +69,7 @@ export class Outbound {
     this.http2.on("session", (session) => {
       this.connections.addSession(session);
       settingsDeadline(session, options.detectTimeoutMs);
+      idleSessionDeadline(session, IDLE_TIMEOUT_MS);
     });
     this.http2.on("sessionError", (err) => log.debug({ err: err.message }, "client session error"));
   }

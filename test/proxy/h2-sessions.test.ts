@@ -1,0 +1,139 @@
+// HTTP/2 sessions on real sockets: a server session closes once idle, including on a client that
+// trickles a HEADERS frame, but never under an open quiet stream; a stream the server refuses is
+// sent again by the client side when it has no body.
+import assert from "node:assert/strict";
+import http2 from "node:http2";
+import net, { type AddressInfo } from "node:net";
+import { Readable } from "node:stream";
+import { type TestContext, test } from "node:test";
+import type { ProxyError } from "../../proxy/errors.js";
+import type { ProxyRequest, UpstreamResponse } from "../../proxy/http/exchange.js";
+import { idleSessionDeadline, SessionPool } from "../../proxy/http/sessions.js";
+import { http2Upstream } from "../../proxy/http/upstream.js";
+import { connectPlain } from "../../proxy/transport/net.js";
+
+const IDLE_MS = 300;
+const { NGHTTP2_REFUSED_STREAM } = http2.constants;
+
+async function server(t: TestContext, onStream: (stream: http2.ServerHttp2Stream, n: number) => void) {
+  const h2 = http2.createServer();
+  const counts = new WeakMap<http2.Http2Session, number>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on("session", (s) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+    idleSessionDeadline(s, IDLE_MS);
+  });
+  h2.on("stream", (stream) => {
+    const n = (counts.get(stream.session as http2.Http2Session) ?? 0) + 1;
+    counts.set(stream.session as http2.Http2Session, n);
+    onStream(stream, n);
+  });
+  await new Promise<void>((resolve) => h2.listen(0, "127.0.0.1", resolve));
+  t.after(() => {
+    for (const s of sessions) s.destroy();
+    return new Promise((resolve) => h2.close(resolve));
+  });
+  return `127.0.0.1:${(h2.address() as AddressInfo).port}`;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+test("a client trickling a HEADERS frame a byte at a time is closed once the session has been idle", async (t) => {
+  const addr = await server(t, (stream) => stream.respond({ ":status": 200 }, { endStream: true }));
+  const [host, port] = addr.split(":");
+  const socket = net.connect(Number(port), host);
+  socket.on("error", () => {});
+  socket.resume();
+  const closed = new Promise<number>((resolve) => {
+    const start = Date.now();
+    socket.on("close", () => resolve(Date.now() - start));
+  });
+  await new Promise((resolve) => socket.once("connect", resolve));
+  socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+  socket.write(Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])); // SETTINGS, empty
+  // A HEADERS frame announcing 20 bytes of header block, sent a byte every 100 ms (bounded: 29 bytes).
+  const frame = Buffer.concat([Buffer.from([0, 0, 20, 1, 5, 0, 0, 0, 1]), Buffer.alloc(20, 0x82)]);
+  let sent = 0;
+  for (const byte of frame) {
+    if (socket.destroyed) break;
+    socket.write(Buffer.from([byte]));
+    sent++;
+    await sleep(100);
+  }
+  const after = await Promise.race([closed, sleep(20 * IDLE_MS).then(() => Number.POSITIVE_INFINITY)]);
+  assert.ok(
+    sent < frame.length,
+    `the connection was closed before the frame was complete (${sent} bytes sent)`,
+  );
+  assert.ok(after < 10 * IDLE_MS, `closed ${after} ms after connecting`);
+});
+
+test("a session with an open stream stays however quiet, and closes with a GOAWAY once idle", async (t) => {
+  let finish: () => void = () => {};
+  const addr = await server(t, (stream) => {
+    stream.respond({ ":status": 200 });
+    stream.write("first");
+    finish = () => stream.end("last");
+  });
+  const session = http2.connect(`http://${addr}`);
+  t.after(() => session.destroy());
+  const goaway = new Promise<void>((resolve) => session.once("goaway", () => resolve()));
+  const closed = new Promise<void>((resolve) => session.once("close", () => resolve()));
+  const req = session.request({ ":path": "/watch" }, { endStream: true });
+  const chunks: string[] = [];
+  req.on("data", (c: Buffer) => chunks.push(c.toString()));
+  const ended = new Promise((resolve) => req.on("end", resolve));
+  await sleep(5 * IDLE_MS);
+  assert.ok(!session.closed && !session.destroyed, "a quiet open stream keeps its session");
+  assert.deepEqual(chunks, ["first"]);
+  finish();
+  await ended;
+  assert.deepEqual(chunks, ["first", "last"]);
+  const outcome = await Promise.race([
+    Promise.all([goaway, closed]).then(() => "closed"),
+    sleep(20 * IDLE_MS).then(() => "still open"),
+  ]);
+  assert.equal(outcome, "closed", "an idle session is told to go away, then closed");
+});
+
+function request(body?: string): ProxyRequest {
+  return {
+    method: body ? "POST" : "GET",
+    authority: "app.test:80",
+    path: "/",
+    headers: {},
+    body: body === undefined ? undefined : Readable.from([Buffer.from(body)]),
+    http1: false,
+  };
+}
+
+function send(pool: SessionPool, key: string, req: ProxyRequest) {
+  return new Promise<{ err?: ProxyError; res?: UpstreamResponse }>((resolve) => {
+    http2Upstream(pool.source(key), key, () => ({}))(req, (err, res) => resolve({ err, res }));
+  });
+}
+
+test("a stream the server refuses is sent again when it has no body, and fails when it has one", async (t) => {
+  let streams = 0;
+  // Each session refuses its first stream, as a server does for a stream past its GOAWAY.
+  const addr = await server(t, (stream, n) => {
+    streams++;
+    // Closing with an error code emits it on this side too.
+    stream.on("error", () => {});
+    if (n === 1) stream.close(NGHTTP2_REFUSED_STREAM);
+    else stream.respond({ ":status": 200 }, { endStream: true });
+  });
+  const pool = new SessionPool((key) => connectPlain(key, 3000));
+  t.after(() => pool.close());
+  const get = await send(pool, addr, request());
+  assert.equal(get.err, undefined, get.err?.message);
+  assert.equal(get.res?.status, 200);
+  assert.equal(streams, 2, "the refused request went out a second time");
+
+  const other = new SessionPool((key) => connectPlain(key, 3000));
+  t.after(() => other.close());
+  const post = await send(other, addr, request("a body the first attempt consumed"));
+  assert.equal(post.err?.code, "TRELLIS_E_PROXY_UPSTREAM_RESET");
+  assert.equal(streams, 3, "a request with a body is not sent again");
+});

@@ -3,7 +3,12 @@
  * use (concurrent first requests wait for the same connect) and forgotten when it closes, fails or
  * is told to go away, so the next request connects again.
  */
-import http2, { type ClientHttp2Session, type ServerHttp2Session } from "node:http2";
+import http2, {
+  type ClientHttp2Session,
+  type Http2Session,
+  type Http2Stream,
+  type ServerHttp2Session,
+} from "node:http2";
 import type { Duplex } from "node:stream";
 import { logger } from "../../control/api/log.js";
 import { connectError, type ProxyError } from "../errors.js";
@@ -32,28 +37,45 @@ export function settingsDeadline(session: ServerHttp2Session, timeoutMs: number)
   session.once("close", clear);
 }
 
+/** Streams open on each session, counted as they open and close (Node keeps no public count). */
+const openStreams = new WeakMap<Http2Session, number>();
+
+/** Counts `stream` as open on `session` until it closes. */
+export function countStream(session: Http2Session, stream: Http2Stream): void {
+  openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
+  stream.once("close", () => openStreams.set(session, (openStreams.get(session) ?? 1) - 1));
+}
+
 /**
- * Closes a server session that has had no open stream for `idleMs` with no complete frame from the
- * client meanwhile: a client done with it (HTTP/2 clients reconnect when they need to), or one sending
- * a HEADERS frame a byte at a time, which Node's HTTP/2 server would wait on forever (a partial frame
- * is no activity to it). A session with a stream open, however quiet (a gRPC watch), is left alone.
- * The close is a GOAWAY naming the last stream taken, so a client knows what it may send again.
+ * Closes the session with a GOAWAY once `idleMs` have passed without a frame while no stream was open.
+ * A session with a stream open stays however quiet the stream is (a gRPC watch).
  */
-export function idleSessionDeadline(session: ServerHttp2Session, idleMs: number): void {
-  let open = 0;
-  session.on("stream", (stream) => {
-    open++;
-    stream.once("close", () => {
-      open--;
-    });
-  });
+export function closeWhenIdle(session: Http2Session, idleMs: number): void {
   // The timer restarts on every frame and fires once per quiet spell; setTimeout's own callback would
   // be a once-listener, gone after a spell with a stream open.
   session.setTimeout(idleMs);
   session.on("timeout", () => {
-    if (open === 0 && !session.closed) session.close();
+    if (!openStreams.get(session) && !session.closed) session.close();
   });
 }
+
+/**
+ * A server session closes once idle: a client done with it (HTTP/2 clients reconnect when they need
+ * to), or one sending a HEADERS frame a byte at a time, which Node's HTTP/2 server would wait on
+ * forever (a partial frame is no activity to it). The GOAWAY names the last stream taken, so a client
+ * knows what it may send again.
+ */
+export function idleSessionDeadline(session: ServerHttp2Session, idleMs: number): void {
+  session.on("stream", (stream) => countStream(session, stream));
+  closeWhenIdle(session, idleMs);
+}
+
+/**
+ * How long a client session to a peer proxy or an app stays without a stream: half the inbound
+ * listener's 120 s, as for mux connections, so between proxies the client closes first and its
+ * requests do not race the server's GOAWAY.
+ */
+export const CLIENT_IDLE_TIMEOUT_MS = 60_000;
 
 type Pending = Array<(err: ProxyError | undefined, session?: ClientHttp2Session) => void>;
 
@@ -63,7 +85,10 @@ export class SessionPool {
   private closing = false;
 
   /** `connect` opens the transport (plain TCP or verified mTLS) to the peer named by `key`. */
-  constructor(private readonly connect: (key: string) => Promise<Duplex>) {}
+  constructor(
+    private readonly connect: (key: string) => Promise<Duplex>,
+    private readonly idleMs = CLIENT_IDLE_TIMEOUT_MS,
+  ) {}
 
   /** A SessionSource for one peer. */
   source(key: string): SessionSource {
@@ -101,6 +126,7 @@ export class SessionPool {
           return;
         }
         s.once("connect", () => s.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
+        closeWhenIdle(s, this.idleMs);
         const forget = () => {
           if (this.sessions.get(key) === s) this.sessions.delete(key);
         };

@@ -6,6 +6,7 @@ import http2, { type ClientHttp2Session } from "node:http2";
 import { ProxyError } from "../errors.js";
 import type { ProxyRequest, Upstream, UpstreamCallback } from "./exchange.js";
 import { endToEnd, type Headers, trailersOf } from "./headers.js";
+import { countStream } from "./sessions.js";
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 const END_STREAM = 0x1;
@@ -74,6 +75,7 @@ function requestOn(
     cb(new ProxyError("TRELLIS_E_PROXY_UPSTREAM_RESET", `${target}: ${(err as Error).message}`));
     return () => {};
   }
+  countStream(session, stream);
   if (requestTrailers) stream.once("wantTrailers", () => stream.sendTrailers(requestTrailers() ?? {}));
   if (req.body) req.body.pipe(stream);
   stream.once("response", (head, flags) => {

@@ -15,14 +15,18 @@ import { connectPlain } from "../../proxy/transport/net.js";
 const IDLE_MS = 300;
 const { NGHTTP2_REFUSED_STREAM } = http2.constants;
 
-async function server(t: TestContext, onStream: (stream: http2.ServerHttp2Stream, n: number) => void) {
+async function server(
+  t: TestContext,
+  onStream: (stream: http2.ServerHttp2Stream, n: number) => void,
+  idleMs = IDLE_MS,
+) {
   const h2 = http2.createServer();
   const counts = new WeakMap<http2.Http2Session, number>();
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (s) => {
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
-    idleSessionDeadline(s, IDLE_MS);
+    idleSessionDeadline(s, idleMs);
   });
   h2.on("stream", (stream) => {
     const n = (counts.get(stream.session as http2.Http2Session) ?? 0) + 1;
@@ -136,4 +140,39 @@ test("a stream the server refuses is sent again when it has no body, and fails w
   const post = await send(other, addr, request("a body the first attempt consumed"));
   assert.equal(post.err?.code, "TRELLIS_E_PROXY_UPSTREAM_RESET");
   assert.equal(streams, 3, "a request with a body is not sent again");
+});
+
+test("a pooled client session closes itself once idle, never under an open stream, and the next request connects again", async (t) => {
+  let finish: () => void = () => {};
+  const addr = await server(
+    t,
+    (stream, n) => {
+      stream.respond({ ":status": 200 });
+      if (n === 1) {
+        stream.write("watching");
+        finish = () => stream.end();
+      } else stream.end("done");
+    },
+    60_000,
+  );
+  // The server would wait a minute: closing is the client's doing.
+  const pool = new SessionPool((key) => connectPlain(key, 3000), IDLE_MS / 3);
+  t.after(() => pool.close());
+  const watch = await send(pool, addr, request());
+  assert.equal(watch.res?.status, 200);
+  const first = await new Promise<http2.ClientHttp2Session>((resolve) =>
+    pool.get(addr, (_err, s) => resolve(s as http2.ClientHttp2Session)),
+  );
+  await sleep(3 * IDLE_MS);
+  assert.ok(!first.closed, "a session with a stream open stays");
+  watch.res?.body.resume();
+  finish();
+  const outcome = await Promise.race([
+    new Promise((resolve) => first.once("close", () => resolve("closed"))),
+    sleep(20 * IDLE_MS).then(() => "still open"),
+  ]);
+  assert.equal(outcome, "closed", "the idle client session closes itself");
+  const next = await send(pool, addr, request());
+  assert.equal(next.res?.status, 200, "the next request gets a new session");
+  assert.equal(pool.size, 1);
 });

@@ -108,6 +108,7 @@ async function main(): Promise<number> {
           {
             ...ds,
             trustAnchorsPem: config.identity.trustAnchorsPem,
+            credentials: identity,
             firstAnswerTimeoutMs: DEFAULTS.DISCOVERY_FIRST_ANSWER_TIMEOUT_MS,
             retryBaseMs: config.identity.retryBaseMs,
             retryMaxMs: config.identity.retryMaxMs,

@@ -7,7 +7,6 @@
  * --identity-svc-addr it also waits for the service's own certificate, and gRPC is served over TLS.
  */
 import { readFile } from "node:fs/promises";
-import type { experimental } from "@grpc/grpc-js";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { IdentityClient } from "../../proxy/identity/index.js";
@@ -17,6 +16,7 @@ import { DEFAULT_TRUST_DOMAIN, formatSpiffeId, isTrustDomain, parseSpiffeId } fr
 import { ownIdentityOptions, parseListenAddress } from "../identity/command.js";
 import type { ListenAddress } from "../identity/server.js";
 import { DestinationError } from "./errors.js";
+import type { ServingTls } from "./server.js";
 import type { Source } from "./source.js";
 
 /** The parsed flags of `trellis-controller destination`. */
@@ -187,7 +187,7 @@ export async function runDestination(flags: DestinationFlags): Promise<number> {
       source,
       clusterDomain: flags.clusterDomain,
       trustDomain: flags.trustDomain,
-      ...(serving ? { tls: serving.provider } : {}),
+      ...(serving ? { tls: serving.tls } : {}),
       log,
     }).catch((err) => {
       source.stop();
@@ -214,7 +214,7 @@ interface ServingIdentity {
   /** The service's SPIFFE ID, the URI SAN of the certificate it serves. */
   identity: string;
   client: IdentityClient;
-  provider: experimental.CertificateProvider;
+  tls: ServingTls;
 }
 
 /**
@@ -248,7 +248,9 @@ async function obtainCertificate(
     );
   });
   const { IdentityClient } = await import("../../proxy/identity/index.js");
-  const { CredentialsCertificateProvider } = await import("./serving.js");
+  const { CredentialsCertificateProvider, TrustAnchorsProvider } = await import(
+    "../../proxy/identity/index.js"
+  );
   let client: IdentityClient;
   try {
     client = new IdentityClient({
@@ -274,7 +276,14 @@ async function obtainCertificate(
     client.stop();
     return "stopped";
   }
-  return { identity, client, provider: new CredentialsCertificateProvider(client) };
+  return {
+    identity,
+    client,
+    tls: {
+      certificate: new CredentialsCertificateProvider(client),
+      clientAnchors: new TrustAnchorsProvider(trustAnchorsPem),
+    },
+  };
 }
 
 function svcAddr(addr: ListenAddress): string {

@@ -1,7 +1,7 @@
 /**
  * Wires the destination service together and runs it: a source (already loaded), the watchers on it,
- * the Get/GetProfile gRPC server (TLS with the service's own mesh certificate, or plaintext for local
- * use) and the admin HTTP server (/metrics, /ready, /live, shared with the identity service). Used by `trellis-controller destination` and, in process,
+ * the Get/GetProfile gRPC server (mutual TLS: the service's own mesh certificate, clients' chaining to
+ * the trust anchors; or plaintext for local use) and the admin HTTP server (/metrics, /ready, /live, shared with the identity service). Used by `trellis-controller destination` and, in process,
  * by tests.
  */
 import type { Server as HttpServer } from "node:http";
@@ -23,14 +23,18 @@ export interface DestinationServiceOptions {
   source: Source;
   clusterDomain: string;
   trustDomain: string;
-  /**
-   * The service's certificate, renewed while it runs (serving.ts); absent: plaintext gRPC, for a
-   * local mesh and tests only.
-   */
-  tls?: grpc.experimental.CertificateProvider;
+  /** TLS, with client certificates required; absent: plaintext gRPC, for a local mesh and tests only. */
+  tls?: ServingTls;
   /** Messages a stream may have waiting for its client before it is closed (default 100). */
   streamQueueCapacity?: number;
   log?: Logger;
+}
+
+export interface ServingTls {
+  /** The service's own certificate, renewed while it runs. */
+  certificate: grpc.experimental.CertificateProvider;
+  /** The trust anchors a client's certificate must chain to: only mesh workloads may ask. */
+  clientAnchors: grpc.experimental.CertificateProvider;
 }
 
 export interface RunningDestinationService {
@@ -115,7 +119,11 @@ export async function startDestinationService(
     );
     const listenAddr = formatHostPort(options.listen.host, options.listen.port);
     const credentials = options.tls
-      ? grpc.experimental.createCertificateProviderServerCredentials(options.tls, null, false)
+      ? grpc.experimental.createCertificateProviderServerCredentials(
+          options.tls.certificate,
+          options.tls.clientAnchors,
+          true,
+        )
       : grpc.ServerCredentials.createInsecure();
     const port = await new Promise<number>((resolve, reject) =>
       grpcServer.bindAsync(listenAddr, credentials, (err, bound) => (err ? reject(err) : resolve(bound))),

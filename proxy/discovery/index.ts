@@ -15,6 +15,11 @@ import {
 import { uriSans } from "../../control/api/spiffe.js";
 import { P2cBalancer, type Release } from "../balance/index.js";
 import { DEFAULTS, type DestinationConfig, type EndpointConfig, normalizeAuthority } from "../config.js";
+import {
+  type CredentialSource,
+  CredentialsCertificateProvider,
+  TrustAnchorsProvider,
+} from "../identity/index.js";
 import type { Destination, DestinationResolver } from "../outbound/destinations.js";
 import { type CompiledProfile, compileProfile } from "../profiles/routes.js";
 import { ResilientStream } from "./stream.js";
@@ -25,6 +30,8 @@ export interface DiscoveryOptions {
   /** Its SPIFFE ID, verified against the trust anchors; plaintext gRPC when absent (local use only). */
   svcName?: string;
   trustAnchorsPem: string;
+  /** The proxy's own certificate, presented to the service (which takes only mesh workloads). */
+  credentials?: CredentialSource;
   /** The namespace short names resolve in (the pod's). */
   contextNamespace: string;
   /** How long a first request waits for its authority's first answer, ms. */
@@ -164,16 +171,20 @@ export class DiscoveryResolver implements DestinationResolver {
     };
     if (options.svcName) {
       const expected = options.svcName;
-      credentials = grpc.credentials.createSsl(Buffer.from(options.trustAnchorsPem), null, null, {
-        checkServerIdentity: (_host, cert) => {
-          const uris = uriSans(cert.subjectaltname);
-          return uris.length === 1 && uris[0] === expected
-            ? undefined
-            : new Error(
-                `the destination service presented ${uris.join(", ") || "no SPIFFE ID"}, expected ${expected}`,
-              );
+      credentials = grpc.experimental.createCertificateProviderChannelCredentials(
+        new TrustAnchorsProvider(options.trustAnchorsPem),
+        options.credentials ? new CredentialsCertificateProvider(options.credentials) : null,
+        {
+          checkServerIdentity: (_host, cert) => {
+            const uris = uriSans(cert.subjectaltname);
+            return uris.length === 1 && uris[0] === expected
+              ? undefined
+              : new Error(
+                  `the destination service presented ${uris.join(", ") || "no SPIFFE ID"}, expected ${expected}`,
+                );
+          },
         },
-      });
+      );
     }
     this.client = new DestinationClient(options.addr, credentials, clientOptions);
     this.sweeper = setInterval(() => this.sweep(), Math.min(options.idleMs, 60_000));

@@ -20,5 +20,6 @@ export {
   IdentityClientError,
   type IdentityClientErrorCode,
 } from "./errors.js";
+export { CredentialsCertificateProvider, TrustAnchorsProvider } from "./grpc.js";
 export type { IdentityClientOptions } from "./options.js";
 export { nextBackoffMs, REFRESH_FRACTION, refreshDelayMs } from "./timing.js";

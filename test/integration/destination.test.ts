@@ -10,6 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { DestinationClient } from "../../control/api/gen/trellis/destination/v1/destination.js";
 import { mintLocalToken } from "../../control/local/tokens.js";
 import { freePort, get, NAMESPACE, startMesh, type TestMesh, type TestProxy } from "../support/mesh.js";
+import { makeMeshPki } from "../support/pki.js";
 import { bin, type Child, startNode } from "../support/process.js";
 
 /** An app on one loopback address answering its name, behind its own proxy listening there too. */
@@ -212,7 +213,7 @@ test("endpoints and traffic splits edited while traffic flows; the control plane
   await settlesOn(client, web, "a");
 });
 
-test("proxies verify the destination service's identity; plaintext and the wrong identity get no endpoints", async (t) => {
+test("the service and its clients verify each other: the wrong identity, plaintext, foreign or expired certificates get no endpoints", async (t) => {
   const mesh = await startMesh(t);
   const appPort = await freePort();
   const a = await pod(t, mesh, "127.0.0.1", appPort, "a");
@@ -239,18 +240,42 @@ test("proxies verify the destination service's identity; plaintext and the wrong
     "the proxy says whom it met and whom it expected",
   );
 
-  // A plaintext client gets no answer from a TLS server.
-  const plain = new DestinationClient(destination.listen, grpc.credentials.createInsecure());
-  t.after(() => plain.close());
-  const code = await new Promise<grpc.status>((resolve) => {
-    const call = plain.get({
-      authority: `web.${NAMESPACE}.svc.cluster.local:80`,
-      contextNamespace: NAMESPACE,
-    });
-    call.on("data", () => resolve(grpc.status.OK));
-    call.on("error", (err: grpc.ServiceError) => resolve(err.code));
-  });
-  assert.equal(code, grpc.status.UNAVAILABLE);
+  // Only mesh workloads may ask: plaintext, TLS without a client certificate, a certificate from
+  // another mesh's CA and an expired one get no answer; the mesh's own certificate does.
+  const ask = async (credentials: grpc.ChannelCredentials) => {
+    const client = new DestinationClient(destination.listen, credentials);
+    try {
+      return await new Promise<grpc.status>((resolve) => {
+        const call = client.get({
+          authority: `web.${NAMESPACE}.svc.cluster.local:80`,
+          contextNamespace: NAMESPACE,
+        });
+        call.on("data", () => {
+          resolve(grpc.status.OK);
+          call.cancel();
+        });
+        call.on("error", (err: grpc.ServiceError) => resolve(err.code));
+      });
+    } finally {
+      client.close();
+    }
+  };
+  const tls = (leaf?: { keyPem: string; certChainPem: string }) =>
+    grpc.credentials.createSsl(
+      Buffer.from(mesh.pki.anchor.certPem),
+      leaf ? Buffer.from(leaf.keyPem) : null,
+      leaf ? Buffer.from(leaf.certChainPem) : null,
+      { checkServerIdentity: () => undefined },
+    );
+  const foreign = await makeMeshPki();
+  assert.equal(await ask(grpc.credentials.createInsecure()), grpc.status.UNAVAILABLE, "plaintext");
+  assert.equal(await ask(tls()), grpc.status.UNAVAILABLE, "no client certificate");
+  const stranger = await foreign.leaf(foreign.identity(NAMESPACE, "client"));
+  assert.equal(await ask(tls(stranger)), grpc.status.UNAVAILABLE, "another mesh's certificate");
+  const expired = await mesh.pki.leaf(mesh.identityOf("client"), { expired: true });
+  assert.equal(await ask(tls(expired)), grpc.status.UNAVAILABLE, "an expired certificate");
+  const member = await mesh.pki.leaf(mesh.identityOf("client"));
+  assert.equal(await ask(tls(member)), grpc.status.OK, "a mesh workload");
 
   // The right identity: endpoints arrive.
   const client = await mesh.proxy("client", {

@@ -228,6 +228,7 @@ async function obtainCertificate(
   stopped: Promise<string>,
 ): Promise<ServingIdentity | "stopped"> {
   const addr = flags.identitySvcAddr as ListenAddress;
+  const svcAddr = formatHostPort(addr.host, addr.port);
   const anchorsFile = flags.trustAnchorsFile as string;
   const identity = formatSpiffeId({
     trustDomain: flags.trustDomain,
@@ -247,8 +248,7 @@ async function obtainCertificate(
       `--trust-anchors-file ${anchorsFile}: ${err.message}`,
     );
   });
-  const { IdentityClient } = await import("../../proxy/identity/index.js");
-  const { CredentialsCertificateProvider, TrustAnchorsProvider } = await import(
+  const { IdentityClient, CredentialsCertificateProvider, TrustAnchorsProvider } = await import(
     "../../proxy/identity/index.js"
   );
   let client: IdentityClient;
@@ -257,7 +257,7 @@ async function obtainCertificate(
       identity,
       trustAnchorsPem,
       tokenFile: flags.identityTokenFile as string,
-      svcAddr: svcAddr(addr),
+      svcAddr,
       svcName,
       ...IDENTITY_TIMING,
     });
@@ -269,7 +269,7 @@ async function obtainCertificate(
     unsubscribe = client.subscribe(() => resolve("ready"));
   });
   client.start();
-  log.info({ identity, identityService: svcAddr(addr), svcName }, "waiting for the service's certificate");
+  log.info({ identity, identityService: svcAddr, svcName }, "waiting for the service's certificate");
   const outcome = await Promise.race([first, stopped.then(() => "stopped" as const)]);
   unsubscribe();
   if (outcome === "stopped") {
@@ -284,10 +284,6 @@ async function obtainCertificate(
       clientAnchors: new TrustAnchorsProvider(trustAnchorsPem),
     },
   };
-}
-
-function svcAddr(addr: ListenAddress): string {
-  return formatHostPort(addr.host, addr.port);
 }
 
 async function openSource(flags: DestinationFlags, log: Logger): Promise<Source> {

@@ -1,6 +1,7 @@
 /**
  * The identity service against a real kube-apiserver: proxies prove their ServiceAccount with projected
  * tokens checked by TokenReview (audience identity.trellis.dev), and a token proves only its own account.
+ * The destination service proves its own the same way, then serves mutual TLS.
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { CoreV1Api } from "@kubernetes/client-node";
+import { DestinationClient } from "../../control/api/gen/trellis/destination/v1/destination.js";
 import { certify } from "../control/identity/harness.js";
 import { type MeshPki, makeCsr, makeMeshPki } from "../support/pki.js";
 import { bin, type Child, startNode } from "../support/process.js";
@@ -108,4 +110,59 @@ test("web's token never yields books' certificate, and a token for another audie
     certificateSigningRequest: webCsr,
   });
   assert.equal(ok.code, grpc.status.OK, ok.details);
+});
+
+test("the destination service is certified through TokenReview and answers mesh workloads over mutual TLS", async (t) => {
+  await cluster.createNamespace("trellis");
+  await core.createNamespacedServiceAccount({
+    namespace: "trellis",
+    body: { metadata: { name: "trellis-destination" } },
+  });
+  const tokenFile = join(dir, "destination.token");
+  await writeFile(tokenFile, await token("trellis", "trellis-destination"));
+  const files = pki.files;
+  if (!files) throw new Error("no PKI files");
+  const destination = startNode(t, bin("trellis-controller"), [
+    "destination",
+    "--source=kubernetes",
+    `--kubeconfig=${cluster.kubeconfigPath}`,
+    "--listen=127.0.0.1:0",
+    "--admin-listen=127.0.0.1:0",
+    `--identity-svc-addr=${service.listen}`,
+    `--identity-svc-name=${service.identity}`,
+    `--identity-token-file=${tokenFile}`,
+    `--trust-anchors-file=${files.trustAnchors}`,
+  ]);
+  const ready = await destination.ready<{ listen: string; identity: string }>(60_000);
+  assert.equal(ready.identity, "spiffe://cluster.local/ns/trellis/sa/trellis-destination");
+
+  const ask = async (leaf?: { keyPem: string; certChainPem: string }) => {
+    const credentials = grpc.credentials.createSsl(
+      Buffer.from(pki.anchor.certPem),
+      leaf ? Buffer.from(leaf.keyPem) : null,
+      leaf ? Buffer.from(leaf.certChainPem) : null,
+      {
+        checkServerIdentity: (_host, cert) =>
+          cert.subjectaltname === `URI:${ready.identity}` ? undefined : new Error(cert.subjectaltname),
+      },
+    );
+    const client = new DestinationClient(ready.listen, credentials);
+    try {
+      return await new Promise<grpc.status>((resolve) => {
+        const call = client.get({
+          authority: "kubernetes.default.svc.cluster.local:443",
+          contextNamespace: "shop",
+        });
+        call.on("data", () => {
+          resolve(grpc.status.OK);
+          call.cancel();
+        });
+        call.on("error", (err: grpc.ServiceError) => resolve(err.code));
+      });
+    } finally {
+      client.close();
+    }
+  };
+  assert.equal(await ask(), grpc.status.UNAVAILABLE, "no client certificate");
+  assert.equal(await ask(await pki.leaf(pki.identity("shop", "web"))), grpc.status.OK, "a mesh workload");
 });

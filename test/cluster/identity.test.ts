@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { CoreV1Api } from "@kubernetes/client-node";
-import { DestinationClient } from "../../control/api/gen/trellis/destination/v1/destination.js";
 import { certify } from "../control/identity/harness.js";
+import { firstAnswer, meshCredentials } from "../support/destination.js";
 import { type MeshPki, makeCsr, makeMeshPki } from "../support/pki.js";
 import { bin, type Child, startNode } from "../support/process.js";
 import { type Cluster, startCluster } from "./harness/index.js";
@@ -136,33 +136,15 @@ test("the destination service is certified through TokenReview and answers mesh 
   const ready = await destination.ready<{ listen: string; identity: string }>(60_000);
   assert.equal(ready.identity, "spiffe://cluster.local/ns/trellis/sa/trellis-destination");
 
-  const ask = async (leaf?: { keyPem: string; certChainPem: string }) => {
-    const credentials = grpc.credentials.createSsl(
-      Buffer.from(pki.anchor.certPem),
-      leaf ? Buffer.from(leaf.keyPem) : null,
-      leaf ? Buffer.from(leaf.certChainPem) : null,
-      {
-        checkServerIdentity: (_host, cert) =>
-          cert.subjectaltname === `URI:${ready.identity}` ? undefined : new Error(cert.subjectaltname),
-      },
+  const verifyDestination = (_host: string, cert: { subjectaltname?: string }) =>
+    cert.subjectaltname === `URI:${ready.identity}` ? undefined : new Error(`${cert.subjectaltname}`);
+  const ask = (leaf?: { keyPem: string; certChainPem: string }) =>
+    firstAnswer(
+      ready.listen,
+      meshCredentials(pki.anchor.certPem, leaf, verifyDestination),
+      "kubernetes.default.svc.cluster.local:443",
+      "shop",
     );
-    const client = new DestinationClient(ready.listen, credentials);
-    try {
-      return await new Promise<grpc.status>((resolve) => {
-        const call = client.get({
-          authority: "kubernetes.default.svc.cluster.local:443",
-          contextNamespace: "shop",
-        });
-        call.on("data", () => {
-          resolve(grpc.status.OK);
-          call.cancel();
-        });
-        call.on("error", (err: grpc.ServiceError) => resolve(err.code));
-      });
-    } finally {
-      client.close();
-    }
-  };
   assert.equal(await ask(), grpc.status.UNAVAILABLE, "no client certificate");
   assert.equal(await ask(await pki.leaf(pki.identity("shop", "web"))), grpc.status.OK, "a mesh workload");
 });

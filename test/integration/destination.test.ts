@@ -7,8 +7,8 @@ import http from "node:http";
 import { join } from "node:path";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { DestinationClient } from "../../control/api/gen/trellis/destination/v1/destination.js";
 import { mintLocalToken } from "../../control/local/tokens.js";
+import { firstAnswer, meshCredentials } from "../support/destination.js";
 import { freePort, get, NAMESPACE, startMesh, type TestMesh, type TestProxy } from "../support/mesh.js";
 import { makeMeshPki } from "../support/pki.js";
 import { bin, type Child, startNode } from "../support/process.js";
@@ -242,31 +242,10 @@ test("the service and its clients verify each other: the wrong identity, plainte
 
   // Only mesh workloads may ask: plaintext, TLS without a client certificate, a certificate from
   // another mesh's CA and an expired one get no answer; the mesh's own certificate does.
-  const ask = async (credentials: grpc.ChannelCredentials) => {
-    const client = new DestinationClient(destination.listen, credentials);
-    try {
-      return await new Promise<grpc.status>((resolve) => {
-        const call = client.get({
-          authority: `web.${NAMESPACE}.svc.cluster.local:80`,
-          contextNamespace: NAMESPACE,
-        });
-        call.on("data", () => {
-          resolve(grpc.status.OK);
-          call.cancel();
-        });
-        call.on("error", (err: grpc.ServiceError) => resolve(err.code));
-      });
-    } finally {
-      client.close();
-    }
-  };
+  const ask = (credentials: grpc.ChannelCredentials) =>
+    firstAnswer(destination.listen, credentials, `web.${NAMESPACE}.svc.cluster.local:80`, NAMESPACE);
   const tls = (leaf?: { keyPem: string; certChainPem: string }) =>
-    grpc.credentials.createSsl(
-      Buffer.from(mesh.pki.anchor.certPem),
-      leaf ? Buffer.from(leaf.keyPem) : null,
-      leaf ? Buffer.from(leaf.certChainPem) : null,
-      { checkServerIdentity: () => undefined },
-    );
+    meshCredentials(mesh.pki.anchor.certPem, leaf);
   const foreign = await makeMeshPki();
   assert.equal(await ask(grpc.credentials.createInsecure()), grpc.status.UNAVAILABLE, "plaintext");
   assert.equal(await ask(tls()), grpc.status.UNAVAILABLE, "no client certificate");

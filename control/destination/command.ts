@@ -36,14 +36,6 @@ export interface DestinationFlags {
   identityServiceAccount: string;
 }
 
-/** The service's own certificate is renewed like a proxy's: at 70 % of its life, retried with backoff. */
-const IDENTITY_TIMING = {
-  minRefreshMs: 1_000,
-  maxRefreshMs: 86_400_000,
-  retryBaseMs: 500,
-  retryMaxMs: 30_000,
-};
-
 const EXIT_USAGE = 2;
 
 function dnsName(value: string): string {
@@ -251,6 +243,8 @@ async function obtainCertificate(
   const { IdentityClient, CredentialsCertificateProvider, TrustAnchorsProvider } = await import(
     "../../proxy/identity/index.js"
   );
+  // Renewed and retried with a proxy's defaults.
+  const { DEFAULTS } = await import("../../proxy/config.js");
   let client: IdentityClient;
   try {
     client = new IdentityClient({
@@ -259,7 +253,10 @@ async function obtainCertificate(
       tokenFile: flags.identityTokenFile as string,
       svcAddr,
       svcName,
-      ...IDENTITY_TIMING,
+      minRefreshMs: DEFAULTS.IDENTITY_MIN_REFRESH_MS,
+      maxRefreshMs: DEFAULTS.IDENTITY_MAX_REFRESH_MS,
+      retryBaseMs: DEFAULTS.IDENTITY_RETRY_BASE_MS,
+      retryMaxMs: DEFAULTS.IDENTITY_RETRY_MAX_MS,
     });
   } catch (err) {
     throw new DestinationError("TRELLIS_E_DESTINATION_IDENTITY", (err as Error).message);

@@ -2,33 +2,36 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { coalesced } from "../../../control/api/coalesce.js";
 
-test("calls during a run coalesce into one more run, and every caller waits for the run covering it", async () => {
+/** A coalesced task whose runs each wait for release(); counts its runs. */
+function gatedTask(stopped: () => boolean = () => false) {
   let runs = 0;
   let release: () => void = () => {};
-  const run = coalesced(
-    async () => {
-      runs++;
-      await new Promise<void>((resolve) => {
-        release = resolve;
-      });
-    },
-    () => false,
-  );
-  const first = run();
-  const during = [run(), run(), run()];
-  assert.equal(runs, 1, "no second run while the first is under way");
-  release();
+  const run = coalesced(async () => {
+    runs++;
+    await new Promise<void>((resolve) => {
+      release = resolve;
+    });
+  }, stopped);
+  return { run, runs: () => runs, release: () => release() };
+}
+
+test("calls during a run coalesce into one more run, and every caller waits for the run covering it", async () => {
+  const task = gatedTask();
+  const first = task.run();
+  const during = [task.run(), task.run(), task.run()];
+  assert.equal(task.runs(), 1, "no second run while the first is under way");
+  task.release();
   await new Promise((resolve) => setImmediate(resolve));
-  assert.equal(runs, 2, "one more run for all the calls made during the first");
+  assert.equal(task.runs(), 2, "one more run for all the calls made during the first");
   let settled = false;
   void Promise.all(during).then(() => {
     settled = true;
   });
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(settled, false, "callers during the first run wait for the second");
-  release();
+  task.release();
   await Promise.all([first, ...during]);
-  assert.equal(runs, 2);
+  assert.equal(task.runs(), 2);
 });
 
 test("a run that throws rejects its callers and leaves the task ready for the next call", async () => {
@@ -49,21 +52,11 @@ test("a run that throws rejects its callers and leaves the task ready for the ne
 
 test("once stopped, a run asked for during the last one is not made", async () => {
   let stopped = false;
-  let runs = 0;
-  let release: () => void = () => {};
-  const run = coalesced(
-    async () => {
-      runs++;
-      await new Promise<void>((resolve) => {
-        release = resolve;
-      });
-    },
-    () => stopped,
-  );
-  const first = run();
-  void run();
+  const task = gatedTask(() => stopped);
+  const first = task.run();
+  void task.run();
   stopped = true;
-  release();
+  task.release();
   await first;
-  assert.equal(runs, 1);
+  assert.equal(task.runs(), 1);
 });

@@ -6,6 +6,4 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../lib/exit-codes.js";

@@ -6,11 +6,9 @@
  * message). Each subcommand's builder lives with its service.
  */
 import { Command, CommanderError } from "commander";
+import { EXIT_FAILURE, EXIT_USAGE } from "../lib/exit-codes.js";
 import { destinationCommand } from "./destination/command.js";
 import { identityCommand } from "./identity/command.js";
-
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 2;
 
 export function buildProgram(): Command {
   const program = new Command("trellis-controller")

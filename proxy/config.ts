@@ -3,7 +3,8 @@
  * place. `loadConfig` reads them through an injectable lookup (tests pass a plain object), parses
  * everything, and reports every bad variable at once in one ConfigError.
  */
-import { parseSpiffeId } from "../control/api/spiffe.js";
+import { type HostPort, parseHostPort } from "../lib/address.js";
+import { parseSpiffeId } from "../lib/spiffe.js";
 
 export const ENV = {
   INBOUND_LISTEN_ADDR: "TRELLIS_PROXY_INBOUND_LISTEN_ADDR",
@@ -57,10 +58,7 @@ export const DEFAULTS = {
 } as const;
 
 /** host:port, as given and split. */
-export interface ListenAddr {
-  host: string;
-  port: number;
-}
+export type ListenAddr = HostPort;
 
 /** One endpoint of a destination: a pod's address and, when meshed, its proxy's identity. */
 export interface EndpointConfig {
@@ -238,14 +236,6 @@ function destinationService(get: Lookup, problems: string[]): ProxyConfig["desti
 }
 
 /** `host:port` or `[v6]:port`; undefined when malformed. */
-export function parseHostPort(value: string): ListenAddr | undefined {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]/]+)):(\d{1,5})$/.exec(value);
-  if (!m) return undefined;
-  const port = Number(m[3]);
-  if (port > 65535) return undefined;
-  return { host: m[1] ?? m[2] ?? "", port };
-}
-
 /** `name` or `name:port` → `name:port`, lower case; port 80 when absent. */
 export function normalizeAuthority(authority: string, defaultPort = 80): string {
   const a = authority.trim().toLowerCase();

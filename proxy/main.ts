@@ -6,11 +6,12 @@
  * SIGTERM/SIGINT: /ready turns 503, listeners stop accepting, in-flight requests get
  * TRELLIS_PROXY_SHUTDOWN_GRACE_MS to finish, then the process exits 0.
  */
-import { logger } from "../control/api/log.js";
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../lib/exit-codes.js";
+import { IdentityClient } from "../lib/identity/index.js";
+import { logger } from "../lib/log.js";
 import { Admin } from "./admin/index.js";
 import { ConfigError, DEFAULTS, loadConfig } from "./config.js";
 import { DiscoveryResolver } from "./discovery/index.js";
-import { IdentityClient } from "./identity/index.js";
 import { Inbound } from "./inbound/index.js";
 import { ProxyMetrics } from "./metrics/index.js";
 import { StaticDestinations } from "./outbound/destinations.js";
@@ -28,7 +29,7 @@ async function main(): Promise<number> {
       process.stderr.write(
         `trellis-proxy: ${err.message}\nSee the README's trellis-proxy section for each variable.\n`,
       );
-      return 2;
+      return EXIT_USAGE;
     }
     throw err;
   }
@@ -80,7 +81,7 @@ async function main(): Promise<number> {
       tls?.close();
       admin.close();
       log.info("stopped");
-      return 0;
+      return EXIT_OK;
     })();
     return stopping;
   };
@@ -160,8 +161,8 @@ async function main(): Promise<number> {
   })();
   startup.catch((err: Error) => {
     log.error({ err: err.message }, "could not start");
-    process.exitCode = 1;
-    void shutdown("startup failure").then(() => process.exit(1));
+    process.exitCode = EXIT_FAILURE;
+    void shutdown("startup failure").then(() => process.exit(EXIT_FAILURE));
   });
   return stopped;
 }
@@ -184,6 +185,6 @@ main().then(
   (code) => process.exit(code),
   (err: Error) => {
     log.error({ err: err.message, stack: err.stack }, "fatal");
-    process.exit(1);
+    process.exit(EXIT_FAILURE);
   },
 );

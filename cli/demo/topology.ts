@@ -2,7 +2,7 @@
  * The demo's workloads, as pods: each has a loopback address of its own standing in for a pod IP, so
  * every proxy listens on the standard ports (4140, 4143, 4191) exactly as it would in a cluster.
  */
-import { formatSpiffeId } from "../../control/api/spiffe.js";
+import { formatSpiffeId } from "../../lib/spiffe.js";
 
 /** One demo workload: an app process behind its own proxy. */
 export interface DemoPod {

@@ -9,12 +9,12 @@
 import { readFile } from "node:fs/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Command, InvalidArgumentError, Option } from "commander";
-import type { IdentityClient } from "../../proxy/identity/index.js";
-import { formatHostPort } from "../api/address.js";
-import { type Logger, logger } from "../api/log.js";
-import { DEFAULT_TRUST_DOMAIN, formatSpiffeId, isTrustDomain, parseSpiffeId } from "../api/spiffe.js";
-import { ownIdentityOptions, parseListenAddress } from "../identity/command.js";
-import type { ListenAddress } from "../identity/server.js";
+import { formatHostPort, type ListenAddress } from "../../lib/address.js";
+import { EXIT_USAGE } from "../../lib/exit-codes.js";
+import type { IdentityClient } from "../../lib/identity/index.js";
+import { type Logger, logger } from "../../lib/log.js";
+import { DEFAULT_TRUST_DOMAIN, formatSpiffeId, parseSpiffeId } from "../../lib/spiffe.js";
+import { ownIdentityOptions, parseListenAddress, trustDomain } from "../common/flags.js";
 import { DestinationError } from "./errors.js";
 import type { ServingTls } from "./server.js";
 import type { Source } from "./source.js";
@@ -34,13 +34,6 @@ export interface DestinationFlags {
   trustAnchorsFile?: string;
   identityNamespace: string;
   identityServiceAccount: string;
-}
-
-const EXIT_USAGE = 2;
-
-function dnsName(value: string): string {
-  if (!isTrustDomain(value)) throw new InvalidArgumentError("expected a DNS name such as cluster.local");
-  return value;
 }
 
 function spiffeId(value: string): string {
@@ -86,12 +79,12 @@ export function destinationCommand(): Command {
     .addOption(
       new Option("--cluster-domain <domain>", "the cluster's DNS domain")
         .default("cluster.local")
-        .argParser(dnsName),
+        .argParser(trustDomain),
     )
     .addOption(
       new Option("--trust-domain <domain>", "trust domain of the endpoints' SPIFFE IDs")
         .default(DEFAULT_TRUST_DOMAIN)
-        .argParser(dnsName),
+        .argParser(trustDomain),
     )
     .addOption(
       new Option(
@@ -241,7 +234,7 @@ async function obtainCertificate(
     );
   });
   const { IdentityClient, CredentialsCertificateProvider, TrustAnchorsProvider } = await import(
-    "../../proxy/identity/index.js"
+    "../../lib/identity/index.js"
   );
   // Renewed and retried with a proxy's defaults.
   const { DEFAULTS } = await import("../../proxy/config.js");

@@ -4,9 +4,10 @@
  * first to the second. The first message of a stream is diffEndpoints(undefined, view): `add` when
  * there are endpoints, so `no_endpoints` can never precede the first `add` of a Service that has some.
  */
+
+import { formatSpiffeId } from "../../lib/spiffe.js";
 import type { Update, WeightedAddr } from "../api/gen/trellis/destination/v1/destination.js";
 import { ProtocolHint } from "../api/gen/trellis/destination/v1/destination.js";
-import { formatSpiffeId } from "../api/spiffe.js";
 import type { ClusterState, Endpoint, Service, ServicePort } from "./model.js";
 import { resolveTarget, type Target } from "./names.js";
 

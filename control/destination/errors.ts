@@ -10,7 +10,7 @@ import {
   type CatalogueEntry,
   type Refusal as CatalogueRefusal,
   catalogue,
-} from "../api/errors.js";
+} from "../../lib/errors.js";
 
 export const DESTINATION_ERRORS = {
   // ── Ended streams ────────────────────────────────────────────────────────────────────────────────

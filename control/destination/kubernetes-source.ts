@@ -23,7 +23,8 @@ import {
   makeInformer,
   type ObjectCache,
 } from "@kubernetes/client-node";
-import { type Logger, logger } from "../api/log.js";
+import { Backoff } from "../../lib/backoff.js";
+import { type Logger, logger } from "../../lib/log.js";
 import { describe } from "./errors.js";
 import { type KubernetesObjects, translate } from "./kubernetes.js";
 import { clusterState } from "./model.js";
@@ -49,7 +50,7 @@ type Kind = keyof KubernetesObjects;
 /** One informer and its restart state machine. */
 class Watched {
   synced = false;
-  private backoffMs: number;
+  private readonly backoff: Backoff;
   private timer: NodeJS.Timeout | undefined;
   private failedThisStart = false;
   private stopped = false;
@@ -60,18 +61,18 @@ class Watched {
     readonly informer: Informer<KubernetesObject> & ObjectCache<KubernetesObject>,
     private readonly options: { initialMs: number; maxMs: number; log: Logger; onEvent: () => void },
   ) {
-    this.backoffMs = options.initialMs;
+    this.backoff = new Backoff(options.initialMs, options.maxMs);
     for (const verb of ["add", "update", "delete"] as const) informer.on(verb, () => options.onEvent());
     informer.on("error", (err) => {
       this.failedThisStart = true;
       if (this.stopped) return;
+      const delay = this.backoff.next();
       options.log.warn(
-        { kind, err: (err as Error)?.message ?? String(err), retryInMs: this.backoffMs },
+        { kind, err: (err as Error)?.message ?? String(err), retryInMs: delay },
         "informer failed; restarting after backoff",
       );
-      this.timer = setTimeout(() => void this.start(), this.backoffMs);
+      this.timer = setTimeout(() => void this.start(), delay);
       this.timer.unref();
-      this.backoffMs = Math.min(this.backoffMs * 2, options.maxMs);
     });
   }
 
@@ -82,7 +83,7 @@ class Watched {
       this.failedThisStart = true;
     });
     if (this.failedThisStart || this.stopped) return;
-    this.backoffMs = this.options.initialMs;
+    this.backoff.reset();
     if (!this.synced) this.options.log.info({ kind: this.kind }, "informer synced");
     this.synced = true;
     this.options.onEvent();

@@ -11,8 +11,8 @@
 import { type FSWatcher, watch } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { coalesced } from "../api/coalesce.js";
-import { type Logger, logger } from "../api/log.js";
+import { coalesced } from "../../lib/coalesce.js";
+import { type Logger, logger } from "../../lib/log.js";
 import { DestinationError, describe } from "./errors.js";
 import { clusterState, type Service, type ServiceProfile, type TrafficSplit } from "./model.js";
 import { type Problem, parseResources, type Resource } from "./resources.js";

@@ -33,7 +33,7 @@
  */
 import { isIP } from "node:net";
 import { parseAllDocuments } from "yaml";
-import { parseDuration } from "../identity/duration.js";
+import { parseDuration } from "../../lib/duration.js";
 import type { DestinationErrorCode } from "./errors.js";
 import type {
   Endpoint,

@@ -6,10 +6,10 @@
  */
 import type { Server as HttpServer } from "node:http";
 import * as grpc from "@grpc/grpc-js";
-import { formatHostPort, type ListenAddress } from "../api/address.js";
+import { formatHostPort, type ListenAddress } from "../../lib/address.js";
+import { type Logger, logger } from "../../lib/log.js";
 import { DestinationService } from "../api/gen/trellis/destination/v1/destination.js";
-import { type Logger, logger } from "../api/log.js";
-import { createAdminServer, listenAdmin } from "../identity/admin.js";
+import { createAdminServer, listenAdmin } from "../common/admin.js";
 import { DestinationError } from "./errors.js";
 import { DestinationMetrics } from "./metrics.js";
 import { DEFAULT_STREAM_QUEUE_CAPACITY, destinationServer } from "./service.js";

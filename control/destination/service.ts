@@ -7,13 +7,13 @@
  */
 import { constants as http2 } from "node:http2";
 import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "../../lib/log.js";
 import type {
   DestinationProfile,
   DestinationServer,
   GetDestination,
   Update,
 } from "../api/gen/trellis/destination/v1/destination.js";
-import type { Logger } from "../api/log.js";
 import { describe, grpcStatusOf, type StreamErrorCode } from "./errors.js";
 import type { DestinationMetrics, Rpc } from "./metrics.js";
 import { parseAuthority, type Target } from "./names.js";

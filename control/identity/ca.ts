@@ -5,7 +5,7 @@
  * identity URI as its only SAN) and makes a leaf that can only be a TLS client or server certificate.
  */
 import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
-import * as x509 from "../api/x509.js";
+import * as x509 from "../../lib/x509.js";
 import { DEFAULT_CLOCK_SKEW_MS, randomSerial, SIGNING_ALGORITHM } from "./certs.js";
 import { checkCsr } from "./csr.js";
 import {

@@ -4,7 +4,7 @@
  * key export). `meshctl install`, the local mesh and the tests generate their PKI with these.
  */
 import { randomBytes } from "node:crypto";
-import * as x509 from "../api/x509.js";
+import * as x509 from "../../lib/x509.js";
 
 /** ECDSA P-256 with SHA-256: the only algorithm the mesh CA signs with and accepts. */
 export const EC_P256 = { name: "ECDSA", namedCurve: "P-256" } as const;

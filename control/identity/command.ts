@@ -5,14 +5,22 @@
  * use) are logged naming the file or address and end with exit code 1.
  */
 import { readFile } from "node:fs/promises";
-import { Command, InvalidArgumentError, Option } from "commander";
-import { logger } from "../api/log.js";
-import { DEFAULT_TRUST_DOMAIN, formatSpiffeId, isDnsLabel, isTrustDomain } from "../api/spiffe.js";
+import { Command, Option } from "commander";
+import type { ListenAddress } from "../../lib/address.js";
+import { EXIT_USAGE } from "../../lib/exit-codes.js";
+import { logger } from "../../lib/log.js";
+import { DEFAULT_TRUST_DOMAIN, formatSpiffeId } from "../../lib/spiffe.js";
+import {
+  nonNegativeDuration,
+  ownIdentityOptions,
+  parseListenAddress,
+  positiveDuration,
+  trustDomain,
+} from "../common/flags.js";
 import { LocalTokenVerifier } from "../local/tokens.js";
-import { parseDuration } from "./duration.js";
 import { IdentityError } from "./errors.js";
 import { KubernetesTokenVerifier } from "./kubernetes-verifier.js";
-import { type ListenAddress, startIdentityService } from "./server.js";
+import { startIdentityService } from "./server.js";
 import type { TokenVerifier } from "./verifier.js";
 
 /** The parsed flags of `trellis-controller identity`. */
@@ -30,54 +38,6 @@ export interface IdentityFlags {
   kubeconfig?: string;
   identityNamespace: string;
   identityServiceAccount: string;
-}
-
-/** `host:port` or `[v6]:port`, port 0-65535 (0: any free port). */
-export function parseListenAddress(value: string): ListenAddress {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(value);
-  const port = Number(m?.[3]);
-  if (!m || port > 65535)
-    throw new InvalidArgumentError("expected host:port, e.g. 0.0.0.0:8080 or [::]:8080");
-  return { host: (m[1] ?? m[2]) as string, port };
-}
-
-function positiveDuration(value: string): number {
-  const ms = parseDuration(value);
-  if (ms === undefined || ms <= 0)
-    throw new InvalidArgumentError("expected a duration above 0 such as 24h, 90s or 1h30m");
-  return ms;
-}
-
-function nonNegativeDuration(value: string): number {
-  const ms = parseDuration(value);
-  if (ms === undefined) throw new InvalidArgumentError("expected a duration such as 20s, 1m or 0s");
-  return ms;
-}
-
-function trustDomain(value: string): string {
-  if (!isTrustDomain(value)) throw new InvalidArgumentError("expected a DNS name such as cluster.local");
-  return value;
-}
-
-/**
- * `--identity-namespace` and `--identity-service-account`: the parts of a control-plane service's own
- * SPIFFE ID, `spiffe://<trust-domain>/ns/<ns>/sa/<sa>`.
- */
-export function ownIdentityOptions(serviceAccount: string): [Option, Option] {
-  return [
-    new Option("--identity-namespace <ns>", "namespace part of the service's own SPIFFE ID")
-      .default("trellis")
-      .argParser(dnsLabel),
-    new Option("--identity-service-account <sa>", "service account part of the service's own SPIFFE ID")
-      .default(serviceAccount)
-      .argParser(dnsLabel),
-  ];
-}
-
-function dnsLabel(value: string): string {
-  if (!isDnsLabel(value))
-    throw new InvalidArgumentError("expected a DNS-1123 label (lowercase letters, digits, '-')");
-  return value;
 }
 
 /** Builds the `identity` subcommand; its action sets process.exitCode. */
@@ -157,7 +117,7 @@ Once serving it prints one line on stdout:
     .action(async (flags: IdentityFlags, cmd: Command) => {
       if (flags.tokenVerifier === "local" && !flags.localTokenPublicKeyFile)
         cmd.error("error: --local-token-public-key-file is required with --token-verifier=local", {
-          exitCode: 2,
+          exitCode: EXIT_USAGE,
           code: "trellis.usage",
         });
       process.exitCode = await runIdentity(flags);

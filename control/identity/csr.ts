@@ -4,7 +4,7 @@
  * Nothing else in the CSR (subject, other requested extensions) is ever copied into a certificate.
  */
 import { createPublicKey } from "node:crypto";
-import * as x509 from "../api/x509.js";
+import * as x509 from "../../lib/x509.js";
 import { type Refusal, refuse } from "./errors.js";
 
 /** CSRs are a few hundred bytes; anything this large is not one. */

@@ -10,7 +10,7 @@ import {
   type CatalogueEntry,
   type Refusal as CatalogueRefusal,
   catalogue,
-} from "../api/errors.js";
+} from "../../lib/errors.js";
 
 /** Every failure of the identity service, by stable code. */
 export const IDENTITY_ERRORS = {

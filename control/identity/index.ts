@@ -7,6 +7,7 @@
  * (TokenReview in a cluster, a local key in the local mesh); refusals carry stable TRELLIS_E_IDENTITY_*
  * codes (errors.ts) that map one to one onto the gRPC statuses identity.proto documents.
  */
+
 export {
   CertificateAuthority,
   createIssuer,
@@ -16,8 +17,7 @@ export {
   type IssueOptions,
   type IssueResult,
 } from "./ca.js";
-export { identityCommand, parseListenAddress, runIdentity } from "./command.js";
-export { formatDuration, parseDuration } from "./duration.js";
+export { identityCommand, runIdentity } from "./command.js";
 export { IDENTITY_ERRORS, IdentityError, type IdentityErrorCode } from "./errors.js";
 export { KubernetesTokenVerifier, loadKubeConfig } from "./kubernetes-verifier.js";
 export { type IdentityServiceOptions, type RunningIdentityService, startIdentityService } from "./server.js";

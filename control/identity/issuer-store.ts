@@ -11,8 +11,8 @@
 import { type FSWatcher, watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { coalesced } from "../api/coalesce.js";
-import { type Logger, logger } from "../api/log.js";
+import { coalesced } from "../../lib/coalesce.js";
+import { type Logger, logger } from "../../lib/log.js";
 import { CertificateAuthority } from "./ca.js";
 import { describe, IdentityError, type Refusal, refuse } from "./errors.js";
 

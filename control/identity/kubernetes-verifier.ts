@@ -5,7 +5,7 @@
  * ServiceAccount. A review that cannot be made (API server down, RBAC) is "unavailable", not "bad token".
  */
 import { AuthenticationV1Api, KubeConfig, type V1TokenReview } from "@kubernetes/client-node";
-import { IDENTITY_TOKEN_AUDIENCE } from "../api/spiffe.js";
+import { IDENTITY_TOKEN_AUDIENCE } from "../../lib/spiffe.js";
 import { parseServiceAccountUsername, type TokenVerdict, type TokenVerifier } from "./verifier.js";
 
 /** How long one TokenReview may take before the Certify call is answered UNAVAILABLE. */

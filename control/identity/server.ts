@@ -5,10 +5,10 @@
  */
 import type { Server as HttpServer } from "node:http";
 import * as grpc from "@grpc/grpc-js";
-import { formatHostPort, type ListenAddress } from "../api/address.js";
+import { formatHostPort, type ListenAddress } from "../../lib/address.js";
+import { type Logger, logger } from "../../lib/log.js";
 import { IdentityService } from "../api/gen/trellis/identity/v1/identity.js";
-import { type Logger, logger } from "../api/log.js";
-import { createAdminServer, listenAdmin } from "./admin.js";
+import { createAdminServer, listenAdmin } from "../common/admin.js";
 import { IdentityError } from "./errors.js";
 import { type IssuerFiles, IssuerStore } from "./issuer-store.js";
 import { IdentityMetrics } from "./metrics.js";

@@ -8,13 +8,13 @@
  * metrics.
  */
 import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "../../lib/log.js";
+import { formatSpiffeId, parseSpiffeId } from "../../lib/spiffe.js";
 import type {
   CertifyRequest,
   CertifyResponse,
   IdentityServer,
 } from "../api/gen/trellis/identity/v1/identity.js";
-import type { Logger } from "../api/log.js";
-import { formatSpiffeId, parseSpiffeId } from "../api/spiffe.js";
 import type { CertificateAuthority } from "./ca.js";
 import { parseCsr } from "./csr.js";
 import { type CertifyErrorCode, describe, grpcStatusOf, type Refusal, refuse } from "./errors.js";

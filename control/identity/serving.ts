@@ -9,8 +9,9 @@
  *      └──fail──► retry with backoff (the previous certificate keeps being served)
  */
 import type { experimental } from "@grpc/grpc-js";
-import type { Logger } from "../api/log.js";
-import * as x509 from "../api/x509.js";
+import { Backoff } from "../../lib/backoff.js";
+import type { Logger } from "../../lib/log.js";
+import * as x509 from "../../lib/x509.js";
 import type { CertificateAuthority } from "./ca.js";
 import { EC_P256, generateP256, privateKeyPem, SIGNING_ALGORITHM } from "./certs.js";
 import { describe } from "./errors.js";
@@ -47,7 +48,7 @@ export class ServingCertificate implements experimental.CertificateProvider {
   private readonly identityListeners = new Set<IdentityCertificateUpdateListener>();
   private readonly changeListeners = new Set<(pem: ServingPem) => void>();
   private timer: NodeJS.Timeout | undefined;
-  private retryMs = RETRY_MIN_MS;
+  private readonly retry = new Backoff(RETRY_MIN_MS, RETRY_MAX_MS);
   private stopped = false;
   private renewing: Promise<boolean> | undefined;
 
@@ -114,8 +115,7 @@ export class ServingCertificate implements experimental.CertificateProvider {
       this.install(result.pem, reason);
       return true;
     }
-    const delay = this.retryMs;
-    this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+    const delay = this.retry.next();
     this.options.log.error(
       {
         code: "TRELLIS_E_IDENTITY_SERVING_CERTIFICATE",
@@ -130,7 +130,7 @@ export class ServingCertificate implements experimental.CertificateProvider {
 
   private install(pem: ServingPem, reason: string): void {
     this.current = pem;
-    this.retryMs = RETRY_MIN_MS;
+    this.retry.reset();
     const remaining = Math.max(0, pem.notAfter.getTime() - Date.now());
     const delay = Math.max(RETRY_MIN_MS, Math.round(remaining * REFRESH_FRACTION));
     this.options.log.info(

@@ -12,14 +12,14 @@ import {
   type Update,
   type WeightedAddr,
 } from "../../control/api/gen/trellis/destination/v1/destination.js";
-import { uriSans } from "../../control/api/spiffe.js";
-import { P2cBalancer, type Release } from "../balance/index.js";
-import { DEFAULTS, type DestinationConfig, type EndpointConfig, normalizeAuthority } from "../config.js";
 import {
   type CredentialSource,
   CredentialsCertificateProvider,
   TrustAnchorsProvider,
-} from "../identity/index.js";
+} from "../../lib/identity/index.js";
+import { uriSans } from "../../lib/spiffe.js";
+import { P2cBalancer, type Release } from "../balance/index.js";
+import { DEFAULTS, type DestinationConfig, type EndpointConfig, normalizeAuthority } from "../config.js";
 import type { Destination, DestinationResolver } from "../outbound/destinations.js";
 import { type CompiledProfile, compileProfile } from "../profiles/routes.js";
 import { ResilientStream } from "./stream.js";

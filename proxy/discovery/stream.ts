@@ -3,7 +3,8 @@
  * is opened again after a jittered backoff, and the caller keeps what it last received meanwhile.
  */
 import * as grpc from "@grpc/grpc-js";
-import { logger } from "../../control/api/log.js";
+import { Backoff } from "../../lib/backoff.js";
+import { logger } from "../../lib/log.js";
 
 const log = logger("discovery");
 
@@ -14,7 +15,7 @@ export interface ResilientStreamOptions {
 
 export class ResilientStream<T> {
   private call: grpc.ClientReadableStream<T> | undefined;
-  private retries = 0;
+  private readonly backoff: Backoff;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -22,8 +23,9 @@ export class ResilientStream<T> {
     private readonly what: string,
     private readonly open: () => grpc.ClientReadableStream<T>,
     private readonly onMessage: (message: T) => void,
-    private readonly options: ResilientStreamOptions,
+    options: ResilientStreamOptions,
   ) {
+    this.backoff = new Backoff(options.retryBaseMs, options.retryMaxMs);
     this.start();
   }
 
@@ -37,7 +39,7 @@ export class ResilientStream<T> {
     const call = this.open();
     this.call = call;
     call.on("data", (message: T) => {
-      this.retries = 0;
+      this.backoff.reset();
       this.onMessage(message);
     });
     call.on("error", (err: grpc.ServiceError) => {
@@ -52,9 +54,7 @@ export class ResilientStream<T> {
   private restart(why: string): void {
     if (this.call === undefined || this.closed) return;
     this.call = undefined;
-    const base = Math.min(this.options.retryBaseMs * 2 ** this.retries, this.options.retryMaxMs);
-    const delay = base / 2 + Math.random() * (base / 2);
-    this.retries++;
+    const delay = this.backoff.next();
     log.warn(
       { stream: this.what, why, retryMs: Math.round(delay) },
       "destination stream lost; keeping the last state",

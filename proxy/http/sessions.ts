@@ -10,7 +10,7 @@ import http2, {
   type ServerHttp2Session,
 } from "node:http2";
 import type { Duplex } from "node:stream";
-import { logger } from "../../control/api/log.js";
+import { logger } from "../../lib/log.js";
 import { connectError, type ProxyError } from "../errors.js";
 import type { SessionSource } from "./upstream.js";
 

@@ -10,7 +10,7 @@
 import http2, { type Http2Session } from "node:http2";
 import type { Server } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { logger } from "../../control/api/log.js";
+import { logger } from "../../lib/log.js";
 import type { ListenAddr } from "../config.js";
 import { ProxyError } from "../errors.js";
 import { http2Downstream } from "../http/downstream.js";

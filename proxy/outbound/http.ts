@@ -6,9 +6,10 @@
  * it directly in plaintext (`tls="no_identity"`).
  */
 import { type Duplex, PassThrough, Readable } from "node:stream";
-import { logger } from "../../control/api/log.js";
+import { parseHostPort } from "../../lib/address.js";
+import { logger } from "../../lib/log.js";
 import type { Release } from "../balance/index.js";
-import { type EndpointConfig, normalizeAuthority, parseHostPort } from "../config.js";
+import { type EndpointConfig, normalizeAuthority } from "../config.js";
 import { connectError, ProxyError } from "../errors.js";
 import { type Downstream, exchange, refuse, type Upstream, withTimeout } from "../http/exchange.js";
 import { Http1Pools, plainPoolOptions } from "../http/h1/client.js";

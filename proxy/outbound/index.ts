@@ -6,7 +6,7 @@
  */
 import http2 from "node:http2";
 import net, { type Server, type Socket } from "node:net";
-import { logger } from "../../control/api/log.js";
+import { logger } from "../../lib/log.js";
 import type { ListenAddr } from "../config.js";
 import { ProxyError } from "../errors.js";
 import { http2Downstream } from "../http/downstream.js";

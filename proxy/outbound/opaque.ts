@@ -5,8 +5,8 @@
  */
 import net, { type Server } from "node:net";
 import type { Duplex } from "node:stream";
-import { logger } from "../../control/api/log.js";
-import { parseHostPort } from "../config.js";
+import { parseHostPort } from "../../lib/address.js";
+import { logger } from "../../lib/log.js";
 import { connectError } from "../errors.js";
 import { ALPN_OPAQUE } from "../tls/index.js";
 import type { Connections } from "../transport/connections.js";

@@ -6,8 +6,8 @@
  */
 
 import tls, { type PeerCertificate, type SecureContext, type TLSSocket } from "node:tls";
-import { uriSans } from "../../control/api/spiffe.js";
-import type { CredentialSource, Credentials } from "../identity/credentials.js";
+import type { CredentialSource, Credentials } from "../../lib/identity/credentials.js";
+import { uriSans } from "../../lib/spiffe.js";
 import type { ReadInto } from "../transport/reads.js";
 
 /** ALPN of the HTTP/2 connection that carries HTTP/2 and gRPC between two proxies, multiplexed. */

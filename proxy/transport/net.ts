@@ -1,6 +1,7 @@
 /** Plain TCP helpers shared by both sides: listening and connecting with a deadline. */
 import net, { type Server, type Socket } from "node:net";
-import { DEFAULTS, type ListenAddr, parseHostPort } from "../config.js";
+import { parseHostPort } from "../../lib/address.js";
+import { DEFAULTS, type ListenAddr } from "../config.js";
 
 /** Starts listening; resolves the bound address as `host:port`. */
 export function listenOn(server: Server, addr: ListenAddr): Promise<string> {

@@ -6,8 +6,8 @@
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { formatSpiffeId } from "../../control/api/spiffe.js";
-import { createTestPki, serverCertificate } from "../proxy/identity/fake-ca.js";
+import { formatSpiffeId } from "../../lib/spiffe.js";
+import { createTestPki, serverCertificate } from "../lib/identity/fake-ca.js";
 import { MESH } from "./params.js";
 
 /** Paths of the PEM files of one run. */

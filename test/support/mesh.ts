@@ -12,7 +12,7 @@ import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { createLocalTokenKey, type LocalTokenKey, mintLocalToken } from "../../control/local/tokens.js";
 import { PROXY_NODE_FLAGS } from "../../proxy/node-flags.js";
-import { freePort } from "../proxy/identity/helpers.js";
+import { freePort } from "../lib/identity/helpers.js";
 import { scrape } from "./metrics.js";
 import { type MeshPki, makeMeshPki } from "./pki.js";
 import { bin, type Child, startCommand, startNode } from "./process.js";

@@ -6,14 +6,14 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { formatSpiffeId } from "../../control/api/spiffe.js";
-import * as x509 from "../../control/api/x509.js";
 import {
   type CertificateAndKeyPem,
   CertificateAuthority,
   createIssuer,
   createTrustAnchor,
 } from "../../control/identity/ca.js";
+import { formatSpiffeId } from "../../lib/spiffe.js";
+import * as x509 from "../../lib/x509.js";
 
 const P256 = { name: "ECDSA", namedCurve: "P-256" } as const;
 const HOUR = 3600_000;

@@ -4,7 +4,7 @@
  * on 127.0.0.1, and the service-account signing key behind TokenRequest and TokenReview.
  */
 import { generateKeyPairSync, webcrypto } from "node:crypto";
-import * as x509 from "../../../control/api/x509.js";
+import * as x509 from "../../../lib/x509.js";
 
 const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 const day = 24 * 60 * 60 * 1000;

@@ -7,7 +7,6 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, test } from "node:test";
-import * as x509 from "../../../control/api/x509.js";
 import {
   CertificateAuthority,
   createIssuer,
@@ -15,6 +14,7 @@ import {
   type IssueResult,
 } from "../../../control/identity/ca.js";
 import { IdentityError } from "../../../control/identity/errors.js";
+import * as x509 from "../../../lib/x509.js";
 import { type MeshPki, makeCsr, makeForeignPki, makeMeshPki } from "../../support/pki.js";
 import { requireTools } from "../../support/tools.js";
 

@@ -15,11 +15,11 @@ import {
   type CertifyResponse,
   IdentityClient as IdentityRpcClient,
 } from "../../../control/api/gen/trellis/identity/v1/identity.js";
-import { uriSans } from "../../../control/api/spiffe.js";
 import type { IssuerFiles } from "../../../control/identity/issuer-store.js";
 import { type RunningIdentityService, startIdentityService } from "../../../control/identity/server.js";
 import type { TokenVerifier } from "../../../control/identity/verifier.js";
 import { createLocalTokenKey, LocalTokenVerifier, mintLocalToken } from "../../../control/local/tokens.js";
+import { uriSans } from "../../../lib/spiffe.js";
 import { type MeshPki, makeMeshPki } from "../../support/pki.js";
 
 export const SERVICE_ID = "spiffe://cluster.local/ns/trellis/sa/trellis-identity";

@@ -14,7 +14,7 @@ import { CertificateAuthority, createIssuer, createTrustAnchor } from "../../../
 import { KubernetesTokenVerifier } from "../../../control/identity/kubernetes-verifier.js";
 import { IdentityMetrics } from "../../../control/identity/metrics.js";
 import { Certifier } from "../../../control/identity/service.js";
-import { freePort } from "../../proxy/identity/helpers.js";
+import { freePort } from "../../lib/identity/helpers.js";
 import { makeCsr } from "../../support/pki.js";
 import { adminGet, certify, SERVICE_ID, sample, startHarness, tempDir } from "./harness.js";
 

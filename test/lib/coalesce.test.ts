@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { coalesced } from "../../../control/api/coalesce.js";
+import { coalesced } from "../../lib/coalesce.js";
 
 /** A coalesced task whose runs each wait for release(); counts its runs. */
 function gatedTask(stopped: () => boolean = () => false) {

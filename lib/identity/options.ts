@@ -3,8 +3,8 @@
  * TRELLIS_PROXY_IDENTITY_* variables; validation reports every bad option at once.
  */
 import type { X509Certificate } from "node:crypto";
-import { parseSpiffeId } from "../../control/api/spiffe.js";
-import { parseHostPort } from "../config.js";
+import { parseHostPort } from "../address.js";
+import { parseSpiffeId } from "../spiffe.js";
 import { IdentityClientError } from "./errors.js";
 import { parsePemBundle } from "./verify.js";
 

@@ -1,23 +1,7 @@
-// Renewal and retry timing as pure functions of the clock and the random source.
+// The one backoff: decorrelated jitter between a base and a cap, as a function and as a loop's state.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { nextBackoffMs, refreshDelayMs } from "../../../proxy/identity/timing.js";
-
-const HOUR = 3_600_000;
-
-test("renews at 70 % of the remaining validity", () => {
-  assert.equal(refreshDelayMs(24 * HOUR, 0, 10_000, 24 * HOUR), 60_480_000); // 16.8 h
-  // Back-dated notBefore does not matter: only what is left counts.
-  assert.equal(refreshDelayMs(1_000_000 + 3000, 1_000_000, 0, HOUR), 2100);
-});
-
-test("the renewal delay is clamped to [min, max]", () => {
-  assert.equal(refreshDelayMs(1000, 0, 10_000, HOUR), 10_000);
-  assert.equal(refreshDelayMs(365 * 24 * HOUR, 0, 0, HOUR), HOUR);
-  // An already expired certificate renews after the minimum, never with a negative delay.
-  assert.equal(refreshDelayMs(0, 5000, 100, HOUR), 100);
-  assert.equal(refreshDelayMs(0, 5000, 0, HOUR), 0);
-});
+import { Backoff, nextBackoffMs } from "../../lib/backoff.js";
 
 test("backoff stays within [base, cap] and grows with decorrelated jitter", () => {
   assert.equal(
@@ -54,4 +38,13 @@ test("backoff stays within [base, cap] and grows with decorrelated jitter", () =
 test("with a base equal to the cap, the delay is constant", () => {
   assert.equal(nextBackoffMs(undefined, 500, 500, Math.random), 500);
   assert.equal(nextBackoffMs(500, 500, 500, Math.random), 500);
+});
+
+test("a Backoff grows on each failure and starts over after reset", () => {
+  const backoff = new Backoff(100, 5000, () => 0.999_999);
+  assert.deepEqual([backoff.next(), backoff.next(), backoff.next()], [299, 896, 2687]);
+  backoff.reset();
+  assert.equal(backoff.next(), 299);
+  const floor = new Backoff(100, 5000, () => 0);
+  assert.deepEqual([floor.next(), floor.next()], [100, 100]);
 });

@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { IdentityClient, type IdentityClientOptions } from "../../../proxy/identity/client.js";
-import { IdentityClientError } from "../../../proxy/identity/errors.js";
+import { IdentityClient, type IdentityClientOptions } from "../../../lib/identity/client.js";
+import { IdentityClientError } from "../../../lib/identity/errors.js";
 import { startCommand } from "../../support/process.js";
 import { createTestPki, type TestPki } from "./fake-ca.js";
 import { FakeIdentityService } from "./fake-service.js";

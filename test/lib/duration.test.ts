@@ -1,7 +1,7 @@
 // Go-style durations for --issuance-lifetime and --clock-skew-allowance.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { formatDuration, parseDuration } from "../../../control/identity/duration.js";
+import { formatDuration, parseDuration } from "../../lib/duration.js";
 
 test("Go durations parse to milliseconds", () => {
   const cases: [string, number][] = [

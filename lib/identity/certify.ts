@@ -9,7 +9,7 @@ import { isIP } from "node:net";
 import type { PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { IdentityClient as IdentityRpcClient } from "../../control/api/gen/trellis/identity/v1/identity.js";
-import { parseSpiffeId, uriSans } from "../../control/api/spiffe.js";
+import { parseSpiffeId, uriSans } from "../spiffe.js";
 import type { Credentials } from "./credentials.js";
 import { type CertifyFailure, failure } from "./errors.js";
 import type { KeyMaterial } from "./keys.js";

@@ -2,8 +2,8 @@
 // answer is a failed attempt with its own code, and the client keeps retrying.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { IdentityClient } from "../../../proxy/identity/client.js";
-import type { IdentityClientErrorCode } from "../../../proxy/identity/errors.js";
+import { IdentityClient } from "../../../lib/identity/client.js";
+import type { IdentityClientErrorCode } from "../../../lib/identity/errors.js";
 import { createTestPki, type TestPki } from "./fake-ca.js";
 import { FakeIdentityService, type Misbehaviour } from "./fake-service.js";
 import { nextTransition, tokenFile } from "./helpers.js";

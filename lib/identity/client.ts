@@ -15,13 +15,14 @@
  * certificate lifetime, and an answer can only ever be for the key of the attempt that asked for it.
  * Generating a P-256 key costs well under a millisecond, against a renewal every ~17 hours.
  */
-import { logger } from "../../control/api/log.js";
+import { nextBackoffMs } from "../backoff.js";
+import { logger } from "../log.js";
 import { type CertifyAttempt, type CertifyResult, certify } from "./certify.js";
 import type { CredentialSource, Credentials } from "./credentials.js";
 import type { CertifyFailure } from "./errors.js";
 import { generateKeyMaterial } from "./keys.js";
 import { type IdentityClientOptions, type ResolvedOptions, resolveOptions } from "./options.js";
-import { nextBackoffMs, refreshDelayMs } from "./timing.js";
+import { refreshDelayMs } from "./timing.js";
 
 export type { IdentityClientOptions } from "./options.js";
 

@@ -4,12 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { repoRoot, startNode } from "../../support/process.js";
+import { repoRoot, startNode } from "../support/process.js";
 
 test("a process whose stderr reader is gone logs on and still exits", async (t) => {
   // Logs a burst, then exits the way every Trellis executable does (process.exit right after logging).
   const script = `
-    const { logger } = await import(${JSON.stringify(`${repoRoot}dist/control/api/log.js`)});
+    const { logger } = await import(${JSON.stringify(`${repoRoot}dist/lib/log.js`)});
     const log = logger("test");
     process.once("SIGUSR2", () => {
       for (let i = 0; i < 2000; i++) log.info({ i, pad: "x".repeat(200) }, "line");

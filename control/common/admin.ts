@@ -6,8 +6,8 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Registry } from "prom-client";
-import { formatHostPort, type ListenAddress } from "../api/address.js";
-import type { Logger } from "../api/log.js";
+import { formatHostPort, type ListenAddress } from "../../lib/address.js";
+import type { Logger } from "../../lib/log.js";
 
 export interface AdminOptions {
   registry: Registry;

@@ -1,7 +1,4 @@
-/**
- * When to renew and when to retry: pure functions of the clock and a random source, so tests can pin
- * both.
- */
+/** When to renew a certificate: a pure function of the clock, so tests can pin it. */
 
 /** The share of the remaining validity after which a certificate is renewed. */
 export const REFRESH_FRACTION = 0.7;
@@ -22,25 +19,6 @@ export function refreshDelayMs(
 ): number {
   const remaining = Math.max(0, notAfterMs - nowMs);
   return clamp(Math.round(remaining * REFRESH_FRACTION), minRefreshMs, maxRefreshMs);
-}
-
-/**
- * The next retry delay, with decorrelated jitter: uniform in [base, 3 × previous], capped at `capMs`.
- * The first retry (no previous delay) waits between base and 3 × base. Unlike full jitter, the delay
- * never drops below base, so a failing service is never hammered, while retries of many proxies that
- * failed together still spread out.
- *
- * @param random a source of uniform numbers in [0, 1); Math.random by default.
- */
-export function nextBackoffMs(
-  previousMs: number | undefined,
-  baseMs: number,
-  capMs: number,
-  random: () => number = Math.random,
-): number {
-  const upper = Math.max(baseMs, 3 * (previousMs ?? baseMs));
-  const delay = baseMs + Math.floor(random() * (upper - baseMs));
-  return Math.min(capMs, delay);
 }
 
 function clamp(value: number, min: number, max: number): number {

@@ -4,10 +4,10 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createPrivateKey, createPublicKey, webcrypto } from "node:crypto";
 import { test } from "node:test";
-import * as x509 from "../../../control/api/x509.js";
 import { checkCsr } from "../../../control/identity/csr.js";
-import { children, readWhole, TAG } from "../../../proxy/identity/der.js";
-import { certificationRequest, generateKeyMaterial, type KeyMaterial } from "../../../proxy/identity/keys.js";
+import { children, readWhole, TAG } from "../../../lib/identity/der.js";
+import { certificationRequest, generateKeyMaterial, type KeyMaterial } from "../../../lib/identity/keys.js";
+import * as x509 from "../../../lib/x509.js";
 import { requireTools } from "../../support/tools.js";
 
 const ID = "spiffe://cluster.local/ns/shop/sa/web";

@@ -4,7 +4,7 @@
  * (wrong key, wrong SAN, expired, from another root), which the real identity service never does.
  */
 import { webcrypto } from "node:crypto";
-import * as x509 from "../../../control/api/x509.js";
+import * as x509 from "../../../lib/x509.js";
 
 const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 

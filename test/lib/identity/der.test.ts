@@ -17,8 +17,8 @@ import {
   sequence,
   TAG,
   uriGeneralName,
-} from "../../../proxy/identity/der.js";
-import { claimsCa } from "../../../proxy/identity/verify.js";
+} from "../../../lib/identity/der.js";
+import { claimsCa } from "../../../lib/identity/verify.js";
 import { hasTool } from "../../support/tools.js";
 import { opensslCert } from "./openssl-certs.js";
 

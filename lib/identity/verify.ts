@@ -4,7 +4,7 @@
  * now. The service is trusted to sign, not to be right.
  */
 import { X509Certificate } from "node:crypto";
-import { uriSans } from "../../control/api/spiffe.js";
+import { uriSans } from "../spiffe.js";
 import type { Credentials } from "./credentials.js";
 import { basicConstraintsCa } from "./der.js";
 import { type CertifyFailure, failure } from "./errors.js";

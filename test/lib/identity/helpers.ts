@@ -6,8 +6,8 @@ import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import type { IdentityClient, IdentityTransition } from "../../../proxy/identity/client.js";
-import type { Credentials } from "../../../proxy/identity/credentials.js";
+import type { IdentityClient, IdentityTransition } from "../../../lib/identity/client.js";
+import type { Credentials } from "../../../lib/identity/credentials.js";
 
 /** Resolves with the next transition the predicate accepts. */
 export function nextTransition(

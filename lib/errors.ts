@@ -1,7 +1,7 @@
 /**
- * What the control plane's error catalogues (control/identity/errors.ts, control/destination/
- * errors.ts) share: the shape of an entry, refusals returned rather than thrown, and the one form
- * every log line and error detail takes, `CODE: summary: reason`.
+ * The one shape of every error catalogue (the proxy's, the identity client's, each controller's): an
+ * entry per stable `TRELLIS_E_*` code, refusals returned rather than thrown, and the one form every log
+ * line and error detail takes, `CODE: summary: reason`.
  */
 import type { status } from "@grpc/grpc-js";
 
@@ -10,6 +10,8 @@ export interface CatalogueEntry {
   readonly summary: string;
   /** The gRPC status a request refused with this code gets; undefined for codes that never answer one. */
   readonly grpc?: status;
+  /** The HTTP status a request refused with this code gets; undefined for codes that never answer one. */
+  readonly http?: number;
 }
 
 /** An expected failure, returned rather than thrown. */

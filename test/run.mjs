@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm test`: typecheck, lint, build, then every test tier this machine can run.
+// `npm test`: typecheck, lint, the structure check (import rules, file sizes), build, then every test tier
+// this machine can run.
 // A tier that cannot run says why; with CI=true that is a failure, never a silent skip.
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
@@ -33,6 +34,7 @@ const biome = join(root, "node_modules/.bin/biome");
 const tsx = join(root, "node_modules/.bin/tsx");
 step("typecheck", tsc, ["-p", "tsconfig.json", "--noEmit"]);
 step("lint", biome, ["check", "."]);
+step("structure", tsx, ["test/structure/check.ts"]);
 const built = step("build", "npm", ["run", "--silent", "build"]);
 
 // The cluster tier needs a real control plane and runs on its own (test/cluster).

@@ -10,6 +10,7 @@ import { parseHostPort } from "../../lib/address.js";
 import { logger } from "../../lib/log.js";
 import type { Release } from "../balance/index.js";
 import { type EndpointConfig, normalizeAuthority } from "../config.js";
+import type { Destination, DestinationResolver } from "../discovery/destinations.js";
 import { connectError, ProxyError } from "../errors.js";
 import { type Downstream, exchange, refuse, type Upstream, withTimeout } from "../http/exchange.js";
 import { Http1Pools, plainPoolOptions } from "../http/h1/client.js";
@@ -32,7 +33,6 @@ import { MUX_READY, MuxClient } from "../transport/mux.js";
 import { connectPlain } from "../transport/net.js";
 import { encodeOpaqueHeader, splice } from "../transport/opaque.js";
 import { SplicedReads } from "../transport/reads.js";
-import type { Destination, DestinationResolver } from "./destinations.js";
 
 const log = logger("outbound");
 

@@ -8,6 +8,7 @@ import http2 from "node:http2";
 import net, { type Server, type Socket } from "node:net";
 import { logger } from "../../lib/log.js";
 import type { ListenAddr } from "../config.js";
+import type { DestinationResolver } from "../discovery/destinations.js";
 import { ProxyError } from "../errors.js";
 import { http2Downstream } from "../http/downstream.js";
 import { Http1Server } from "../http/h1/server.js";
@@ -22,7 +23,6 @@ import type { ProxyMetrics } from "../metrics/index.js";
 import { Connections } from "../transport/connections.js";
 import { detect, handOff } from "../transport/detect.js";
 import { listenOn } from "../transport/net.js";
-import type { DestinationResolver } from "./destinations.js";
 import { type OutboundDeps, OutboundHttp } from "./http.js";
 import { bindOpaque } from "./opaque.js";
 

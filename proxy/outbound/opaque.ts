@@ -7,13 +7,13 @@ import net, { type Server } from "node:net";
 import type { Duplex } from "node:stream";
 import { parseHostPort } from "../../lib/address.js";
 import { logger } from "../../lib/log.js";
+import type { Destination } from "../discovery/destinations.js";
 import { connectError } from "../errors.js";
 import { ALPN_OPAQUE } from "../tls/index.js";
 import type { Connections } from "../transport/connections.js";
 import { connectPlain } from "../transport/net.js";
 import { encodeOpaqueHeader, splice } from "../transport/opaque.js";
 import { SplicedReads } from "../transport/reads.js";
-import type { Destination } from "./destinations.js";
 import type { OutboundDeps } from "./http.js";
 
 const log = logger("outbound");

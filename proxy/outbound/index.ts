@@ -23,7 +23,7 @@ import type { ProxyMetrics } from "../metrics/index.js";
 import { Connections } from "../transport/connections.js";
 import { detect, handOff } from "../transport/detect.js";
 import { listenOn } from "../transport/net.js";
-import { type OutboundDeps, OutboundHttp } from "./http.js";
+import { type OutboundDeps, OutboundHttp } from "./connect.js";
 import { bindOpaque } from "./opaque.js";
 
 const log = logger("outbound");

@@ -14,7 +14,7 @@ import type { Connections } from "../transport/connections.js";
 import { connectPlain } from "../transport/net.js";
 import { encodeOpaqueHeader, splice } from "../transport/opaque.js";
 import { SplicedReads } from "../transport/reads.js";
-import type { OutboundDeps } from "./http.js";
+import type { OutboundDeps } from "./connect.js";
 
 const log = logger("outbound");
 

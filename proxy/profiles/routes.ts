@@ -11,6 +11,7 @@ import type {
   WeightedDst,
 } from "../../control/api/gen/trellis/destination/v1/destination.js";
 
+import type { RequestRecorder } from "../metrics/index.js";
 import { DEFAULT_RETRY_BUDGET, RetryBudget, type RetryBudgetOptions } from "./retries.js";
 
 export interface CompiledRoute {
@@ -144,4 +145,25 @@ export function pickWeighted(
     if (r < 0) return d.authority;
   }
   return dsts[dsts.length - 1]?.authority;
+}
+
+/** The request's recorder, also counting the request on its route and letting the route's response classes classify it. */
+export function withRoute(
+  rec: RequestRecorder,
+  routeRec: RequestRecorder | undefined,
+  route: CompiledRoute | undefined,
+): RequestRecorder {
+  if (!route) return rec;
+  return {
+    firstByte(status) {
+      rec.firstByte(status);
+      routeRec?.firstByte(status);
+    },
+    end(outcome) {
+      const isFailure = outcome.failed ? undefined : route.isFailure(outcome.status);
+      const classified = isFailure === undefined ? outcome : { ...outcome, isFailure };
+      rec.end(classified);
+      routeRec?.end(classified);
+    },
+  };
 }

@@ -8,7 +8,7 @@
  */
 import { P2cBalancer, type Release } from "../balance/index.js";
 import { type DestinationConfig, type EndpointConfig, normalizeAuthority } from "../config.js";
-import type { CompiledProfile } from "../profiles/routes.js";
+import type { CompiledProfile } from "../profiles/index.js";
 
 export interface Destination {
   readonly config: DestinationConfig;

@@ -22,7 +22,7 @@ import {
 import { uriSans } from "../../lib/spiffe.js";
 import { P2cBalancer, type Release } from "../balance/index.js";
 import { DEFAULTS, type DestinationConfig, type EndpointConfig, normalizeAuthority } from "../config.js";
-import { type CompiledProfile, compileProfile } from "../profiles/routes.js";
+import { type CompiledProfile, compileProfile } from "../profiles/index.js";
 import type { Destination, DestinationResolver } from "./destinations.js";
 import { ResilientStream } from "./stream.js";
 

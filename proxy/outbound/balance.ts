@@ -9,7 +9,7 @@ import type { DestinationResolver } from "../discovery/destinations.js";
 import { ProxyError } from "../errors.js";
 import { type Downstream, exchange, refuse, withTimeout } from "../http/exchange.js";
 import { classify, type ProxyMetrics, type RequestRecorder } from "../metrics/index.js";
-import { type CompiledRoute, withRoute } from "../profiles/routes.js";
+import { type CompiledRoute, withRoute } from "../profiles/index.js";
 import type { Connect } from "./connect.js";
 import type { Endpoints, Target } from "./endpoint.js";
 

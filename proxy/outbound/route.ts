@@ -8,7 +8,7 @@
 import type { DestinationResolver } from "../discovery/destinations.js";
 import type { Downstream } from "../http/exchange.js";
 import type { ProxyMetrics } from "../metrics/index.js";
-import { type CompiledProfile, pickWeighted, routeFor } from "../profiles/routes.js";
+import { type CompiledProfile, pickWeighted, routeFor } from "../profiles/index.js";
 import type { Balance } from "./balance.js";
 import type { Retry } from "./retry.js";
 

@@ -1,7 +1,8 @@
 /**
- * A service's profile as the proxy applies it: routes compiled once per profile update (regexes
- * anchored at both ends, as ServiceProfiles mean them), the first matching route wins, response
- * classes decide failure, and TrafficSplit weights pick a backend per request.
+ * ServiceProfiles as the proxy applies them, to outbound requests: routes compiled once per profile
+ * update (regexes anchored at both ends, as ServiceProfiles mean them), the first matching route
+ * wins, response classes decide failure (also for the route's metrics), and TrafficSplit weights
+ * pick a backend per request. retries.ts holds the retry budget a service's retryable routes share.
  */
 import type {
   DestinationProfile,

@@ -11,10 +11,10 @@ import { IdentityClient } from "../lib/identity/index.js";
 import { logger } from "../lib/log.js";
 import { Admin } from "./admin/index.js";
 import { ConfigError, DEFAULTS, loadConfig } from "./config.js";
+import { StaticDestinations } from "./discovery/destinations.js";
 import { DiscoveryResolver } from "./discovery/index.js";
 import { Inbound } from "./inbound/index.js";
 import { ProxyMetrics } from "./metrics/index.js";
-import { StaticDestinations } from "./outbound/destinations.js";
 import { Outbound } from "./outbound/index.js";
 import { MeshTls } from "./tls/index.js";
 

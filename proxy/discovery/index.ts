@@ -1,9 +1,11 @@
 /**
- * Service discovery from the destination service: one `Get` stream per authority, shared by every
- * request to it, turned into a balanced Destination the outbound stack routes with. The first
- * request for an authority waits (bounded) for its first answer; after that, lookups are
- * synchronous. When the stream fails the last endpoints stay in force and the stream is opened again
- * with jittered backoff, so traffic does not stop while the control plane is away.
+ * Service discovery: where an authority's requests go. destinations.ts holds the interface the
+ * outbound stages resolve through and the static table from the configuration; this file the
+ * resolver backed by the destination service: one `Get` stream per authority (and one `GetProfile`
+ * for its ServiceProfile), shared by every request to it, turned into a balanced Destination. The
+ * first request for an authority waits (bounded) for its first answer; after that, lookups are
+ * synchronous. When a stream fails (stream.ts) the last endpoints stay in force and the stream is
+ * opened again with jittered backoff, so traffic does not stop while the control plane is away.
  */
 import * as grpc from "@grpc/grpc-js";
 import {
@@ -20,8 +22,8 @@ import {
 import { uriSans } from "../../lib/spiffe.js";
 import { P2cBalancer, type Release } from "../balance/index.js";
 import { DEFAULTS, type DestinationConfig, type EndpointConfig, normalizeAuthority } from "../config.js";
-import type { Destination, DestinationResolver } from "../outbound/destinations.js";
-import { type CompiledProfile, compileProfile } from "../profiles/routes.js";
+import { type CompiledProfile, compileProfile } from "../profiles/index.js";
+import type { Destination, DestinationResolver } from "./destinations.js";
 import { ResilientStream } from "./stream.js";
 
 export interface DiscoveryOptions {

@@ -1,7 +1,8 @@
 /**
- * A service's profile as the proxy applies it: routes compiled once per profile update (regexes
- * anchored at both ends, as ServiceProfiles mean them), the first matching route wins, response
- * classes decide failure, and TrafficSplit weights pick a backend per request.
+ * ServiceProfiles as the proxy applies them, to outbound requests: routes compiled once per profile
+ * update (regexes anchored at both ends, as ServiceProfiles mean them), the first matching route
+ * wins, response classes decide failure (also for the route's metrics), and TrafficSplit weights
+ * pick a backend per request. retries.ts holds the retry budget a service's retryable routes share.
  */
 import type {
   DestinationProfile,
@@ -11,6 +12,7 @@ import type {
   WeightedDst,
 } from "../../control/api/gen/trellis/destination/v1/destination.js";
 
+import type { RequestRecorder } from "../metrics/index.js";
 import { DEFAULT_RETRY_BUDGET, RetryBudget, type RetryBudgetOptions } from "./retries.js";
 
 export interface CompiledRoute {
@@ -144,4 +146,25 @@ export function pickWeighted(
     if (r < 0) return d.authority;
   }
   return dsts[dsts.length - 1]?.authority;
+}
+
+/** The request's recorder, also counting the request on its route and letting the route's response classes classify it. */
+export function withRoute(
+  rec: RequestRecorder,
+  routeRec: RequestRecorder | undefined,
+  route: CompiledRoute | undefined,
+): RequestRecorder {
+  if (!route) return rec;
+  return {
+    firstByte(status) {
+      rec.firstByte(status);
+      routeRec?.firstByte(status);
+    },
+    end(outcome) {
+      const isFailure = outcome.failed ? undefined : route.isFailure(outcome.status);
+      const classified = isFailure === undefined ? outcome : { ...outcome, isFailure };
+      rec.end(classified);
+      routeRec?.end(classified);
+    },
+  };
 }

@@ -1,12 +1,14 @@
 /**
- * Where outbound traffic goes: the static destination table from the configuration, looked up by
- * normalised authority. Each destination balances requests over its endpoints (power of two choices
- * over peak-EWMA latency, failure accrual); the destination service replaces the table later
- * without changing the interface the outbound stack calls.
+ * Where outbound traffic goes, as the outbound stages ask for it: the `Destination` (a service's
+ * endpoints behind a balancer) and `DestinationResolver` (authority to destination and profile)
+ * interfaces, and the static table from the configuration, looked up by normalised authority. Each
+ * destination balances requests over its endpoints (power of two choices over peak-EWMA latency,
+ * failure accrual). The destination service's resolver (index.ts) implements the same interface and
+ * consults this table first.
  */
 import { P2cBalancer, type Release } from "../balance/index.js";
 import { type DestinationConfig, type EndpointConfig, normalizeAuthority } from "../config.js";
-import type { CompiledProfile } from "../profiles/routes.js";
+import type { CompiledProfile } from "../profiles/index.js";
 
 export interface Destination {
   readonly config: DestinationConfig;

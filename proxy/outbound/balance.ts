@@ -1,0 +1,83 @@
+/**
+ * Balance (concrete: after the route, before the endpoint): the authority the route chose is
+ * resolved to its destination, whose balancer picks an endpoint (endpoint.ts says what that endpoint
+ * is, connect.ts how to reach it). The balancer then hears how the request went: the latency to the
+ * response's first byte, and whether it succeeded. A request that is not retried is sent from here.
+ */
+import type { Release } from "../balance/index.js";
+import type { DestinationResolver } from "../discovery/destinations.js";
+import { ProxyError } from "../errors.js";
+import { type Downstream, exchange, refuse, withTimeout } from "../http/exchange.js";
+import { classify, type ProxyMetrics, type RequestRecorder } from "../metrics/index.js";
+import { type CompiledRoute, withRoute } from "../profiles/index.js";
+import type { Connect } from "./connect.js";
+import type { Endpoints, Target } from "./endpoint.js";
+
+export class Balance {
+  constructor(
+    private readonly resolver: DestinationResolver,
+    private readonly metrics: ProxyMetrics,
+    private readonly endpoints: Endpoints,
+    private readonly connect: Connect,
+  ) {}
+
+  /** Sends a request that is not retried: one pick, one attempt, bounded by the route's timeout. */
+  send(
+    down: Downstream,
+    authority: string,
+    route: CompiledRoute | undefined,
+    routeRec: RequestRecorder | undefined,
+  ): void {
+    const target = this.target(authority);
+    if (target instanceof ProxyError) {
+      this.refuse(down, target, route, routeRec);
+      return;
+    }
+    const rec = withRoute(balanced(this.metrics.request(target.labels), target.release), routeRec, route);
+    const upstream = this.connect.upstream(down, target);
+    exchange(
+      down,
+      route?.timeoutMs ? withTimeout(upstream, route.timeoutMs, `route ${route.name}`) : upstream,
+      rec,
+    );
+  }
+
+  /** Where the next attempt at `authority` goes: an endpoint its destination's balancer picked. */
+  target(authority: string): Target | ProxyError {
+    if (authority === "") return new ProxyError("TRELLIS_E_PROXY_NO_AUTHORITY");
+    const dest = this.resolver.resolve(authority);
+    if (!dest) return this.endpoints.direct(authority);
+    const picked = dest.pick();
+    if (!picked) return new ProxyError("TRELLIS_E_PROXY_NO_ENDPOINTS", dest.config.authority);
+    return this.endpoints.picked(dest, picked);
+  }
+
+  /** Answers a request no endpoint was found for, counted under the authority the client asked for. */
+  refuse(
+    down: Downstream,
+    err: ProxyError,
+    route: CompiledRoute | undefined,
+    routeRec: RequestRecorder | undefined,
+  ): void {
+    const { metrics } = this;
+    const stack = metrics.stack({ direction: "outbound", authority: down.req.authority });
+    refuse(down, withRoute(metrics.request(stack), routeRec, route), err);
+  }
+}
+
+/** The request's recorder, also telling the balancer the latency to first byte and the outcome. */
+function balanced(rec: RequestRecorder, release: Release | undefined): RequestRecorder {
+  if (!release) return rec;
+  const start = performance.now();
+  let rttMs: number | undefined;
+  return {
+    firstByte(status) {
+      rttMs ??= performance.now() - start;
+      rec.firstByte(status);
+    },
+    end(outcome) {
+      rec.end(outcome);
+      release({ ok: classify(outcome) === "success", rttMs });
+    },
+  };
+}

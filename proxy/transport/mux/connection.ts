@@ -26,7 +26,7 @@
  */
 import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
-import { READ_BUFFER_BYTES, type ReadInto } from "./reads.js";
+import { READ_BUFFER_BYTES, type ReadInto } from "../reads.js";
 
 export const HEADER_BYTES = 8;
 export const MAX_FRAME_PAYLOAD = 16 * 1024;

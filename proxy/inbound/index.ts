@@ -29,7 +29,7 @@ import { http2Upstream } from "../http/upstream.js";
 import type { ProxyMetrics, StackLabels } from "../metrics/index.js";
 import { ALPN_H2, ALPN_HTTP1, ALPN_MUX, ALPN_OPAQUE, type MeshTls, spiffeIdOf } from "../tls/index.js";
 import { Connections } from "../transport/connections.js";
-import { MuxConnection } from "../transport/mux/connection.js";
+import { MuxConnection } from "../transport/mux/index.js";
 import { connectPlain, listenOn } from "../transport/net.js";
 import { readOpaqueHeader, splice } from "../transport/opaque.js";
 import { readInto, SplicedReads } from "../transport/reads.js";

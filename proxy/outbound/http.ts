@@ -28,7 +28,7 @@ import {
 import { MAX_RETRY_BODY_BYTES } from "../profiles/retries.js";
 import { type CompiledProfile, type CompiledRoute, pickWeighted, routeFor } from "../profiles/routes.js";
 import { ALPN_H2, ALPN_MUX, ALPN_OPAQUE, type MeshTls } from "../tls/index.js";
-import { MUX_READY, MuxClient } from "../transport/mux/connection.js";
+import { MUX_READY, MuxClient } from "../transport/mux/index.js";
 import { connectPlain } from "../transport/net.js";
 import { encodeOpaqueHeader, splice } from "../transport/opaque.js";
 import { SplicedReads } from "../transport/reads.js";

@@ -8,7 +8,7 @@
  */
 import net from "node:net";
 import { Duplex } from "node:stream";
-import type { MuxStream } from "./mux/connection.js";
+import type { MuxStream } from "./mux/stream.js";
 
 /** Where a socket's reads land; as `net.connect`'s `onread`. */
 export interface ReadInto {

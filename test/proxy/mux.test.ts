@@ -22,7 +22,7 @@ import {
   type MuxProtocolError,
   type MuxResetError,
   type MuxStream,
-} from "../../proxy/transport/mux/connection.js";
+} from "../../proxy/transport/mux/index.js";
 import { readInto } from "../../proxy/transport/reads.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");

@@ -7,7 +7,7 @@
  */
 
 import type { Duplex } from "node:stream";
-import type { MuxStream } from "../../transport/mux/connection.js";
+import type { MuxStream } from "../../transport/mux/index.js";
 import { readInto, SplicedReads } from "../../transport/reads.js";
 import type { Downstream } from "../exchange.js";
 import { type HopFields, splitHeaders } from "../headers.js";

@@ -1,317 +1,42 @@
 /**
- * Many byte streams over one connection: how HTTP/1.1 crosses between two proxies. Each stream is
- * a virtual connection that the HTTP/1.1 relay uses as it would a socket (the client pool keeps
- * them alive, the server parses them). While several exchanges are under way, what the streams
- * write in one turn of the event loop leaves in one TLS write (up to MAX_BATCH_FRAMES frames), so a
- * proxy carrying many requests at once makes one read and one write per batch on the mTLS hop,
- * where a connection per request makes one each per request; a lone exchange's write leaves at
- * once, adding no latency.
- *
- * Wire format (ALPN `trellis.dev/mux/v1`): frames of an 8-byte header and a payload,
- *
- *     type u8 | flags u8 | payload length u16 (at most 16384) | stream id u32
- *
- * - DATA (0): bytes of the stream. Flag FIN (1): the sender is done sending (a half-close). The
- *   client opens a stream by sending DATA on a new odd id; ids only grow.
- * - WINDOW (1), payload u32: how many more bytes the receiver takes on the stream. Each side may
- *   send `INITIAL_WINDOW` bytes on a stream before any credit, so a stream whose reader stalls
- *   holds at most that much at the receiver and never holds up the others; sending past the window
- *   breaks the protocol.
- * - RESET (2), payload u32 code: the stream is abandoned both ways.
- * - GOAWAY (3), on stream 0, payload u32 (the last stream id the sender accepted): no new streams;
- *   the ones already open finish, then the connection closes. A client's streams past that id were
- *   never seen by the server: they fail as refused, and their requests may be sent again.
- *
- * A frame that breaks these rules closes the connection, and every stream on it.
+ * One mux connection: the streams it carries (stream.ts) over one socket, in the wire format of
+ * frame.ts. While several exchanges are under way, what the streams write in one turn of the event
+ * loop leaves in one write (up to MAX_BATCH_FRAMES frames), so a proxy carrying many requests at once
+ * makes one read and one write per batch on the mTLS hop, where a connection per request makes one
+ * each per request; a lone exchange's write leaves at once, adding no latency.
  */
-import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
 import { READ_BUFFER_BYTES, type ReadInto } from "../reads.js";
+import {
+  CONTROL_PAYLOAD_BYTES,
+  decodeHeader,
+  encodeHeader,
+  FIN,
+  FRAME,
+  type FrameHeader,
+  HEADER_BYTES,
+  headerError,
+  MAX_FRAME_PAYLOAD,
+  MAX_STREAM_ID,
+  MAX_STREAMS,
+  RESET_CODE,
+} from "./frame.js";
+import { MUX_READY, MuxStream, type StreamCarrier } from "./stream.js";
 
-export const HEADER_BYTES = 8;
-export const MAX_FRAME_PAYLOAD = 16 * 1024;
-/** What either side may send on a stream before the receiver's first credit. */
-export const INITIAL_WINDOW = 64 * 1024;
-/** Streams a connection carries at once; a server refuses more. */
-export const MAX_STREAMS = 1024;
-/** The largest window a stream may be given (2^31 - 1, as in HTTP/2). */
-const MAX_WINDOW = 0x7fffffff;
-const MAX_STREAM_ID = 0x7fffffff;
 /** What one turn's writes may hold before they are sent without waiting for the turn's end. */
 const MAX_BATCH_BYTES = 64 * 1024;
 /**
  * Frames a batch holds before it is sent without waiting for the turn's end. Sent early, the first
  * requests of a burst keep the peer busy while this side reads the rest, instead of the two proxies
- * taking turns: in paired runs at 32 connections, 8 left the machine 16-18 % idle against 22-28 %
- * for whole turns, for about a quarter more requests per second (4 and 16 did no better than 8).
+ * taking turns.
  */
 const MAX_BATCH_FRAMES = 8;
 /** How long a closing connection waits for the peer's end before it is cut. */
 const CLOSE_GRACE_MS = 2000;
 
-export const FRAME = { DATA: 0, WINDOW: 1, RESET: 2, GOAWAY: 3 } as const;
-export const FIN = 1;
-export const RESET_CODE = { CANCEL: 0, REFUSED: 1 } as const;
-
-/** What a client stream emits once its connection is established, as a socket emits 'connect'. */
-export const MUX_READY = "connect";
-
-/** The peer reset a stream; `refused` says it took none of it (safe to send again elsewhere). */
-export class MuxResetError extends Error {
-  override readonly name = "MuxResetError";
-  readonly refused: boolean;
-
-  constructor(readonly code: number) {
-    super(
-      code === RESET_CODE.REFUSED
-        ? "the peer refused the stream (it takes no new ones)"
-        : `the peer reset the stream (code ${code})`,
-    );
-    this.refused = code === RESET_CODE.REFUSED;
-  }
-}
-
 /** The peer broke the protocol; the connection was closed. */
 export class MuxProtocolError extends Error {
   override readonly name = "MuxProtocolError";
-}
-
-/**
- * A virtual connection: what the HTTP/1.1 relay uses of a socket (write, end, pause, resume,
- * destroy and the 'end', 'close', 'error' and 'drain' events). Reads go to a callback, as with a
- * socket's `onread`. A server stream is half-open (the peer's FIN leaves it writable); a client
- * stream ends its side when the peer ends, as a socket that is not half-open does.
- */
-export class MuxStream extends EventEmitter {
-  destroyed = false;
-  /** We sent FIN (or it waits behind `pendingOut`). */
-  private ending = false;
-  private ended = false;
-  /** The peer sent FIN. */
-  private peerEnded = false;
-  private paused = false;
-  private reads: ReadInto["callback"] | undefined;
-  /** Bytes that came while paused (or before a reader), in order; the peer's FIN waits behind them. */
-  private pendingIn: Buffer[] = [];
-  private pendingEnd = false;
-  private flushQueued = false;
-  /** Bytes delivered since the last credit sent to the peer. */
-  private consumed = 0;
-  private sendWindow = INITIAL_WINDOW;
-  /** What the peer may still send before our next credit. */
-  private recvWindow = INITIAL_WINDOW;
-  /** Bytes written beyond the send window, waiting for credit. */
-  private pendingOut: Buffer[] = [];
-  private wantDrain = false;
-  /** Counted in the connection's `exchanges`. */
-  private inExchange = false;
-
-  constructor(
-    readonly conn: MuxConnection,
-    readonly id: number,
-    private readonly allowHalfOpen: boolean,
-  ) {
-    super();
-  }
-
-  /** Reads land in `reads` from now on, as with a socket's `onread`; returning false pauses. */
-  readInto(reads: Pick<ReadInto, "callback">): void {
-    this.reads = reads.callback;
-    this.flushSoon();
-  }
-
-  write(data: string | Uint8Array, encoding?: BufferEncoding): boolean {
-    if (this.destroyed || this.ending) return false;
-    const chunk =
-      typeof data === "string"
-        ? Buffer.from(data, encoding ?? "utf8")
-        : Buffer.isBuffer(data)
-          ? data
-          : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (chunk.length === 0) return true;
-    if (this.pendingOut.length > 0 || chunk.length > this.sendWindow) {
-      const now = this.pendingOut.length > 0 ? 0 : this.sendWindow;
-      if (now > 0) this.send(chunk.subarray(0, now));
-      this.pendingOut.push(chunk.subarray(now));
-      this.wantDrain = true;
-      return false;
-    }
-    this.send(chunk);
-    if (this.conn.congested) {
-      this.wantDrain = true;
-      return false;
-    }
-    return true;
-  }
-
-  private send(chunk: Buffer): void {
-    this.sendWindow -= chunk.length;
-    this.turn(this.conn.client);
-    this.conn.data(this.id, chunk, 0);
-  }
-
-  /**
-   * The exchange on this stream is the peer's turn (`waiting`: a client wrote its request) or ours
-   * (a server read one): counted on the connection, which batches writes only when other streams
-   * are in the middle of an exchange too.
-   */
-  private turn(waiting: boolean): void {
-    if (this.inExchange === waiting) return;
-    this.inExchange = waiting;
-    this.conn.exchanges += waiting ? 1 : -1;
-  }
-
-  /** Writes already wait for the end of the event loop's turn. */
-  cork(): void {}
-  uncork(): void {}
-
-  end(data?: string | Uint8Array, encoding?: BufferEncoding): this {
-    if (data !== undefined) this.write(data, encoding);
-    if (this.destroyed || this.ending) return this;
-    this.ending = true;
-    if (this.pendingOut.length === 0) this.sendEnd();
-    return this;
-  }
-
-  private sendEnd(): void {
-    this.ended = true;
-    this.conn.data(this.id, undefined, FIN);
-    this.closeIfDone();
-  }
-
-  pause(): this {
-    this.paused = true;
-    return this;
-  }
-
-  resume(): this {
-    if (!this.paused) return this;
-    this.paused = false;
-    this.flushSoon();
-    return this;
-  }
-
-  /** Abandons the stream both ways; the peer is told with RESET unless both sides had finished. */
-  destroy(err?: Error): this {
-    if (this.destroyed) return this;
-    if (!(this.ended && this.peerEnded)) this.conn.reset(this.id, RESET_CODE.CANCEL);
-    this.closeNow(err);
-    return this;
-  }
-
-  private closeNow(err?: Error): void {
-    this.turn(false);
-    this.destroyed = true;
-    this.pendingIn = [];
-    this.pendingOut = [];
-    this.conn.forget(this);
-    process.nextTick(() => {
-      // Unlike a socket's, an error nobody listens for is not thrown: the stream's user learns of it
-      // from 'close', and the proxy stays up.
-      if (err && this.listenerCount("error") > 0) this.emit("error", err);
-      this.emit("close", err !== undefined);
-    });
-  }
-
-  // What the connection tells the stream.
-
-  /** Bytes for this stream, valid only during this call. */
-  received(bytes: Buffer): void {
-    if (this.destroyed || this.peerEnded) return;
-    // A peer that sends past the credit it was given would make a stalled reader hold without bound.
-    this.recvWindow -= bytes.length;
-    if (this.recvWindow < 0) {
-      this.conn.protocolError(`stream ${this.id} sent past its window`);
-      return;
-    }
-    this.turn(!this.conn.client);
-    if (this.paused || !this.reads || this.pendingIn.length > 0) this.pendingIn.push(Buffer.from(bytes));
-    else this.deliver(bytes);
-  }
-
-  private deliver(bytes: Buffer): void {
-    this.consumed += bytes.length;
-    if (this.consumed >= INITIAL_WINDOW / 2) {
-      this.conn.window(this.id, this.consumed);
-      this.recvWindow += this.consumed;
-      this.consumed = 0;
-    }
-    if ((this.reads as ReadInto["callback"])(bytes.length, bytes) === false) this.paused = true;
-  }
-
-  /** Delivers what is held on the next tick, as a socket starts reading: never inside the caller. */
-  private flushSoon(): void {
-    if (this.flushQueued || this.pendingIn.length + Number(this.pendingEnd) === 0) return;
-    this.flushQueued = true;
-    process.nextTick(() => {
-      this.flushQueued = false;
-      this.flushIn();
-    });
-  }
-
-  private flushIn(): void {
-    while (this.pendingIn.length > 0 && !this.paused && this.reads && !this.destroyed)
-      this.deliver(this.pendingIn.shift() as Buffer);
-    if (this.pendingEnd && this.pendingIn.length === 0 && !this.paused && this.reads && !this.destroyed) {
-      this.pendingEnd = false;
-      this.emitEnd();
-    }
-  }
-
-  receivedEnd(): void {
-    if (this.destroyed || this.peerEnded) return;
-    this.peerEnded = true;
-    this.pendingEnd = true;
-    this.flushIn();
-  }
-
-  private emitEnd(): void {
-    this.emit("end");
-    if (!this.allowHalfOpen) this.end();
-    this.closeIfDone();
-  }
-
-  /** Both sides sent FIN and the peer's was read: the stream is done. */
-  private closeIfDone(): void {
-    if (this.ended && this.peerEnded && !this.pendingEnd && !this.destroyed) this.closeNow();
-  }
-
-  /** The peer takes `n` more bytes. */
-  credit(n: number): void {
-    if (this.destroyed) return;
-    if (this.sendWindow + n > MAX_WINDOW) {
-      this.conn.protocolError(`stream ${this.id} given a window past 2^31 - 1`);
-      return;
-    }
-    this.sendWindow += n;
-    while (this.pendingOut.length > 0 && this.sendWindow > 0) {
-      const chunk = this.pendingOut[0] as Buffer;
-      const now = chunk.subarray(0, this.sendWindow);
-      this.send(now);
-      if (now.length === chunk.length) this.pendingOut.shift();
-      else this.pendingOut[0] = chunk.subarray(now.length);
-    }
-    if (this.pendingOut.length > 0) return;
-    if (this.ending && !this.ended) this.sendEnd();
-    this.drained();
-  }
-
-  /** Writes may go on: the window has room and the connection is not congested. */
-  drained(): void {
-    if (!this.wantDrain || this.pendingOut.length > 0 || this.conn.congested || this.destroyed) return;
-    this.wantDrain = false;
-    this.emit("drain");
-  }
-
-  receivedReset(code: number): void {
-    if (this.destroyed) return;
-    this.closeNow(new MuxResetError(code));
-  }
-
-  /** The connection is gone. */
-  lost(err: Error): void {
-    if (!this.destroyed) this.closeNow(err);
-  }
 }
 
 export interface MuxConnectionOptions {
@@ -330,7 +55,7 @@ export interface MuxConnectionOptions {
 }
 
 /** One connection carrying streams. */
-export class MuxConnection {
+export class MuxConnection implements StreamCarrier {
   readonly streams = new Map<number, MuxStream>();
   socket: Socket | undefined;
   private nextId = 1;
@@ -344,13 +69,13 @@ export class MuxConnection {
   /** A frame header split across reads. */
   private readonly header = Buffer.allocUnsafe(HEADER_BYTES);
   private headerHave = 0;
-  private readonly frame = { type: 0, flags: 0, length: 0, stream: 0 };
+  private readonly frame: FrameHeader = { type: 0, flags: 0, length: 0, stream: 0 };
   /** Payload bytes of the current frame still to come. */
   private payloadLeft = 0;
   /** A control frame's payload (u32) being read, possibly split across reads. */
-  private readonly control = Buffer.allocUnsafe(4);
+  private readonly control = Buffer.allocUnsafe(CONTROL_PAYLOAD_BYTES);
   /** A control frame's payload being written. */
-  private readonly controlOut = Buffer.allocUnsafe(4);
+  private readonly controlOut = Buffer.allocUnsafe(CONTROL_PAYLOAD_BYTES);
   private controlHave = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private ready = false;
@@ -464,12 +189,7 @@ export class MuxConnection {
     // Room for one more frame is always left: a batch is sent once it passes MAX_BATCH_BYTES.
     const length = payload?.length ?? 0;
     const out = this.out;
-    let at = this.outLength;
-    out[at] = type;
-    out[at + 1] = flags;
-    out.writeUInt16BE(length, at + 2);
-    out.writeUInt32BE(stream, at + 4);
-    at += HEADER_BYTES;
+    let at = encodeHeader(out, this.outLength, type, flags, length, stream);
     if (payload) at += payload.copy(out, at);
     this.outLength = at;
     // A turn that writes a lot (a large body, a burst of requests) sends as it goes.
@@ -514,7 +234,7 @@ export class MuxConnection {
         continue;
       }
       if (this.headerHave === 0 && bytes - at >= HEADER_BYTES) {
-        this.parseHeader(buffer, at);
+        decodeHeader(buffer, at, this.frame);
         at += HEADER_BYTES;
       } else {
         const take = Math.min(HEADER_BYTES - this.headerHave, bytes - at);
@@ -523,53 +243,22 @@ export class MuxConnection {
         at += take;
         if (this.headerHave < HEADER_BYTES) return;
         this.headerHave = 0;
-        this.parseHeader(this.header, 0);
+        decodeHeader(this.header, 0, this.frame);
       }
       this.frameStarted();
     }
   }
 
-  private parseHeader(b: Buffer, at: number): void {
-    const f = this.frame;
-    f.type = b[at] as number;
-    f.flags = b[at + 1] as number;
-    f.length = b.readUInt16BE(at + 2);
-    f.stream = b.readUInt32BE(at + 4);
-  }
-
   /** Checks a frame's header and gets ready for its payload. */
   private frameStarted(): void {
     const f = this.frame;
-    if (f.type > FRAME.GOAWAY) {
-      this.protocolError(`unknown frame type ${f.type}`);
+    const broken = headerError(f);
+    if (broken !== undefined) {
+      this.protocolError(broken);
       return;
     }
-    if (f.length > MAX_FRAME_PAYLOAD) {
-      this.protocolError(`a frame of ${f.length} bytes (at most ${MAX_FRAME_PAYLOAD})`);
-      return;
-    }
-    switch (f.type) {
-      case FRAME.DATA:
-        if (f.stream === 0) {
-          this.protocolError("DATA on stream 0");
-          return;
-        }
-        if (!this.streams.has(f.stream)) this.unknownStream(f.stream);
-        break;
-      case FRAME.WINDOW:
-      case FRAME.RESET:
-      case FRAME.GOAWAY:
-        if (f.length !== 4) {
-          this.protocolError(`frame type ${f.type} with ${f.length} bytes (4 expected)`);
-          return;
-        }
-        if ((f.type === FRAME.GOAWAY) !== (f.stream === 0)) {
-          this.protocolError(`frame type ${f.type} on stream ${f.stream}`);
-          return;
-        }
-        this.controlHave = 0;
-        break;
-    }
+    if (f.type !== FRAME.DATA) this.controlHave = 0;
+    else if (!this.streams.has(f.stream)) this.unknownStream(f.stream);
     if (this.closed) return;
     this.payloadLeft = f.length;
     if (f.length === 0) this.frameDone();
@@ -687,66 +376,5 @@ export class MuxConnection {
     if (!wasGoingAway) this.options.onGoingAway?.();
     for (const stream of [...this.streams.values()]) stream.lost(err);
     this.streams.clear();
-  }
-}
-
-export interface MuxClientOptions {
-  /** Dials the peer, the socket reading into `reads`. */
-  dial(reads: ReadInto): Socket;
-  /** The socket's event saying it is established (`secureConnect` for TLS). */
-  readyEvent: string;
-  /** Names the peer in errors. */
-  target: string;
-  connectTimeoutMs: number;
-  idleTimeoutMs: number;
-}
-
-/**
- * The client side towards one peer: one connection at a time, dialled when the first stream is
- * wanted, and a new one once it is going away or gone.
- */
-export class MuxClient {
-  private conn: MuxConnection | undefined;
-
-  constructor(private readonly options: MuxClientOptions) {}
-
-  /**
-   * A new stream; it emits MUX_READY once established, or closes with the connection's error.
-   * Throws when no connection can even start.
-   */
-  open(): MuxStream {
-    return this.conn?.open() ?? (this.connect().open() as MuxStream);
-  }
-
-  private connect(): MuxConnection {
-    const { dial, readyEvent, target, connectTimeoutMs, idleTimeoutMs } = this.options;
-    const conn: MuxConnection = new MuxConnection({
-      role: "client",
-      idleTimeoutMs,
-      onGoingAway: () => {
-        if (this.conn === conn) this.conn = undefined;
-      },
-    });
-    // Throws when the connection cannot even start (no certificate yet), as `net.connect` would.
-    const socket = dial(conn.reads);
-    this.conn = conn;
-    conn.attach(socket);
-    const timer = setTimeout(
-      () => socket.destroy(new Error(`connecting to ${target} timed out after ${connectTimeoutMs} ms`)),
-      connectTimeoutMs,
-    );
-    socket.once(readyEvent, () => {
-      clearTimeout(timer);
-      // A dialler's own check (the peer's protocol) may have refused the connection already.
-      if (!socket.destroyed) conn.established();
-    });
-    socket.once("close", () => clearTimeout(timer));
-    return conn;
-  }
-
-  /** Streams already open finish; a new stream would dial a new connection. */
-  close(): void {
-    this.conn?.goAway();
-    this.conn = undefined;
   }
 }

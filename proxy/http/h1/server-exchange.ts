@@ -8,8 +8,23 @@ import type { Downstream, ProxyRequest, UpstreamResponse } from "../exchange.js"
 import type { Headers, HopFields } from "../headers.js";
 import { http } from "../node-http.js";
 import { byteLength, lastChunk, pumpBody, SocketBody, withBody, writeChunk } from "./body.js";
+import type { Conn } from "./conn.js";
 import { headerLines, type MessageHead } from "./parser.js";
-import type { ServerConn } from "./server.js";
+
+/** What an exchange needs of the client connection it arrived on (server.ts's ServerConn). */
+export interface ExchangeConn {
+  readonly socket: Conn;
+  readonly server: {
+    /** Set while the proxy drains: every response closes its connection. */
+    readonly draining: boolean;
+    readonly options: {
+      /** Handles the request; `hop` holds its hop-by-hop fields (the mesh's own among them). */
+      onRequest(down: Downstream, conn: Conn, hop: HopFields): void;
+    };
+  };
+  /** The exchange answered; the connection starts the next one, or closes unless `keepAlive`. */
+  next(ex: Exchange, keepAlive: boolean): void;
+}
 
 export class Exchange implements Downstream {
   readonly req: ProxyRequest;
@@ -24,7 +39,7 @@ export class Exchange implements Downstream {
   private readonly method: string;
 
   constructor(
-    private readonly conn: ServerConn,
+    private readonly conn: ExchangeConn,
     head: MessageHead,
     headers: Headers,
     private readonly hop: HopFields,

@@ -5,7 +5,7 @@
  * and `receivedReset`.
  */
 import { EventEmitter } from "node:events";
-import type { ReadInto } from "../reads.js";
+import type { CallbackReads, ReadInto } from "../reads.js";
 import { FIN, INITIAL_WINDOW, MAX_WINDOW, RESET_CODE } from "./frame.js";
 
 /** What a client stream emits once its connection is established, as a socket emits 'connect'. */
@@ -55,7 +55,7 @@ export interface StreamCarrier {
  * socket's `onread`. A server stream is half-open (the peer's FIN leaves it writable); a client
  * stream ends its side when the peer ends, as a socket that is not half-open does.
  */
-export class MuxStream extends EventEmitter {
+export class MuxStream extends EventEmitter implements CallbackReads {
   destroyed = false;
   /** We sent FIN (or it waits behind `pendingOut`). */
   private ending = false;

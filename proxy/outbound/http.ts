@@ -11,6 +11,7 @@ import { logger } from "../../lib/log.js";
 import type { Release } from "../balance/index.js";
 import { type EndpointConfig, normalizeAuthority } from "../config.js";
 import { connectError, ProxyError } from "../errors.js";
+import { upgradeRefusal } from "../http/error-response.js";
 import { type Downstream, exchange, refuse, type Upstream, withTimeout } from "../http/exchange.js";
 import { Http1Pools, plainPoolOptions } from "../http/h1/client.js";
 import { headerLines } from "../http/h1/parser.js";
@@ -366,11 +367,6 @@ export class OutboundHttp {
     this.endpoints.set(ep, route);
     return route;
   }
-}
-
-/** The answer to an Upgrade the proxy cannot carry out; the connection closes after it. */
-function upgradeRefusal(err: ProxyError): string {
-  return `HTTP/1.1 ${err.status} Proxy Error\r\ntrellis-proxy-error: ${err.message}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`;
 }
 
 const noHeaders = (): Headers => ({});

@@ -3,7 +3,8 @@
  * head is written with the body at hand in one write, then the rest streams, delimited by length, by
  * chunks (with trailers) or, for an HTTP/1.0 client, by the connection's end.
  */
-import { PROXY_ERROR_HEADER, type ProxyError } from "../../errors.js";
+import type { ProxyError } from "../../errors.js";
+import { writeHttp1Error } from "../error-response.js";
 import type { Downstream, ProxyRequest, UpstreamResponse } from "../exchange.js";
 import type { Headers, HopFields } from "../headers.js";
 import { http } from "../node-http.js";
@@ -181,19 +182,12 @@ export class Exchange implements Downstream {
       this.conn.socket.destroy();
       return;
     }
-    const body = `${err.message}\n`;
     const keepAlive = this.keepAlive && !this.conn.server.draining;
-    const head =
-      `HTTP/1.1 ${err.status} ${http.STATUS_CODES[err.status] ?? ""}\r\n` +
-      headerLines({ [PROXY_ERROR_HEADER]: err.message }) +
-      `content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      (keepAlive ? (this.http10 ? "connection: keep-alive\r\n" : "") : "connection: close\r\n");
+    let connection = "";
+    if (!keepAlive) connection = "connection: close\r\n";
+    else if (this.http10) connection = "connection: keep-alive\r\n";
     this.headSent = true;
-    const socket = this.conn.socket;
-    socket.cork();
-    socket.write(`${head}\r\n`, "latin1");
-    if (this.method !== "HEAD") socket.write(body);
-    socket.uncork();
+    writeHttp1Error(this.conn.socket, err, connection, this.method !== "HEAD");
     this.finish(false, keepAlive);
   }
 

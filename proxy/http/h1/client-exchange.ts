@@ -12,7 +12,7 @@ import type { Conn } from "./conn.js";
 import { headerLines, type MessageHead, SKIP_BODY } from "./parser.js";
 
 /** What an exchange needs of the pooled connection it is sent on (client.ts's ClientConn). */
-export interface ExchangeConn {
+export interface ClientExchangeConn {
   readonly socket: Conn;
   /** Whether the connection carried an exchange before this one. */
   readonly reused: boolean;
@@ -87,7 +87,7 @@ export class ClientExchange {
   private readonly reused: boolean;
 
   constructor(
-    private readonly conn: ExchangeConn,
+    private readonly conn: ClientExchangeConn,
     private readonly req: ProxyRequest,
     private readonly extraLines: string,
     private readonly cb: ExchangeCallback,

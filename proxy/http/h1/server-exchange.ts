@@ -13,7 +13,7 @@ import type { Conn } from "./conn.js";
 import { headerLines, type MessageHead } from "./parser.js";
 
 /** What an exchange needs of the client connection it arrived on (server.ts's ServerConn). */
-export interface ExchangeConn {
+export interface ServerExchangeConn {
   readonly socket: Conn;
   readonly server: {
     /** Set while the proxy drains: every response closes its connection. */
@@ -40,7 +40,7 @@ export class Exchange implements Downstream {
   private readonly method: string;
 
   constructor(
-    private readonly conn: ExchangeConn,
+    private readonly conn: ServerExchangeConn,
     head: MessageHead,
     headers: Headers,
     private readonly hop: HopFields,

@@ -13,7 +13,7 @@ import { type HopFields, splitHeaders } from "../headers.js";
 import { http } from "../node-http.js";
 import type { Conn } from "./conn.js";
 import { Http1Parser, type MessageHead, type ParseError, UPGRADE } from "./parser.js";
-import { Exchange, type ExchangeConn } from "./server-exchange.js";
+import { Exchange, type ServerExchangeConn } from "./server-exchange.js";
 
 /** An Upgrade request: the connection leaves HTTP after this head. */
 export interface UpgradeRequest {
@@ -85,7 +85,7 @@ export class Http1Server {
   }
 }
 
-export class ServerConn implements ExchangeConn {
+export class ServerConn implements ServerExchangeConn {
   readonly parser: Http1Parser;
   /** Exchanges whose response is not complete, in arrival order; the first is being answered. */
   readonly queue: Exchange[] = [];

@@ -4,7 +4,8 @@
  * client pool keeps them alive, the server parses them), and the streams' writes in one turn of the
  * event loop leave together. The module owns the wire format (frame.ts), a stream with its flow
  * control (stream.ts), a connection carrying streams over one socket (connection.ts) and the client
- * side that keeps one connection to a peer (client.ts). Users import from here.
+ * side that keeps one connection to a peer (client.ts). Users import from here; docs/mux-protocol.md
+ * is the protocol's specification.
  */
 export { MuxClient, type MuxClientOptions } from "./client.js";
 export { MuxConnection, type MuxConnectionOptions, MuxProtocolError } from "./connection.js";

@@ -1,7 +1,7 @@
 // The balancer: power of two choices over peak-EWMA latency, failure accrual with probing backoff.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { P2cBalancer } from "../../proxy/balance/index.js";
+import { P2cBalancer } from "../../../proxy/balance/index.js";
 
 function clock() {
   let t = 0;

@@ -10,10 +10,10 @@ import { join } from "node:path";
 import { type TestContext, test } from "node:test";
 import { promisify } from "node:util";
 import { Counter, Registry as PromRegistry } from "prom-client";
-import { CONTENT_TYPE, Registry } from "../../proxy/metrics/exposition.js";
-import { ProxyMetrics } from "../../proxy/metrics/index.js";
-import { SeriesCounter, SeriesGauge, SeriesHistogram } from "../../proxy/metrics/series.js";
-import { parsePrometheusText, type Sample } from "../../viz/prometheus.js";
+import { CONTENT_TYPE, Registry } from "../../../proxy/metrics/exposition.js";
+import { ProxyMetrics } from "../../../proxy/metrics/index.js";
+import { SeriesCounter, SeriesGauge, SeriesHistogram } from "../../../proxy/metrics/series.js";
+import { parsePrometheusText, type Sample } from "../../../viz/prometheus.js";
 
 /** A socket as ProxyMetrics.connection sees it: events and byte counts. */
 function fakeSocket(bytesRead: number, bytesWritten: number): import("node:net").Socket {

@@ -9,8 +9,8 @@ import { once } from "node:events";
 import net from "node:net";
 import { type TestContext, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
-import type { UpstreamResponse } from "../../proxy/http/exchange.js";
-import { Http1Pool } from "../../proxy/http/h1/client.js";
+import type { UpstreamResponse } from "../../../../proxy/http/exchange.js";
+import { Http1Pool } from "../../../../proxy/http/h1/client.js";
 import {
   FIN,
   FRAME,
@@ -22,8 +22,8 @@ import {
   type MuxProtocolError,
   type MuxResetError,
   type MuxStream,
-} from "../../proxy/transport/mux/index.js";
-import { readInto } from "../../proxy/transport/reads.js";
+} from "../../../../proxy/transport/mux/index.js";
+import { readInto } from "../../../../proxy/transport/reads.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 

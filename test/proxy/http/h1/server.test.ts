@@ -8,8 +8,8 @@ import http from "node:http";
 import { type Duplex, PassThrough } from "node:stream";
 import { test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
-import type { UpgradeRequest } from "../../proxy/http/h1/server.js";
-import type { SplicedReads } from "../../proxy/transport/reads.js";
+import type { UpgradeRequest } from "../../../../proxy/http/h1/server.js";
+import type { SplicedReads } from "../../../../proxy/transport/reads.js";
 import {
   assertStillServes,
   echoBackend,
@@ -20,8 +20,8 @@ import {
   slowBackend,
   streamingBackend,
   text,
-} from "./h1-backends.js";
-import { closedPort, listen, RawClient, signal, startRelay } from "./h1-support.js";
+} from "./backends.js";
+import { closedPort, listen, RawClient, signal, startRelay } from "./support.js";
 
 const E9 = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0d, 0x0a]); // "caf\xe9\r\n"
 const UTF8_E9 = Buffer.from([0xc3, 0xa9]);

@@ -3,10 +3,12 @@
  * Each pick draws two endpoints at random and takes the one whose cost (its latency estimate times
  * its requests in flight plus one) is lower; the estimate jumps up at once on a slow response and
  * decays back over `decayMs`, so a slowing endpoint loses traffic quickly and regains it gradually.
- * An endpoint that fails `maxFailures` times in a row is taken out; after a backoff one request
- * probes it, and a success brings it back. Endpoints are compared only with each other, so the
- * balancer needs no configuration per service.
+ * An endpoint that fails `maxFailures` times in a row is taken out; after a backoff (lib/backoff.ts:
+ * decorrelated jitter between `backoffBaseMs` and `backoffMaxMs`, growing while probes fail) one
+ * request probes it, and a success brings it back. Endpoints are compared only with each other, so
+ * the balancer needs no configuration per service.
  */
+import { Backoff } from "../../lib/backoff.js";
 
 export interface BalancerOptions {
   /** How fast the latency estimate forgets, ms (Linkerd: 10 s). */
@@ -18,10 +20,10 @@ export interface BalancerOptions {
   defaultRttMs: number;
   /** Consecutive failures that take an endpoint out. */
   maxFailures: number;
-  /** First and longest wait before probing an ejected endpoint, ms. */
+  /** Shortest and longest wait before probing an ejected endpoint, ms. */
   backoffBaseMs: number;
   backoffMaxMs: number;
-  /** Clock and randomness, for tests. */
+  /** Clock and randomness (the picks' and the backoff's), for tests. */
   now?: () => number;
   random?: () => number;
 }
@@ -47,7 +49,7 @@ interface State<E> {
   pending: number;
   failures: number;
   ejectedUntil: number;
-  backoffMs: number;
+  backoff: Backoff;
   probing: boolean;
 }
 
@@ -76,7 +78,7 @@ export class P2cBalancer<E> {
           pending: 0,
           failures: 0,
           ejectedUntil: 0,
-          backoffMs: this.options.backoffBaseMs,
+          backoff: new Backoff(this.options.backoffBaseMs, this.options.backoffMaxMs, this.random),
           probing: false,
         },
     );
@@ -152,13 +154,12 @@ export class P2cBalancer<E> {
     if (ok) {
       s.failures = 0;
       s.ejectedUntil = 0;
-      s.backoffMs = this.options.backoffBaseMs;
+      s.backoff.reset();
       return;
     }
     s.failures++;
     if (wasProbe || s.failures >= this.options.maxFailures) {
-      s.ejectedUntil = now + s.backoffMs;
-      s.backoffMs = Math.min(s.backoffMs * 2, this.options.backoffMaxMs);
+      s.ejectedUntil = now + s.backoff.next();
     }
   }
 

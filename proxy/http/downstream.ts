@@ -1,11 +1,11 @@
 /**
  * The client's side of an exchange for HTTP/2: a server stream seen as a Downstream (HTTP/1.x
- * clients are served by the relay in h1/server.ts). Errors the proxy answers for carry
- * `trellis-proxy-error`; gRPC clients get a gRPC status (UNAVAILABLE) they understand instead of a
- * bare HTTP error.
+ * clients are served by the relay in h1/server.ts). Errors the proxy answers for are written by
+ * error-response.ts (a gRPC status for gRPC clients).
  */
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
-import { PROXY_ERROR_HEADER, type ProxyError } from "../errors.js";
+import type { ProxyError } from "../errors.js";
+import { respondHttp2Error } from "./error-response.js";
 import type { Downstream, ProxyRequest, UpstreamResponse } from "./exchange.js";
 import { endToEnd, type Headers, isGrpc, trailersOf } from "./headers.js";
 
@@ -64,25 +64,7 @@ export function http2Downstream(
         stream.close(NGHTTP2_INTERNAL_ERROR);
         return;
       }
-      if (grpc) {
-        stream.respond(
-          {
-            ":status": 200,
-            "content-type": "application/grpc",
-            "grpc-status": "14",
-            "grpc-message": encodeURIComponent(err.message),
-            [PROXY_ERROR_HEADER]: err.message,
-          },
-          { endStream: true },
-        );
-        return;
-      }
-      stream.respond({
-        ":status": err.status,
-        [PROXY_ERROR_HEADER]: err.message,
-        "content-type": "text/plain; charset=utf-8",
-      });
-      stream.end(`${err.message}\n`);
+      respondHttp2Error(stream, err, grpc);
     },
     onAbort(cb) {
       // The exchange ignores this once the response is complete.

@@ -1,8 +1,8 @@
 /**
  * node:http for the proxy, loaded with `require`. An ES module import of a built-in reads every one
  * of its exports, and from Node 22 node:http has lazy exports (WebSocket and friends) backed by the
- * bundled undici: importing it as a module loads undici into every sidecar, about 15 MiB of RSS on
- * Node 24, for nothing the proxy uses. Types still come from the module itself.
+ * bundled undici: importing it as a module loads undici into every sidecar, megabytes of memory for
+ * nothing the proxy uses. Types still come from the module itself.
  */
 import { createRequire } from "node:module";
 

@@ -12,7 +12,6 @@ import http2, {
 import type { Duplex } from "node:stream";
 import { logger } from "../../lib/log.js";
 import { connectError, type ProxyError } from "../errors.js";
-import type { SessionSource } from "./upstream.js";
 
 const log = logger("sessions");
 
@@ -76,6 +75,9 @@ export function idleSessionDeadline(session: ServerHttp2Session, idleMs: number)
  * requests do not race the server's GOAWAY.
  */
 export const CLIENT_IDLE_TIMEOUT_MS = 60_000;
+
+/** Gets a ready session (possibly connecting first) or the reason there is none. */
+export type SessionSource = (cb: (err: ProxyError | undefined, session?: ClientHttp2Session) => void) => void;
 
 type Pending = Array<(err: ProxyError | undefined, session?: ClientHttp2Session) => void>;
 

@@ -6,13 +6,10 @@ import http2, { type ClientHttp2Session } from "node:http2";
 import { ProxyError } from "../errors.js";
 import type { ProxyRequest, Upstream, UpstreamCallback } from "./exchange.js";
 import { endToEnd, type Headers, trailersOf } from "./headers.js";
-import { countStream } from "./sessions.js";
+import { countStream, type SessionSource } from "./sessions.js";
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 const END_STREAM = 0x1;
-
-/** Gets a ready session (possibly connecting first) or the reason there is none. */
-export type SessionSource = (cb: (err: ProxyError | undefined, session?: ClientHttp2Session) => void) => void;
 
 /**
  * Requests over an HTTP/2 session. `extra` headers (the mesh's own) are added to each request;

@@ -23,7 +23,7 @@ import {
 import type { ProxyMetrics, StackLabels } from "../metrics/index.js";
 import { spiffeIdOf } from "../tls/index.js";
 import type { Connections } from "../transport/connections.js";
-import { MuxConnection } from "../transport/mux.js";
+import { MuxConnection } from "../transport/mux/index.js";
 import { readInto } from "../transport/reads.js";
 import type { App } from "./app.js";
 import { appPort, type PortPolicy } from "./ports.js";

@@ -15,7 +15,7 @@ import { DST_PORT_HEADER, type Headers } from "../http/headers.js";
 import { SessionPool } from "../http/sessions.js";
 import { http2Upstream } from "../http/upstream.js";
 import { ALPN_H2, ALPN_MUX, ALPN_OPAQUE, type MeshTls } from "../tls/index.js";
-import { MUX_READY, MuxClient } from "../transport/mux.js";
+import { MUX_READY, MuxClient } from "../transport/mux/index.js";
 import { connectPlain } from "../transport/net.js";
 import { encodeOpaqueHeader } from "../transport/opaque.js";
 import type { SplicedReads } from "../transport/reads.js";

@@ -7,6 +7,7 @@
 import type { Duplex } from "node:stream";
 import { logger } from "../../lib/log.js";
 import { connectError, ProxyError } from "../errors.js";
+import { upgradeRefusal } from "../http/error-response.js";
 import type { UpgradeRequest } from "../http/h1/server.js";
 import { splice } from "../transport/opaque.js";
 import { SplicedReads } from "../transport/reads.js";
@@ -51,9 +52,4 @@ export class Upgrades {
       },
     );
   }
-}
-
-/** The answer to an Upgrade the proxy cannot carry out; the connection closes after it. */
-function upgradeRefusal(err: ProxyError): string {
-  return `HTTP/1.1 ${err.status} Proxy Error\r\ntrellis-proxy-error: ${err.message}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`;
 }

@@ -6,12 +6,24 @@
 
 import type { Http2Session } from "node:http2";
 import type { Duplex } from "node:stream";
-import type { Http1Server } from "../http/h1/server.js";
+
+/**
+ * What draining needs of a server that parses its connections itself (the HTTP/1.x relay's
+ * `Http1Server`, which the listener hands over).
+ */
+export interface DrainableServer {
+  /** Set when the proxy starts draining: every response from then on closes its connection. */
+  draining: boolean;
+  /** Closes the connections with no request in flight. */
+  closeIdle(): void;
+  /** Stops the server's own timers. */
+  close(): void;
+}
 
 export class Connections {
   private readonly sockets = new Set<Duplex>();
   private readonly sessions = new Set<Http2Session>();
-  private readonly http1 = new Set<Http1Server>();
+  private readonly http1 = new Set<DrainableServer>();
   private waiters: Array<() => void> = [];
 
   add(socket: Duplex): void {
@@ -30,7 +42,7 @@ export class Connections {
     session.once("close", () => this.sessions.delete(session));
   }
 
-  addHttp1Server(server: Http1Server): void {
+  addHttp1Server(server: DrainableServer): void {
     this.http1.add(server);
   }
 

@@ -8,7 +8,6 @@
  */
 import net from "node:net";
 import { Duplex } from "node:stream";
-import type { MuxStream } from "./mux.js";
 
 /** Where a socket's reads land; as `net.connect`'s `onread`. */
 export interface ReadInto {
@@ -18,6 +17,14 @@ export interface ReadInto {
    * overwrites them). Returning false stops reading until the socket is resumed.
    */
   callback(bytes: number, buffer: Buffer): boolean;
+}
+
+/**
+ * A connection that delivers its reads from a buffer of its own and so takes only the callback: a mux
+ * stream, whose bytes come from its connection's buffer.
+ */
+export interface CallbackReads {
+  readInto(reads: Pick<ReadInto, "callback">): void;
 }
 
 /** One TLS record's worth: a larger message takes more reads. */
@@ -130,7 +137,7 @@ interface UserBufferHandle {
  * means, a socket with bytes already buffered, or a stream that is no socket is read as a stream
  * and each chunk passed on, with the same meaning. Returns whether the socket reads into the buffer.
  */
-export function readInto(socket: Duplex | MuxStream, reads: ReadInto): boolean {
+export function readInto(socket: Duplex | CallbackReads, reads: ReadInto): boolean {
   // A mux stream's bytes come from its connection's buffer: it takes only the callback.
   if (!(socket instanceof Duplex)) {
     socket.readInto(reads);

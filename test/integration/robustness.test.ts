@@ -15,7 +15,7 @@ import { type TestContext, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import tls from "node:tls";
 import { ALPN_MUX } from "../../proxy/tls/index.js";
-import { MuxConnection } from "../../proxy/transport/mux.js";
+import { MuxConnection } from "../../proxy/transport/mux/index.js";
 import { readInto } from "../../proxy/transport/reads.js";
 import { meshedDestination, startMesh, type TestMesh, type TestProxy } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";

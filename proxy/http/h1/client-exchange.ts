@@ -8,8 +8,25 @@ import { connectError, ProxyError } from "../../errors.js";
 import type { ProxyRequest, UpstreamResponse } from "../exchange.js";
 import { type Headers, splitHeaders, trailersOf } from "../headers.js";
 import { lastChunk, pumpBody, SocketBody } from "./body.js";
-import type { ClientConn } from "./client.js";
+import type { Conn } from "./conn.js";
 import { headerLines, type MessageHead, SKIP_BODY } from "./parser.js";
+
+/** What an exchange needs of the pooled connection it is sent on (client.ts's ClientConn). */
+export interface ClientExchangeConn {
+  readonly socket: Conn;
+  /** Whether the connection carried an exchange before this one. */
+  readonly reused: boolean;
+  /** The connection was established. */
+  readonly connected: boolean;
+  /** The bytes being parsed, which the next read overwrites. */
+  readonly parsing: Buffer | undefined;
+  /** Names the endpoint in errors. */
+  readonly target: string;
+  /** A response head parsed: handed to `ex.deliver` once the parser returns. */
+  answered(ex: ClientExchange, res: UpstreamResponse): void;
+  /** The exchange is over; the connection carries the next one if `reusable`. */
+  done(ex: ClientExchange, reusable: boolean): void;
+}
 
 /** A body that is already complete, as a stream for consumers that want one. */
 function bufferedBody(chunks: Buffer[]): Readable {
@@ -70,7 +87,7 @@ export class ClientExchange {
   private readonly reused: boolean;
 
   constructor(
-    private readonly conn: ClientConn,
+    private readonly conn: ClientExchangeConn,
     private readonly req: ProxyRequest,
     private readonly extraLines: string,
     private readonly cb: ExchangeCallback,

@@ -10,7 +10,7 @@ import net from "node:net";
 import { lazyReads, type ReadInto } from "../../transport/reads.js";
 import type { Upstream, UpstreamResponse } from "../exchange.js";
 import type { Headers } from "../headers.js";
-import { ClientExchange } from "./client-exchange.js";
+import { ClientExchange, type ClientExchangeConn } from "./client-exchange.js";
 import type { Conn } from "./conn.js";
 import { Http1Parser, headerLines, SKIP_BODY } from "./parser.js";
 
@@ -178,7 +178,7 @@ export class Http1Pool {
   }
 }
 
-export class ClientConn {
+export class ClientConn implements ClientExchangeConn {
   readonly socket: Conn;
   private readonly parser: Http1Parser;
   private current: ClientExchange | undefined;

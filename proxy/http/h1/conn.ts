@@ -1,6 +1,6 @@
 /**
  * What the HTTP/1.1 relay uses of a connection: a socket, or a stream of the mux connection
- * between two proxies (transport/mux.ts), which behaves the same for these.
+ * between two proxies (transport/mux/), which behaves the same for these.
  */
 export interface Conn {
   readonly destroyed: boolean;

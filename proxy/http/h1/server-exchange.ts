@@ -3,13 +3,29 @@
  * head is written with the body at hand in one write, then the rest streams, delimited by length, by
  * chunks (with trailers) or, for an HTTP/1.0 client, by the connection's end.
  */
-import { PROXY_ERROR_HEADER, type ProxyError } from "../../errors.js";
+import type { ProxyError } from "../../errors.js";
+import { writeHttp1Error } from "../error-response.js";
 import type { Downstream, ProxyRequest, UpstreamResponse } from "../exchange.js";
 import type { Headers, HopFields } from "../headers.js";
 import { http } from "../node-http.js";
 import { byteLength, lastChunk, pumpBody, SocketBody, withBody, writeChunk } from "./body.js";
+import type { Conn } from "./conn.js";
 import { headerLines, type MessageHead } from "./parser.js";
-import type { ServerConn } from "./server.js";
+
+/** What an exchange needs of the client connection it arrived on (server.ts's ServerConn). */
+export interface ServerExchangeConn {
+  readonly socket: Conn;
+  readonly server: {
+    /** Set while the proxy drains: every response closes its connection. */
+    readonly draining: boolean;
+    readonly options: {
+      /** Handles the request; `hop` holds its hop-by-hop fields (the mesh's own among them). */
+      onRequest(down: Downstream, conn: Conn, hop: HopFields): void;
+    };
+  };
+  /** The exchange answered; the connection starts the next one, or closes unless `keepAlive`. */
+  next(ex: Exchange, keepAlive: boolean): void;
+}
 
 export class Exchange implements Downstream {
   readonly req: ProxyRequest;
@@ -24,7 +40,7 @@ export class Exchange implements Downstream {
   private readonly method: string;
 
   constructor(
-    private readonly conn: ServerConn,
+    private readonly conn: ServerExchangeConn,
     head: MessageHead,
     headers: Headers,
     private readonly hop: HopFields,
@@ -166,19 +182,12 @@ export class Exchange implements Downstream {
       this.conn.socket.destroy();
       return;
     }
-    const body = `${err.message}\n`;
     const keepAlive = this.keepAlive && !this.conn.server.draining;
-    const head =
-      `HTTP/1.1 ${err.status} ${http.STATUS_CODES[err.status] ?? ""}\r\n` +
-      headerLines({ [PROXY_ERROR_HEADER]: err.message }) +
-      `content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      (keepAlive ? (this.http10 ? "connection: keep-alive\r\n" : "") : "connection: close\r\n");
+    let connection = "";
+    if (!keepAlive) connection = "connection: close\r\n";
+    else if (this.http10) connection = "connection: keep-alive\r\n";
     this.headSent = true;
-    const socket = this.conn.socket;
-    socket.cork();
-    socket.write(`${head}\r\n`, "latin1");
-    if (this.method !== "HEAD") socket.write(body);
-    socket.uncork();
+    writeHttp1Error(this.conn.socket, err, connection, this.method !== "HEAD");
     this.finish(false, keepAlive);
   }
 

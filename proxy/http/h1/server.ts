@@ -7,14 +7,13 @@
  */
 
 import type { Duplex } from "node:stream";
-import type { MuxStream } from "../../transport/mux.js";
-import { readInto, SplicedReads } from "../../transport/reads.js";
+import { type CallbackReads, readInto, SplicedReads } from "../../transport/reads.js";
 import type { Downstream } from "../exchange.js";
 import { type HopFields, splitHeaders } from "../headers.js";
 import { http } from "../node-http.js";
 import type { Conn } from "./conn.js";
 import { Http1Parser, type MessageHead, type ParseError, UPGRADE } from "./parser.js";
-import { Exchange } from "./server-exchange.js";
+import { Exchange, type ServerExchangeConn } from "./server-exchange.js";
 
 /** An Upgrade request: the connection leaves HTTP after this head. */
 export interface UpgradeRequest {
@@ -86,7 +85,7 @@ export class Http1Server {
   }
 }
 
-export class ServerConn {
+export class ServerConn implements ServerExchangeConn {
   readonly parser: Http1Parser;
   /** Exchanges whose response is not complete, in arrival order; the first is being answered. */
   readonly queue: Exchange[] = [];
@@ -131,7 +130,7 @@ export class ServerConn {
       return true;
     };
     // A Conn is a socket or a mux stream.
-    readInto(socket as Duplex | MuxStream, this.reads);
+    readInto(socket as Duplex | CallbackReads, this.reads);
     socket.on("end", this.onSocketEnd);
     socket.on("error", () => {});
   }

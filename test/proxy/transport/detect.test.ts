@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import net from "node:net";
 import { type TestContext, test } from "node:test";
-import { type Detected, detect } from "../../proxy/transport/detect.js";
+import { type Detected, detect } from "../../../proxy/transport/detect.js";
 
 /** Accepts one connection on a half-open listener, as the outbound's, and detects its protocol. */
 async function detectOne(t: TestContext, client: (socket: net.Socket) => void): Promise<Detected> {

@@ -6,11 +6,11 @@ import http2 from "node:http2";
 import net, { type AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { type TestContext, test } from "node:test";
-import type { ProxyError } from "../../proxy/errors.js";
-import type { ProxyRequest, UpstreamResponse } from "../../proxy/http/exchange.js";
-import { idleSessionDeadline, SessionPool } from "../../proxy/http/sessions.js";
-import { http2Upstream } from "../../proxy/http/upstream.js";
-import { connectPlain } from "../../proxy/transport/net.js";
+import type { ProxyError } from "../../../proxy/errors.js";
+import type { ProxyRequest, UpstreamResponse } from "../../../proxy/http/exchange.js";
+import { idleSessionDeadline, SessionPool } from "../../../proxy/http/sessions.js";
+import { http2Upstream } from "../../../proxy/http/upstream.js";
+import { connectPlain } from "../../../proxy/transport/net.js";
 
 const IDLE_MS = 300;
 const { NGHTTP2_REFUSED_STREAM } = http2.constants;

@@ -9,8 +9,8 @@ import net from "node:net";
 import { PassThrough } from "node:stream";
 import { type TestContext, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
-import { encodeOpaqueHeader, readOpaqueHeader } from "../../proxy/transport/opaque.js";
-import { readInto, SplicedReads } from "../../proxy/transport/reads.js";
+import { encodeOpaqueHeader, readOpaqueHeader } from "../../../proxy/transport/opaque.js";
+import { readInto, SplicedReads } from "../../../proxy/transport/reads.js";
 
 interface Accepted {
   socket: net.Socket;

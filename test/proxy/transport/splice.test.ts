@@ -8,8 +8,8 @@ import { once } from "node:events";
 import net from "node:net";
 import { test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
-import { splice } from "../../proxy/transport/opaque.js";
-import { SplicedReads } from "../../proxy/transport/reads.js";
+import { splice } from "../../../proxy/transport/opaque.js";
+import { SplicedReads } from "../../../proxy/transport/reads.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 

@@ -1,10 +1,10 @@
-// Backends and checks shared by the relay's tests (h1-server.test.ts, h1-pool.test.ts): loopback
+// Backends and checks shared by the relay's tests (server.test.ts, pool.test.ts): loopback
 // servers that answer in known ways, and readers of what a raw client received.
 import assert from "node:assert/strict";
 import http from "node:http";
 import net, { type Socket } from "node:net";
 import type { TestContext } from "node:test";
-import { listen, RawClient, type RawResponse, signal } from "./h1-support.js";
+import { listen, RawClient, type RawResponse, signal } from "./support.js";
 
 /** A backend answering each request with `METHOD URL BODY`, framed by its length. */
 export async function echoBackend(t: TestContext): Promise<number> {

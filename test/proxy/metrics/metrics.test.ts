@@ -2,8 +2,8 @@
 // buckets, Linkerd's classification rules.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { classify, ProxyMetrics } from "../../proxy/metrics/index.js";
-import { sum } from "../support/metrics.js";
+import { classify, ProxyMetrics } from "../../../proxy/metrics/index.js";
+import { sum } from "../../support/metrics.js";
 
 test("requests, responses and latency render with the stack's labels and Linkerd's buckets", async () => {
   const metrics = new ProxyMetrics({ namespace: "shop", pod: "web-1", deployment: "web" });

@@ -7,11 +7,11 @@ import http from "node:http";
 import net, { type AddressInfo, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TestContext } from "node:test";
-import { exchange } from "../../proxy/http/exchange.js";
-import { Http1Pool } from "../../proxy/http/h1/client.js";
-import { Http1Server, type UpgradeRequest } from "../../proxy/http/h1/server.js";
-import type { ResponseOutcome } from "../../proxy/metrics/index.js";
-import type { SplicedReads } from "../../proxy/transport/reads.js";
+import { exchange } from "../../../../proxy/http/exchange.js";
+import { Http1Pool } from "../../../../proxy/http/h1/client.js";
+import { Http1Server, type UpgradeRequest } from "../../../../proxy/http/h1/server.js";
+import type { ResponseOutcome } from "../../../../proxy/metrics/index.js";
+import type { SplicedReads } from "../../../../proxy/transport/reads.js";
 
 /** Longer than anything the relay should take in these tests: reaching it fails the test. */
 export const DEADLINE_MS = 8000;

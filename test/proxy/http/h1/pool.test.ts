@@ -7,9 +7,9 @@ import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import net from "node:net";
 import { type TestContext, test } from "node:test";
-import { requireTools } from "../support/tools.js";
-import { assertStillServes, ok, path, rawBackend, text } from "./h1-backends.js";
-import { closedPort, listen, RawClient, request, startRelay } from "./h1-support.js";
+import { requireTools } from "../../../support/tools.js";
+import { assertStillServes, ok, path, rawBackend, text } from "./backends.js";
+import { closedPort, listen, RawClient, request, startRelay } from "./support.js";
 
 test("a backend that closes its idle keep-alive connection: the next request goes out on a fresh one", async (t) => {
   const backend = await rawBackend(t, (socket, head, conn) => {

@@ -10,8 +10,8 @@ import net from "node:net";
 import { test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import tls from "node:tls";
-import { OwnReads, readInto } from "../../proxy/transport/reads.js";
-import { makeLoopbackServerCert } from "../support/pki.js";
+import { OwnReads, readInto } from "../../../proxy/transport/reads.js";
+import { makeLoopbackServerCert } from "../../support/pki.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { splitHeaders } from "../../proxy/http/headers.js";
+import { splitHeaders } from "../../../proxy/http/headers.js";
 
 test("hop-by-hop fields stay behind; the ones the relay needs are kept aside", () => {
   const { headers, hop } = splitHeaders([

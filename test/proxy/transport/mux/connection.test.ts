@@ -1,0 +1,87 @@
+/**
+ * A mux connection over real loopback sockets: when its writes leave (at once alone, batched with
+ * other exchanges under way), how many streams it takes, and its idle and open timeouts.
+ */
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import net from "node:net";
+import { test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
+import {
+  MAX_STREAMS,
+  MUX_READY,
+  type MuxResetError,
+  type MuxStream,
+} from "../../../../proxy/transport/mux/index.js";
+import { closed, collect, hashBack, muxClient, muxServer, sha } from "./support.js";
+
+test("a lone exchange's write leaves at once; with others under way, a turn's writes leave in one", async (t) => {
+  const server = await muxServer(t, hashBack);
+  const { client, sockets } = muxClient(t, server.port);
+  const lone = client.open();
+  await once(lone, MUX_READY);
+  const socket = sockets[0] as net.Socket;
+  let writes = 0;
+  const write = socket.write.bind(socket);
+  socket.write = ((...args: Parameters<typeof write>) => {
+    writes++;
+    return write(...args);
+  }) as typeof socket.write;
+
+  // Nothing else under way: the request leaves once the code writing it is done, not a turn later.
+  const loneAnswer = collect(lone);
+  lone.end("alone");
+  await new Promise((resolve) => process.nextTick(resolve));
+  assert.equal(writes, 1, "the lone request went out before the event loop's next phase");
+  assert.equal((await loneAnswer).toString(), sha(Buffer.from("alone")));
+
+  // One exchange under way: requests written by separate callbacks in one turn leave together, a
+  // batch of at most eight frames at a time (each request here is two: its bytes, then its end).
+  const burst = async (n: number): Promise<number> => {
+    await delay(20);
+    writes = 0;
+    const streams = Array.from({ length: n }, () => client.open());
+    const answers = streams.map((s) => collect(s));
+    for (const [i, s] of streams.entries()) setImmediate(() => s.end(`request ${i}`));
+    const got = await Promise.all(answers);
+    for (const [i, answer] of got.entries())
+      assert.equal(answer.toString(), sha(Buffer.from(`request ${i}`)));
+    return writes;
+  };
+  const waiting = client.open();
+  waiting.write("waiting for an answer");
+  assert.equal(await burst(3), 1, "three requests from three callbacks went out in one write");
+  assert.equal(await burst(12), 3, "twelve requests (24 frames) went out in three writes of eight frames");
+  waiting.end();
+});
+
+test("a server refuses streams past its limit; the ones within it are served", async (t) => {
+  const server = await muxServer(t);
+  const { client } = muxClient(t, server.port);
+  const streams = Array.from({ length: MAX_STREAMS + 1 }, () => client.open());
+  for (const s of streams) s.write("x");
+  const refused = streams.at(-1) as MuxStream;
+  const [err] = (await once(refused, "error")) as [MuxResetError];
+  assert.match(err.message, /refused/);
+  assert.equal(err.refused, true, "a refused stream is known to be unprocessed");
+  await delay(50);
+  assert.equal(server.streams.length, MAX_STREAMS);
+  assert.ok(streams.slice(0, -1).every((s) => !s.destroyed));
+});
+
+test("a connection without streams goes away after its idle timeout, and one that opens none after its open timeout", async (t) => {
+  const server = await muxServer(t, hashBack, { idleTimeoutMs: 200 });
+  const { client, sockets } = muxClient(t, server.port);
+  const s = client.open();
+  const answer = collect(s);
+  s.end("x");
+  await answer;
+  await once(sockets[0] as net.Socket, "close");
+
+  // A connection that never opens a stream: only the open timeout can close it before the test's own.
+  const strict = await muxServer(t, hashBack, { idleTimeoutMs: 600_000, openTimeoutMs: 100 });
+  const raw = net.connect(strict.port, "127.0.0.1");
+  raw.on("error", () => {});
+  raw.on("data", () => {});
+  await closed(raw);
+});

@@ -22,4 +22,4 @@ export { IDENTITY_ERRORS, IdentityError, type IdentityErrorCode } from "./errors
 export { KubernetesTokenVerifier, loadKubeConfig } from "./kubernetes-verifier.js";
 export { type IdentityServiceOptions, type RunningIdentityService, startIdentityService } from "./server.js";
 export { Certifier } from "./service.js";
-export type { TokenVerdict, TokenVerifier } from "./verifier.js";
+export type { TokenVerdict, TokenVerifier } from "../common/token-verifier.js";

@@ -6,7 +6,7 @@
  */
 import { AuthenticationV1Api, KubeConfig, type V1TokenReview } from "@kubernetes/client-node";
 import { IDENTITY_TOKEN_AUDIENCE } from "../../lib/spiffe.js";
-import { parseServiceAccountUsername, type TokenVerdict, type TokenVerifier } from "./verifier.js";
+import { parseServiceAccountUsername, type TokenVerdict, type TokenVerifier } from "../common/token-verifier.js";
 
 /** How long one TokenReview may take before the Certify call is answered UNAVAILABLE. */
 export const TOKEN_REVIEW_TIMEOUT_MS = 10_000;

@@ -14,7 +14,7 @@ import { type IssuerFiles, IssuerStore } from "./issuer-store.js";
 import { IdentityMetrics } from "./metrics.js";
 import { Certifier, identityServer } from "./service.js";
 import { ServingCertificate } from "./serving.js";
-import type { TokenVerifier } from "./verifier.js";
+import type { TokenVerifier } from "../common/token-verifier.js";
 
 export type { ListenAddress };
 

@@ -19,7 +19,7 @@ import type { CertificateAuthority } from "./ca.js";
 import { parseCsr } from "./csr.js";
 import { type CertifyErrorCode, describe, grpcStatusOf, type Refusal, refuse } from "./errors.js";
 import type { IdentityMetrics } from "./metrics.js";
-import type { TokenVerifier } from "./verifier.js";
+import type { TokenVerifier } from "../common/token-verifier.js";
 
 export interface CertifierOptions {
   trustDomain: string;

@@ -17,7 +17,7 @@ import {
 } from "../../../control/api/gen/trellis/identity/v1/identity.js";
 import type { IssuerFiles } from "../../../control/identity/issuer-store.js";
 import { type RunningIdentityService, startIdentityService } from "../../../control/identity/server.js";
-import type { TokenVerifier } from "../../../control/identity/verifier.js";
+import type { TokenVerifier } from "../../../control/common/token-verifier.js";
 import { createLocalTokenKey, LocalTokenVerifier, mintLocalToken } from "../../../control/local/tokens.js";
 import { uriSans } from "../../../lib/spiffe.js";
 import { type MeshPki, makeMeshPki } from "../../support/pki.js";

@@ -281,7 +281,7 @@ async function openSource(flags: DestinationFlags, log: Logger): Promise<Source>
     const { LocalSource } = await import("./local-source.js");
     return LocalSource.open({ dir: flags.localDir as string, clusterDomain: flags.clusterDomain, log });
   }
-  const { loadKubeConfig } = await import("../identity/kubernetes-verifier.js");
+  const { loadKubeConfig } = await import("../k8s/client.js");
   const { KubernetesSource } = await import("./kubernetes-source.js");
   let kubeConfig: KubeConfig;
   try {

@@ -8,6 +8,7 @@
  * codes (errors.ts) that map one to one onto the gRPC statuses identity.proto documents.
  */
 
+export type { TokenVerdict, TokenVerifier } from "../common/token-verifier.js";
 export {
   CertificateAuthority,
   createIssuer,
@@ -19,7 +20,6 @@ export {
 } from "./ca.js";
 export { identityCommand, runIdentity } from "./command.js";
 export { IDENTITY_ERRORS, IdentityError, type IdentityErrorCode } from "./errors.js";
-export { KubernetesTokenVerifier, loadKubeConfig } from "./kubernetes-verifier.js";
+export { KubernetesTokenVerifier } from "./kubernetes-verifier.js";
 export { type IdentityServiceOptions, type RunningIdentityService, startIdentityService } from "./server.js";
 export { Certifier } from "./service.js";
-export type { TokenVerdict, TokenVerifier } from "../common/token-verifier.js";

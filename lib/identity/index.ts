@@ -22,4 +22,4 @@ export {
 } from "./errors.js";
 export { CredentialsCertificateProvider, TrustAnchorsProvider } from "./grpc.js";
 export type { IdentityClientOptions } from "./options.js";
-export { REFRESH_FRACTION, refreshDelayMs } from "./timing.js";
+export { IDENTITY_CLIENT_TIMING_DEFAULTS, REFRESH_FRACTION, refreshDelayMs } from "./timing.js";

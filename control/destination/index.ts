@@ -6,8 +6,8 @@
  * translated by kubernetes.ts). Watchers (watchers.ts) share one topic per target among all its streams
  * and diff views with the pure translators (endpoints.ts, profiles.ts); the gRPC adapter (service.ts)
  * gives each stream a bounded queue and closes a stream that falls behind. Names resolve in names.ts;
- * resources are validated in resources.ts; failures carry stable TRELLIS_E_DESTINATION_* codes
- * (errors.ts).
+ * resources are read in resources.ts, each kind's spec validated in validate.ts; failures carry
+ * stable TRELLIS_E_DESTINATION_* codes (errors.ts).
  */
 export { destinationCommand, runDestination } from "./command.js";
 export { diffEndpoints, type EndpointView, endpointView } from "./endpoints.js";
@@ -16,11 +16,12 @@ export { LocalSource, type LocalSourceOptions } from "./local-source.js";
 export * from "./model.js";
 export { DEFAULT_PORT, fqdn, parseAuthority, resolveTarget, type Target } from "./names.js";
 export { DEFAULT_RETRY_BUDGET, profileView } from "./profiles.js";
-export { type Parsed, type Problem, parseQuantityMilli, parseResources, type Resource } from "./resources.js";
+export { type Parsed, type Problem, parseResources, type Resource } from "./resources.js";
 export {
   type DestinationServiceOptions,
   type RunningDestinationService,
   startDestinationService,
 } from "./server.js";
 export { MemorySource, type Source } from "./source.js";
+export { parseQuantityMilli } from "./validate.js";
 export { Watchers } from "./watchers.js";

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
- * trellis-controller: the control plane's executable. One subcommand per service (`identity` now;
- * `destination` and `injector` register here the same way). This file only builds the command tree,
- * parses, and turns the outcome into an exit code: 0 ok, 1 failure, 2 usage (a bad flag, named by the
- * message). Each subcommand's builder lives with its service.
+ * trellis-controller: the control plane's executable. One subcommand per service (`identity`,
+ * `destination`; the injector will register here the same way). This file only builds the command
+ * tree, parses, and turns the outcome into an exit code: 0 ok, 1 failure, 2 usage (a bad flag, named by
+ * the message). Each subcommand's builder lives with its service: control/identity and
+ * control/destination are the controllers, which never import each other; control/common, control/k8s
+ * and control/local hold what they share, and control/api the contracts with the proxy.
  */
 import { Command, CommanderError } from "commander";
 import { EXIT_FAILURE, EXIT_USAGE } from "../lib/exit-codes.js";

@@ -4,6 +4,7 @@
  * everything, and reports every bad variable at once in one ConfigError.
  */
 import { type HostPort, parseHostPort } from "../lib/address.js";
+import { IDENTITY_CLIENT_TIMING_DEFAULTS } from "../lib/identity/timing.js";
 import { parseSpiffeId } from "../lib/spiffe.js";
 
 export const ENV = {
@@ -41,10 +42,10 @@ export const DEFAULTS = {
   OUTBOUND_LISTEN_ADDR: "127.0.0.1:4140",
   ADMIN_LISTEN_ADDR: "0.0.0.0:4191",
   INBOUND_APP_HOST: "127.0.0.1",
-  IDENTITY_MIN_REFRESH_MS: 1_000,
-  IDENTITY_MAX_REFRESH_MS: 86_400_000,
-  IDENTITY_RETRY_BASE_MS: 500,
-  IDENTITY_RETRY_MAX_MS: 30_000,
+  IDENTITY_MIN_REFRESH_MS: IDENTITY_CLIENT_TIMING_DEFAULTS.minRefreshMs,
+  IDENTITY_MAX_REFRESH_MS: IDENTITY_CLIENT_TIMING_DEFAULTS.maxRefreshMs,
+  IDENTITY_RETRY_BASE_MS: IDENTITY_CLIENT_TIMING_DEFAULTS.retryBaseMs,
+  IDENTITY_RETRY_MAX_MS: IDENTITY_CLIENT_TIMING_DEFAULTS.retryMaxMs,
   DETECT_TIMEOUT_MS: 10_000,
   CONNECT_TIMEOUT_MS: 3_000,
   MAX_HEADER_BYTES: 16_384,

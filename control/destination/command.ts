@@ -233,11 +233,12 @@ async function obtainCertificate(
       `--trust-anchors-file ${anchorsFile}: ${err.message}`,
     );
   });
-  const { IdentityClient, CredentialsCertificateProvider, TrustAnchorsProvider } = await import(
-    "../../lib/identity/index.js"
-  );
-  // Renewed and retried with a proxy's defaults.
-  const { DEFAULTS } = await import("../../proxy/config.js");
+  const {
+    IdentityClient,
+    CredentialsCertificateProvider,
+    IDENTITY_CLIENT_TIMING_DEFAULTS,
+    TrustAnchorsProvider,
+  } = await import("../../lib/identity/index.js");
   let client: IdentityClient;
   try {
     client = new IdentityClient({
@@ -246,10 +247,8 @@ async function obtainCertificate(
       tokenFile: flags.identityTokenFile as string,
       svcAddr,
       svcName,
-      minRefreshMs: DEFAULTS.IDENTITY_MIN_REFRESH_MS,
-      maxRefreshMs: DEFAULTS.IDENTITY_MAX_REFRESH_MS,
-      retryBaseMs: DEFAULTS.IDENTITY_RETRY_BASE_MS,
-      retryMaxMs: DEFAULTS.IDENTITY_RETRY_MAX_MS,
+      // Renewed and retried with the same defaults as a proxy's.
+      ...IDENTITY_CLIENT_TIMING_DEFAULTS,
     });
   } catch (err) {
     throw new DestinationError("TRELLIS_E_DESTINATION_IDENTITY", (err as Error).message);
@@ -281,7 +280,7 @@ async function openSource(flags: DestinationFlags, log: Logger): Promise<Source>
     const { LocalSource } = await import("./local-source.js");
     return LocalSource.open({ dir: flags.localDir as string, clusterDomain: flags.clusterDomain, log });
   }
-  const { loadKubeConfig } = await import("../identity/kubernetes-verifier.js");
+  const { loadKubeConfig } = await import("../k8s/client.js");
   const { KubernetesSource } = await import("./kubernetes-source.js");
   let kubeConfig: KubeConfig;
   try {

@@ -18,6 +18,8 @@ import type { V1EndpointSlice, V1Pod, V1Service } from "@kubernetes/client-node"
 import {
   type ClusterState,
   clusterState,
+  DEFAULT_ENDPOINT_WEIGHT,
+  DEFAULT_PROXY_INBOUND_PORT,
   type Endpoint,
   key,
   type Service,
@@ -25,12 +27,7 @@ import {
   type ServiceProfile,
   type TrafficSplit,
 } from "./model.js";
-import {
-  DEFAULT_ENDPOINT_WEIGHT,
-  DEFAULT_PROXY_INBOUND_PORT,
-  type Problem,
-  parseResource,
-} from "./resources.js";
+import { type Problem, parseResource } from "./resources.js";
 
 export interface KubernetesObjects {
   services: readonly V1Service[];

@@ -4,6 +4,13 @@
  * snapshot on every change; watchers compare the part they serve between two snapshots.
  */
 
+/** An endpoint's weight when its source does not give one. */
+export const DEFAULT_ENDPOINT_WEIGHT = 10_000;
+/** Where an endpoint's proxy listens for inbound traffic when its source does not say. */
+export const DEFAULT_PROXY_INBOUND_PORT = 4143;
+/** TrafficSplit weights are scaled so that a weight of 1 is 10000, as Linkerd's decimillis. */
+export const SPLIT_WEIGHT_UNIT = 10_000;
+
 /** A port of a Service. */
 export interface ServicePort {
   name: string;

@@ -1,7 +1,8 @@
 /**
  * Where the destination service's knowledge comes from. Two implementations sit behind this interface:
- * the local directory of YAML files (local-source.ts) and, later, Kubernetes informers. The service
- * never knows which it has: it reads the current snapshot and is told of every new one.
+ * the local directory of YAML files (local-source.ts) and Kubernetes informers (kubernetes-source.ts,
+ * through control/k8s). The service never knows which it has: it reads the current snapshot and is
+ * told of every new one.
  */
 import { type ClusterState, EMPTY_STATE } from "./model.js";
 import type { Problem } from "./resources.js";

@@ -17,11 +17,11 @@ import {
   positiveDuration,
   trustDomain,
 } from "../common/flags.js";
+import type { TokenVerifier } from "../common/token-verifier.js";
 import { LocalTokenVerifier } from "../local/tokens.js";
 import { IdentityError } from "./errors.js";
 import { KubernetesTokenVerifier } from "./kubernetes-verifier.js";
 import { startIdentityService } from "./server.js";
-import type { TokenVerifier } from "./verifier.js";
 
 /** The parsed flags of `trellis-controller identity`. */
 export interface IdentityFlags {

@@ -4,10 +4,12 @@
  * token proves an identity; the CSR must ask for exactly that identity with an ECDSA P-256 key it
  * holds), signs 24 h leaf certificates that are never CAs, and serves all of that over TLS with a
  * certificate for its own SPIFFE ID issued by the same CA. Token checking sits behind TokenVerifier
- * (TokenReview in a cluster, a local key in the local mesh); refusals carry stable TRELLIS_E_IDENTITY_*
- * codes (errors.ts) that map one to one onto the gRPC statuses identity.proto documents.
+ * (control/common): TokenReview in a cluster (kubernetes-verifier.ts, through control/k8s), a local
+ * key in the local mesh (control/local); refusals carry stable TRELLIS_E_IDENTITY_* codes (errors.ts)
+ * that map one to one onto the gRPC statuses identity.proto documents.
  */
 
+export type { TokenVerdict, TokenVerifier } from "../common/token-verifier.js";
 export {
   CertificateAuthority,
   createIssuer,
@@ -19,7 +21,6 @@ export {
 } from "./ca.js";
 export { identityCommand, runIdentity } from "./command.js";
 export { IDENTITY_ERRORS, IdentityError, type IdentityErrorCode } from "./errors.js";
-export { KubernetesTokenVerifier, loadKubeConfig } from "./kubernetes-verifier.js";
+export { KubernetesTokenVerifier } from "./kubernetes-verifier.js";
 export { type IdentityServiceOptions, type RunningIdentityService, startIdentityService } from "./server.js";
 export { Certifier } from "./service.js";
-export type { TokenVerdict, TokenVerifier } from "./verifier.js";

@@ -9,12 +9,12 @@ import { formatHostPort, type ListenAddress } from "../../lib/address.js";
 import { type Logger, logger } from "../../lib/log.js";
 import { IdentityService } from "../api/gen/trellis/identity/v1/identity.js";
 import { createAdminServer, listenAdmin } from "../common/admin.js";
+import type { TokenVerifier } from "../common/token-verifier.js";
 import { IdentityError } from "./errors.js";
 import { type IssuerFiles, IssuerStore } from "./issuer-store.js";
 import { IdentityMetrics } from "./metrics.js";
 import { Certifier, identityServer } from "./service.js";
 import { ServingCertificate } from "./serving.js";
-import type { TokenVerifier } from "./verifier.js";
 
 export type { ListenAddress };
 

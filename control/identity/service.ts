@@ -15,11 +15,11 @@ import type {
   CertifyResponse,
   IdentityServer,
 } from "../api/gen/trellis/identity/v1/identity.js";
+import type { TokenVerifier } from "../common/token-verifier.js";
 import type { CertificateAuthority } from "./ca.js";
 import { parseCsr } from "./csr.js";
 import { type CertifyErrorCode, describe, grpcStatusOf, type Refusal, refuse } from "./errors.js";
 import type { IdentityMetrics } from "./metrics.js";
-import type { TokenVerifier } from "./verifier.js";
 
 export interface CertifierOptions {
   trustDomain: string;

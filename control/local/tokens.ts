@@ -7,7 +7,11 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { exportPKCS8, exportSPKI, generateKeyPair, importPKCS8, jwtVerify, SignJWT } from "jose";
 import { IDENTITY_TOKEN_AUDIENCE, serviceAccountUsername } from "../../lib/spiffe.js";
-import { parseServiceAccountUsername, type TokenVerdict, type TokenVerifier } from "../identity/verifier.js";
+import {
+  parseServiceAccountUsername,
+  type TokenVerdict,
+  type TokenVerifier,
+} from "../common/token-verifier.js";
 
 /** The `iss` of every local token. */
 export const LOCAL_TOKEN_ISSUER = "trellis-local";

@@ -1,9 +1,8 @@
 /**
  * Just enough DER (ITU-T X.690) for the proxy's identity: a writer for the PKCS#10 request it sends
  * and a reader for the one certificate field node:crypto does not expose faithfully (BasicConstraints
- * cA). The proxy used @peculiar/x509 for both, and importing it (with reflect-metadata, tsyringe and
- * asn1js) cost every sidecar about 15 MiB of idle RSS; the control plane, which parses and issues
- * certificates in earnest, keeps @peculiar/x509.
+ * cA). It is written here so that the sidecar loads no X.509 library for one fixed structure and one
+ * field; the control plane, which parses and issues certificates in earnest, uses @peculiar/x509.
  *
  * Only definite-length, low-tag-number encodings exist here: DER has no others, and whatever the
  * reader cannot walk it refuses with a DerError naming the offset, never reading past the input.

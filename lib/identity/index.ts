@@ -1,5 +1,6 @@
 /**
- * The proxy's identity: it owns the proxy's private key and certificate. The identity client generates
+ * The identity client, shared by the proxy and the destination service (each for its own
+ * certificate): it owns a workload's private key and certificate. The identity client generates
  * an ECDSA P-256 key in memory, proves the workload's ServiceAccount to the identity service (Certify
  * over TLS, the service verified by its SPIFFE ID), checks the certificate it gets back, and renews it
  * at 70 % of its life, retrying with jittered backoff while still serving the current certificate.
@@ -22,4 +23,4 @@ export {
 } from "./errors.js";
 export { CredentialsCertificateProvider, TrustAnchorsProvider } from "./grpc.js";
 export type { IdentityClientOptions } from "./options.js";
-export { REFRESH_FRACTION, refreshDelayMs } from "./timing.js";
+export { IDENTITY_CLIENT_TIMING_DEFAULTS, REFRESH_FRACTION, refreshDelayMs } from "./timing.js";

@@ -3,9 +3,8 @@
  * node:crypto; the private key leaves it once, as the PKCS#8 PEM that node:tls needs, and is never
  * written anywhere.
  *
- * The CSR is encoded by hand (./der.ts) rather than with @peculiar/x509: importing that library, with
- * reflect-metadata, tsyringe and asn1js, cost every sidecar about 15 MiB of idle RSS for one fixed,
- * ~300-byte structure. The control plane, which parses CSRs and issues certificates, keeps it.
+ * The CSR is encoded with the small DER writer in ./der.ts, which keeps an X.509 library out of the
+ * sidecar for one fixed structure.
  */
 import { generateKeyPair, type KeyObject, sign } from "node:crypto";
 import { promisify } from "node:util";

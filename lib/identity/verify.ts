@@ -131,10 +131,12 @@ function issuedBy(child: X509Certificate, parent: X509Certificate): boolean {
   return parent.ca && child.checkIssued(parent) && child.verify(parent.publicKey);
 }
 
-// X509Certificate.ca is OpenSSL's X509_check_ca, which says false for CA:TRUE without keyCertSign;
-// a leaf claiming CA:TRUE at all is refused, so read the basic constraints themselves. ./der.ts does
-// that without @peculiar/x509, which would cost the sidecar about 15 MiB of RSS for this one field.
-// Throws a DerError when the certificate's extensions do not walk.
+/**
+ * Whether the certificate's BasicConstraints say CA:TRUE. X509Certificate.ca is OpenSSL's
+ * X509_check_ca, which says false for CA:TRUE without keyCertSign; a leaf claiming CA:TRUE at all is
+ * refused, so the basic constraints themselves are read (./der.ts). Throws a DerError when the
+ * certificate's extensions do not walk.
+ */
 export function claimsCa(cert: X509Certificate): boolean {
   return basicConstraintsCa(cert.raw);
 }

@@ -1,13 +1,14 @@
 /**
- * The bench's mesh PKI, written to the run's temp dir: one trust anchor and issuer, used by the identity
- * service to certify the Trellis proxies and, directly, to sign the nginx sidecars' certificates, so
- * both meshes trust the same root. nginx checks a peer's name against DNS SANs only, so the nginx
- * leaves carry the Linkerd-style DNS form of the SPIFFE ID beside the SPIFFE ID itself.
+ * Which certificates the bench uses and where it writes them, all made by the one test PKI helper
+ * (test/support/pki.ts): one trust anchor and issuer, used by the identity service to certify the
+ * Trellis proxies and, directly, to sign the nginx sidecars' certificates, so both meshes trust the
+ * same root. nginx checks a peer's name against DNS SANs only, so the nginx leaves carry the
+ * Linkerd-style DNS form of the SPIFFE ID beside the SPIFFE ID itself.
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { formatSpiffeId } from "../../lib/spiffe.js";
-import { createTestPki, serverCertificate } from "../lib/identity/fake-ca.js";
+import { createTestPki, serverCertificate } from "../support/pki.js";
 import { MESH } from "./params.js";
 
 /** Paths of the PEM files of one run. */

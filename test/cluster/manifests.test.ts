@@ -104,7 +104,7 @@ async function serviceAccountConfig(name: string): Promise<{ kubeConfig: KubeCon
       {
         name: "testbed",
         server: cluster.apiserverUrl,
-        caData: Buffer.from(cluster.pki.ca.cert).toString("base64"),
+        caData: Buffer.from(cluster.pki.ca.certPem).toString("base64"),
       },
     ],
     users: [{ name, token }],

@@ -17,7 +17,7 @@ import {
   type V1Pod,
 } from "@kubernetes/client-node";
 import { requireTools } from "../support/tools.js";
-import { type Cluster, createCA, issue, startCluster, TEST_IMAGE_PREFIX } from "./harness/index.js";
+import { type Cluster, createCa, issueCert, startCluster, TEST_IMAGE_PREFIX } from "./harness/index.js";
 import { waitForObject } from "./harness/wait.js";
 
 const IDENTITY_AUDIENCE = "identity.trellis.dev";
@@ -242,10 +242,10 @@ spec:
   });
 
   test("a mutating webhook served on 127.0.0.1 is called when a Pod is created", async (t) => {
-    const ca = await createCA("webhook-test-ca");
-    const serving = await issue(ca, { commonName: "webhook", ips: ["127.0.0.1"], usage: "server" });
+    const ca = await createCa("webhook-test-ca");
+    const serving = await issueCert(ca, { commonName: "webhook", ips: ["127.0.0.1"], usage: "server" });
     const calls: string[] = [];
-    const server = createServer({ cert: serving.cert, key: serving.key }, (req, res) => {
+    const server = createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {
       let body = "";
       req.on("data", (d) => {
         body += d;
@@ -284,7 +284,7 @@ spec:
             name: "mutator.testbed.trellis.dev",
             clientConfig: {
               url: `https://127.0.0.1:${port}/mutate`,
-              caBundle: Buffer.from(ca.cert).toString("base64"),
+              caBundle: Buffer.from(ca.certPem).toString("base64"),
             },
             rules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }],
             namespaceSelector: { matchLabels: { "testbed.trellis.dev/webhook": "on" } },
@@ -434,10 +434,10 @@ describe("node stand-in", () => {
 
   test("a webhook served by a pod is called through its Service, as the injector will be", async (t) => {
     await cluster.createNamespace("hooks");
-    const ca = await createCA("hooks-ca");
-    const serving = await issue(ca, {
+    const ca = await createCa("hooks-ca");
+    const serving = await issueCert(ca, {
       commonName: "webhook",
-      dnsNames: ["webhook.hooks.svc"],
+      dns: ["webhook.hooks.svc"],
       usage: "server",
     });
     await core.createNamespacedSecret({
@@ -445,7 +445,7 @@ describe("node stand-in", () => {
       body: {
         metadata: { name: "webhook-tls" },
         type: "kubernetes.io/tls",
-        stringData: { "tls.crt": serving.cert, "tls.key": serving.key },
+        stringData: { "tls.crt": serving.certPem, "tls.key": serving.keyPem },
       },
     });
     await core.createNamespacedService({
@@ -485,7 +485,7 @@ describe("node stand-in", () => {
             name: "pod-mutator.testbed.trellis.dev",
             clientConfig: {
               service: { name: "webhook", namespace: "hooks", path: "/mutate", port: 443 },
-              caBundle: Buffer.from(ca.cert).toString("base64"),
+              caBundle: Buffer.from(ca.certPem).toString("base64"),
             },
             rules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }],
             namespaceSelector: { matchLabels: { "testbed.trellis.dev/pod-webhook": "on" } },

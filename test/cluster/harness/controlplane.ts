@@ -83,11 +83,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     return path;
   };
   const files = {
-    ca: file("ca.crt", pki.ca.cert),
-    apiserverCert: file("apiserver.crt", pki.apiserver.cert),
-    apiserverKey: file("apiserver.key", pki.apiserver.key),
-    adminCert: file("admin.crt", pki.admin.cert),
-    adminKey: file("admin.key", pki.admin.key),
+    ca: file("ca.crt", pki.ca.certPem),
+    apiserverCert: file("apiserver.crt", pki.apiserver.certPem),
+    apiserverKey: file("apiserver.key", pki.apiserver.keyPem),
+    adminCert: file("admin.crt", pki.admin.certPem),
+    adminKey: file("admin.key", pki.admin.keyPem),
     saKey: file("sa.key", pki.serviceAccount.key),
     saPub: file("sa.pub", pki.serviceAccount.pub),
   };
@@ -148,7 +148,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     // /readyz, not /healthz: it also waits for the RBAC bootstrap roles.
     await waitUntil(
       "kube-apiserver",
-      async () => (await get(`${apiserverUrl}/readyz`, pki.ca.cert, pki.admin.cert, pki.admin.key)) === 200,
+      async () =>
+        (await get(`${apiserverUrl}/readyz`, pki.ca.certPem, pki.admin.certPem, pki.admin.keyPem)) === 200,
       { timeoutMs, intervalMs: 500, proc: apiserver },
     );
 
@@ -185,7 +186,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         procs.push(kcm);
         await waitUntil(
           "kube-controller-manager",
-          async () => (await get(`https://127.0.0.1:${kcmPort}/healthz`, pki.ca.cert)) === 200,
+          async () => (await get(`https://127.0.0.1:${kcmPort}/healthz`, pki.ca.certPem)) === 200,
           { timeoutMs, intervalMs: 500, proc: kcm },
         );
         return kcm;

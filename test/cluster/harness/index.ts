@@ -25,10 +25,10 @@ import { writeKubeconfig } from "./kubeconfig.js";
 import { type ClusterPki, createClusterPki } from "./pki.js";
 import { waitUntil } from "./procs.js";
 
+export { createCa, type Issued, issueCert } from "../../support/pki.js";
 export { TEST_IMAGE_PREFIX, TRELLIS_IMAGE } from "../node/images.js";
 export type { NodeStandIn } from "../node/standin.js";
 export { SERVICE_ACCOUNT_ISSUER } from "./controlplane.js";
-export { createCA, issue, type KeyPairPem, type TestCA } from "./pki.js";
 export { waitForObject } from "./wait.js";
 
 export interface ClusterOptions {

@@ -12,12 +12,12 @@ clusters:
 - name: trellis-testbed
   cluster:
     server: ${server}
-    certificate-authority-data: ${b64(pki.ca.cert)}
+    certificate-authority-data: ${b64(pki.ca.certPem)}
 users:
 - name: admin
   user:
-    client-certificate-data: ${b64(pki.admin.cert)}
-    client-key-data: ${b64(pki.admin.key)}
+    client-certificate-data: ${b64(pki.admin.certPem)}
+    client-key-data: ${b64(pki.admin.keyPem)}
 contexts:
 - name: trellis-testbed
   context: {cluster: trellis-testbed, user: admin}

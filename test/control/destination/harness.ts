@@ -19,7 +19,7 @@ import {
   type RunningDestinationService,
   startDestinationService,
 } from "../../../control/destination/server.js";
-import { memoryLogger } from "../identity/harness.js";
+import { memoryLogger } from "../../support/log.js";
 
 export { adminGet, memoryLogger, sample } from "../identity/harness.js";
 

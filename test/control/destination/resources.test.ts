@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseAuthority } from "../../../control/destination/names.js";
-import { parseQuantityMilli, parseResources } from "../../../control/destination/resources.js";
+import { parseResources } from "../../../control/destination/resources.js";
+import { parseQuantityMilli } from "../../../control/destination/validate.js";
 
 const FILE = "/mesh/profiles.yaml";
 

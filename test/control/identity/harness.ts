@@ -6,21 +6,22 @@
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import type { TestContext } from "node:test";
 import type { PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
-import { type Logger, pino } from "pino";
+import type { Logger } from "pino";
 import {
   type CertifyResponse,
   IdentityClient as IdentityRpcClient,
 } from "../../../control/api/gen/trellis/identity/v1/identity.js";
+import type { TokenVerifier } from "../../../control/common/token-verifier.js";
 import type { IssuerFiles } from "../../../control/identity/issuer-store.js";
 import { type RunningIdentityService, startIdentityService } from "../../../control/identity/server.js";
-import type { TokenVerifier } from "../../../control/identity/verifier.js";
 import { createLocalTokenKey, LocalTokenVerifier, mintLocalToken } from "../../../control/local/tokens.js";
 import { uriSans } from "../../../lib/spiffe.js";
 import { type MeshPki, makeMeshPki } from "../../support/pki.js";
+
+export { memoryLogger } from "../../support/log.js";
 
 export const SERVICE_ID = "spiffe://cluster.local/ns/trellis/sa/trellis-identity";
 
@@ -85,25 +86,6 @@ export interface HarnessOptions {
   files?: IssuerFiles;
   pki?: MeshPki;
   log?: Logger;
-}
-
-/** A logger that keeps its JSON lines in memory, for asserting on what the service logs. */
-export function memoryLogger(): { log: Logger; lines: () => Record<string, unknown>[] } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      chunks.push(chunk.toString());
-      callback();
-    },
-  });
-  const log = pino({ level: "debug" }, stream);
-  const lines = () =>
-    chunks
-      .join("")
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { log, lines };
 }
 
 /** Starts the real identity service in process, with the local token verifier unless told otherwise. */

@@ -8,7 +8,7 @@ import * as tls from "node:tls";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import { IdentityClient, type IdentityClientOptions } from "../../../lib/identity/client.js";
 import type { Credentials } from "../../../lib/identity/credentials.js";
-import { createTestPki, type TestPki } from "./fake-ca.js";
+import { createTestPki, type TestPki } from "../../support/pki.js";
 import { FakeIdentityService } from "./fake-service.js";
 import { freePort, nextCredentials, nextTransition, tokenFile } from "./helpers.js";
 

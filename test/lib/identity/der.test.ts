@@ -19,8 +19,8 @@ import {
   uriGeneralName,
 } from "../../../lib/identity/der.js";
 import { claimsCa } from "../../../lib/identity/verify.js";
+import { opensslCert } from "../../support/pki.js";
 import { hasTool } from "../../support/tools.js";
-import { opensslCert } from "./openssl-certs.js";
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex");
 

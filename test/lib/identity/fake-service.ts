@@ -12,11 +12,11 @@ import {
 import {
   createTestPki,
   csrPublicKey,
+  type IssueLeafOptions,
   issueLeaf,
-  type LeafOptions,
   serverCertificate,
   type TestPki,
-} from "./fake-ca.js";
+} from "../../support/pki.js";
 
 export type Misbehaviour =
   | "none"
@@ -96,7 +96,7 @@ export class FakeIdentityService {
       throw status(grpc.status.PERMISSION_DENIED, `token proves ${proven}`);
     }
     const now = Date.now();
-    const leaf: LeafOptions = {
+    const leaf: IssueLeafOptions = {
       uris: [proven],
       publicKey: csr.key,
       notBefore: new Date(now - 60_000),

@@ -6,8 +6,8 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { IdentityClient, type IdentityClientOptions } from "../../../lib/identity/client.js";
 import { IdentityClientError } from "../../../lib/identity/errors.js";
+import { createTestPki, type TestPki } from "../../support/pki.js";
 import { startCommand } from "../../support/process.js";
-import { createTestPki, type TestPki } from "./fake-ca.js";
 import { FakeIdentityService } from "./fake-service.js";
 import { freePort, tokenFile } from "./helpers.js";
 
@@ -92,7 +92,7 @@ test("bad options are refused at construction, every problem named", () => {
 });
 
 test("a leaf certificate is refused as a trust anchor", async () => {
-  const { serverCertificate } = await import("./fake-ca.js");
+  const { serverCertificate } = await import("../../support/pki.js");
   const leaf = await serverCertificate(pki, SVC);
   assert.throws(
     () => new IdentityClient({ ...options("/tmp/t", addr), trustAnchorsPem: leaf.chainPem }),

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { IdentityClient } from "../../../lib/identity/client.js";
 import type { IdentityClientErrorCode } from "../../../lib/identity/errors.js";
-import { createTestPki, type TestPki } from "./fake-ca.js";
+import { createTestPki, type TestPki } from "../../support/pki.js";
 import { FakeIdentityService, type Misbehaviour } from "./fake-service.js";
 import { nextTransition, tokenFile } from "./helpers.js";
 

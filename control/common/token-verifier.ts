@@ -1,7 +1,9 @@
 /**
  * How the identity service learns who a token belongs to. One interface, two implementations: the
- * Kubernetes TokenReview API in a cluster (kubernetes-verifier.ts) and a local ES256 key in the local
- * mesh and tests (control/local/tokens.ts). The service never knows which one it has.
+ * Kubernetes TokenReview API in a cluster (control/identity/kubernetes-verifier.ts) and a local ES256
+ * key in the local mesh and tests (control/local/tokens.ts). It lives here, not in control/identity,
+ * because control/local implements it and may not import a controller. The service never knows which
+ * implementation it has.
  */
 
 /** The outcome of checking one token: the ServiceAccount it proves, or why not. */

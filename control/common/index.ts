@@ -1,0 +1,16 @@
+/**
+ * What every controller shares and none owns: the admin HTTP server (health, readiness, metrics) each
+ * service listens on (admin.ts), the command-line flag parsers their commands agree on (flags.ts), and
+ * the TokenVerifier interface that the identity service asks and control/local implements
+ * (token-verifier.ts). It imports only lib/ and control/api/, so any controller may import it.
+ */
+export { type AdminOptions, createAdminServer, listenAdmin } from "./admin.js";
+export {
+  dnsLabel,
+  nonNegativeDuration,
+  ownIdentityOptions,
+  parseListenAddress,
+  positiveDuration,
+  trustDomain,
+} from "./flags.js";
+export { parseServiceAccountUsername, type TokenVerdict, type TokenVerifier } from "./token-verifier.js";

@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { demoCommand } from "./commands/demo.js";
+import { installCommand } from "./commands/install.js";
 import { EXIT_FAILURE, EXIT_USAGE, InputError, UsageError } from "./errors.js";
 import { VERSION } from "./version.js";
 
@@ -20,7 +21,7 @@ export function buildProgram(): Command {
     })
     .exitOverride();
   // addCommand does not pass exitOverride and output settings down: copy them so a bad flag exits 2.
-  for (const command of [demoCommand()])
+  for (const command of [demoCommand(), installCommand()])
     program.addCommand(command.copyInheritedSettings(program));
   return program;
 }

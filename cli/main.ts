@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { demoCommand } from "./commands/demo.js";
 import { installCommand } from "./commands/install.js";
+import { uninstallCommand } from "./commands/uninstall.js";
 import { EXIT_FAILURE, EXIT_USAGE, InputError, UsageError } from "./errors.js";
 import { VERSION } from "./version.js";
 
@@ -21,7 +22,7 @@ export function buildProgram(): Command {
     })
     .exitOverride();
   // addCommand does not pass exitOverride and output settings down: copy them so a bad flag exits 2.
-  for (const command of [demoCommand(), installCommand()])
+  for (const command of [demoCommand(), installCommand(), uninstallCommand()])
     program.addCommand(command.copyInheritedSettings(program));
   return program;
 }

@@ -64,7 +64,7 @@ export function serialize(objects: readonly K8sObject[], format: OutputFormat): 
   if (format === "json")
     return `${JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2)}\n`;
   // lineWidth 0: never fold, so base64 and PEM lines stay whole.
-  return objects.map((o) => `---\n${stringify(o, { lineWidth: 0 })}`).join("");
+  return objects.map((o) => `---\n${stringify(o, { lineWidth: 0, aliasDuplicateObjects: false })}`).join("");
 }
 
 function sortByKind(objects: K8sObject[]): K8sObject[] {

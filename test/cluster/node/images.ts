@@ -16,8 +16,8 @@
  *   iptables, node, ...); without a command it sleeps until the pod is deleted.
  * Any other image leaves the container waiting with reason `ImageNotMapped`.
  */
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EXECUTABLES, IMAGE_DEFAULT_COMMAND, IMAGE_REPOSITORY } from "../../../cli/install/image.js";
 
@@ -53,6 +53,12 @@ export function writeTrellisShims(dir: string): string {
     const argv = [process.execPath, ...nodeFlags, join(repoRoot, entry)].map((a) => `"${a}"`).join(" ");
     writeFileSync(path, `#!/bin/sh\nexec ${argv} "$@"\n`);
     chmodSync(path, 0o755);
+  }
+  // Containers may run as any user (runAsUser), as from an image's /usr/local/bin: every directory above
+  // the shims (a test bed's private temp folder among them) gets search permission, not read permission.
+  for (let d = dir; d !== dirname(d); d = dirname(d)) {
+    const mode = statSync(d).mode & 0o7777;
+    if ((mode & 0o001) === 0) chmodSync(d, mode | 0o011);
   }
   return dir;
 }

@@ -5,7 +5,9 @@
  */
 import { Command, CommanderError } from "commander";
 import { demoCommand } from "./commands/demo.js";
-import { EXIT_FAILURE, EXIT_USAGE, UsageError } from "./errors.js";
+import { installCommand } from "./commands/install.js";
+import { uninstallCommand } from "./commands/uninstall.js";
+import { EXIT_FAILURE, EXIT_USAGE, InputError, UsageError } from "./errors.js";
 import { VERSION } from "./version.js";
 
 export function buildProgram(): Command {
@@ -14,10 +16,14 @@ export function buildProgram(): Command {
       "Trellis: a lightweight service mesh for Kubernetes (automatic mTLS, golden metrics, safe canaries)",
     )
     .version(VERSION, "--version")
-    .showHelpAfterError("(run with --help for usage)")
+    // One line per error, the hint on the same line, so scripts and tests can read it as one.
+    .configureOutput({
+      outputError: (str, write) => write(`${str.trimEnd()} (run with --help for usage)\n`),
+    })
     .exitOverride();
   // addCommand does not pass exitOverride and output settings down: copy them so a bad flag exits 2.
-  for (const command of [demoCommand()]) program.addCommand(command.copyInheritedSettings(program));
+  for (const command of [demoCommand(), installCommand(), uninstallCommand()])
+    program.addCommand(command.copyInheritedSettings(program));
   return program;
 }
 
@@ -31,9 +37,9 @@ async function main(): Promise<void> {
       process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
       return;
     }
-    if (err instanceof UsageError) {
-      process.stderr.write(`meshctl: ${err.message}\n`);
-      process.exitCode = EXIT_USAGE;
+    if (err instanceof UsageError || err instanceof InputError) {
+      process.stderr.write(`meshctl: ${oneLine(err.message)}\n`);
+      process.exitCode = err instanceof UsageError ? EXIT_USAGE : EXIT_FAILURE;
       return;
     }
     process.stderr.write(`meshctl: ${(err as Error).stack ?? err}\n`);
@@ -41,6 +47,10 @@ async function main(): Promise<void> {
   }
   // Children and timers are gone by now; exit explicitly so a lingering handle cannot keep us up.
   process.exit();
+}
+
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, " ").trim();
 }
 
 await main();

@@ -4,8 +4,10 @@
  *
  * - `TRELLIS_IMAGE` (`ghcr.io/trellis-mesh/trellis`, any tag or digest): this repository's built
  *   executables. `meshctl`, `trellis-proxy` and `trellis-controller` are on the container's PATH (shims
- *   that run `dist/`), and the container's `command` names which one runs, e.g.
- *   `command: [trellis-controller, identity]`; without a command it runs `trellis-proxy`.
+ *   that run `dist/` with each one's Node flags), and the container's `command` names which one runs,
+ *   e.g. `command: [trellis-controller, identity]`; without a command it runs `trellis-proxy`. The
+ *   names, entry points, flags and default command come from cli/install/image.ts, which the
+ *   Dockerfile follows too, so a pod here runs what it would run from the real image.
  * - `trellis.test/echo`: test/cluster/images/echo.ts, an HTTP server that answers every request with
  *   a JSON line naming the pod (env `PORT`, default 8080).
  * - `trellis.test/webhook`: test/cluster/images/webhook.ts, a mutating admission webhook over HTTPS
@@ -14,24 +16,18 @@
  *   iptables, node, ...); without a command it sleeps until the pod is deleted.
  * Any other image leaves the container waiting with reason `ImageNotMapped`.
  */
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { EXECUTABLES, IMAGE_DEFAULT_COMMAND, IMAGE_REPOSITORY } from "../../../cli/install/image.js";
 
 /** The repository of Trellis's own image; `meshctl install` may use any tag of it. */
-export const TRELLIS_IMAGE = "ghcr.io/trellis-mesh/trellis";
+export const TRELLIS_IMAGE = IMAGE_REPOSITORY;
 /** Images of the test bed's own test programs. */
 export const TEST_IMAGE_PREFIX = "trellis.test/";
 
 export const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
 const tsxLoader = import.meta.resolve("tsx");
-
-/** The executables of package.json's `bin` and their built entry points. */
-export const TRELLIS_EXECUTABLES: Record<string, string> = {
-  meshctl: "dist/cli/main.js",
-  "trellis-proxy": "dist/proxy/main.js",
-  "trellis-controller": "dist/control/main.js",
-};
 
 /** How one image runs: a default entrypoint and arguments (as in an image's config) and extra PATH. */
 export interface ImageRecipe {
@@ -52,10 +48,17 @@ export function repositoryOf(image: string): string {
 /** Writes the PATH shims for the Trellis image into `dir` and returns it. */
 export function writeTrellisShims(dir: string): string {
   mkdirSync(dir, { recursive: true });
-  for (const [name, entry] of Object.entries(TRELLIS_EXECUTABLES)) {
+  for (const { name, entry, nodeFlags } of EXECUTABLES) {
     const path = join(dir, name);
-    writeFileSync(path, `#!/bin/sh\nexec "${process.execPath}" "${join(repoRoot, entry)}" "$@"\n`);
+    const argv = [process.execPath, ...nodeFlags, join(repoRoot, entry)].map((a) => `"${a}"`).join(" ");
+    writeFileSync(path, `#!/bin/sh\nexec ${argv} "$@"\n`);
     chmodSync(path, 0o755);
+  }
+  // Containers may run as any user (runAsUser), as from an image's /usr/local/bin: every directory above
+  // the shims (a test bed's private temp folder among them) gets search permission, not read permission.
+  for (let d = dir; d !== dirname(d); d = dirname(d)) {
+    const mode = statSync(d).mode & 0o7777;
+    if ((mode & 0o001) === 0) chmodSync(d, mode | 0o011);
   }
   return dir;
 }
@@ -63,7 +66,7 @@ export function writeTrellisShims(dir: string): string {
 /** The recipe of an image, or undefined when the test bed cannot run it. */
 export function recipeFor(image: string, shimDir: string): ImageRecipe | undefined {
   const repo = repositoryOf(image);
-  if (repo === TRELLIS_IMAGE) return { entrypoint: ["trellis-proxy"], cmd: [], path: [shimDir] };
+  if (repo === TRELLIS_IMAGE) return { entrypoint: [IMAGE_DEFAULT_COMMAND], cmd: [], path: [shimDir] };
   if (repo === `${TEST_IMAGE_PREFIX}echo`) {
     const script = join(repoRoot, "test/cluster/images/echo.ts");
     return { entrypoint: [process.execPath, "--import", tsxLoader, script], cmd: [], path: [] };

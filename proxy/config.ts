@@ -4,6 +4,7 @@
  * everything, and reports every bad variable at once in one ConfigError.
  */
 import { type HostPort, parseHostPort } from "../lib/address.js";
+import type { IdentityClientOptions } from "../lib/identity/options.js";
 import { IDENTITY_CLIENT_TIMING_DEFAULTS } from "../lib/identity/timing.js";
 import { parseSpiffeId } from "../lib/spiffe.js";
 
@@ -93,17 +94,8 @@ export interface ProxyConfig {
   /** App ports the inbound side forwards to; empty means any port but the proxy's own. */
   inboundPorts: ReadonlySet<number>;
   inboundAppHost: string;
-  identity: {
-    name: string;
-    trustAnchorsPem: string;
-    tokenFile: string;
-    svcAddr: string;
-    svcName: string;
-    minRefreshMs: number;
-    maxRefreshMs: number;
-    retryBaseMs: number;
-    retryMaxMs: number;
-  };
+  /** The identity client's options, the proxy's own SPIFFE ID as `name`. */
+  identity: { name: string } & Omit<IdentityClientOptions, "identity">;
   destinations: DestinationConfig[];
   /** The destination service, when the proxy discovers endpoints (else only the static table). */
   destinationService?: { addr: string; svcName?: string; contextNamespace: string; idleMs: number };

@@ -9,17 +9,23 @@
  * (0..1, server), DEMO_RPS (traffic), DEMO_MAX_SECONDS (traffic stops by itself after this).
  */
 import http from "node:http";
+import { type HostPort, parseHostPort } from "../../lib/address.js";
+import { EXIT_USAGE } from "../../lib/exit-codes.js";
 
 const env = process.env;
 const name = env.DEMO_NAME ?? "app";
 const role = env.DEMO_ROLE ?? "server";
 const upstreams = (env.DEMO_UPSTREAMS ?? "").split(",").filter(Boolean);
-const [proxyHost, proxyPort] = splitHostPort(env.DEMO_PROXY ?? "127.0.0.1:4140");
+const { host: proxyHost, port: proxyPort } = address("DEMO_PROXY", env.DEMO_PROXY ?? "127.0.0.1:4140");
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
-function splitHostPort(addr: string): [string, number] {
-  const i = addr.lastIndexOf(":");
-  return [addr.slice(0, i), Number(addr.slice(i + 1))];
+function address(variable: string, value: string): HostPort {
+  const parsed = parseHostPort(value);
+  if (!parsed) {
+    process.stderr.write(`${name}: ${variable}="${value}" is not host:port\n`);
+    process.exit(EXIT_USAGE);
+  }
+  return parsed;
 }
 
 /** One request through the proxy: the authority goes in Host, as a client of a Service would send it. */
@@ -40,7 +46,7 @@ function call(authority: string, path: string): Promise<number> {
 }
 
 function serve(): void {
-  const [host, port] = splitHostPort(env.DEMO_LISTEN ?? "127.0.0.1:8080");
+  const { host, port } = address("DEMO_LISTEN", env.DEMO_LISTEN ?? "127.0.0.1:8080");
   const failureRate = Number(env.DEMO_FAILURE_RATE ?? "0");
   const server = http.createServer(async (req, res) => {
     const results: Record<string, number> = {};

@@ -3,8 +3,8 @@
  * resolved into one plain value before anything is rendered. Pure: the same flags give the same values.
  */
 import { InvalidArgumentError } from "commander";
-import { parseDuration } from "../../lib/duration.js";
-import { formatSpiffeId, isDnsLabel, isTrustDomain } from "../../lib/spiffe.js";
+import { dnsLabel, positiveDuration, trustDomain } from "../../control/common/flags.js";
+import { formatSpiffeId } from "../../lib/spiffe.js";
 import { UsageError } from "../errors.js";
 import { VERSION } from "../version.js";
 import { IMAGE_REGISTRY, imageRef } from "./image.js";
@@ -164,15 +164,11 @@ function defined(r: Resources): Resources {
 
 // ── Flag parsers: each throws commander's InvalidArgumentError, a usage error naming the flag. ─────
 
-export function namespaceArg(value: string): string {
-  if (!isDnsLabel(value)) throw new InvalidArgumentError("expected a DNS-1123 label such as trellis");
-  return value;
-}
+/** The control plane's namespace: a DNS-1123 label, as every controller's own-identity flags take it. */
+export const namespaceArg = dnsLabel;
 
-export function domainArg(value: string): string {
-  if (!isTrustDomain(value)) throw new InvalidArgumentError("expected a DNS name such as cluster.local");
-  return value;
-}
+/** A cluster or trust domain: a DNS name. */
+export const domainArg = trustDomain;
 
 export function registryArg(value: string): string {
   const trimmed = value.replace(/\/+$/, "");
@@ -187,10 +183,9 @@ export function imageTagArg(value: string): string {
   return value;
 }
 
+/** A duration above 0, kept as written: it is passed on to the identity controller's own flag. */
 export function durationArg(value: string): string {
-  const ms = parseDuration(value);
-  if (ms === undefined || ms <= 0)
-    throw new InvalidArgumentError("expected a duration above 0 such as 24h, 90m or 1h30m");
+  positiveDuration(value);
   return value;
 }
 

@@ -5,6 +5,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parseAllDocuments } from "yaml";
+import type { K8sObject } from "../../cli/install/manifests.js";
 import { repoRoot } from "../support/process.js";
 
 export const MANIFESTS_DIR = join(repoRoot, "manifests");
@@ -17,17 +18,7 @@ export interface Doc {
   object: K8sObject;
 }
 
-export interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-  };
-  [field: string]: unknown;
-}
+export type { K8sObject };
 
 function yamlFiles(dir: string): string[] {
   return readdirSync(dir)

@@ -7,6 +7,7 @@
  * synchronous. When a stream fails (stream.ts) the last endpoints stay in force and the stream is
  * opened again with jittered backoff, so traffic does not stop while the control plane is away.
  */
+
 import * as grpc from "@grpc/grpc-js";
 import {
   DestinationClient,
@@ -14,6 +15,7 @@ import {
   type Update,
   type WeightedAddr,
 } from "../../control/api/gen/trellis/destination/v1/destination.js";
+import { formatHostPort } from "../../lib/address.js";
 import {
   type CredentialSource,
   CredentialsCertificateProvider,
@@ -140,9 +142,8 @@ class ProfileWatch {
 
 function endpointOf(a: WeightedAddr): EndpointConfig | undefined {
   if (!a.addr) return undefined;
-  const host = a.addr.ip.includes(":") ? `[${a.addr.ip}]` : a.addr.ip;
   return {
-    address: `${host}:${a.addr.port}`,
+    address: formatHostPort(a.addr.ip, a.addr.port),
     identity: a.identity || undefined,
     inboundPort: a.proxyInboundPort || DEFAULTS.PEER_INBOUND_PORT,
     labels: { ...a.metricLabels },

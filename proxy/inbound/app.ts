@@ -4,7 +4,9 @@
  * on a session per app port, an opaque stream on a TCP connection of its own. A connection the app
  * refuses is the app's failure (TRELLIS_E_PROXY_APP_UNREACHABLE), not the network's.
  */
+
 import type { Socket } from "node:net";
+import { formatHostPort } from "../../lib/address.js";
 import { ProxyError } from "../errors.js";
 import { type Downstream, exchange, type Upstream } from "../http/exchange.js";
 import { type Http1PoolOptions, Http1Pools, plainPoolOptions } from "../http/h1/client.js";
@@ -35,14 +37,14 @@ export class App {
 
   /** Sends an HTTP/2 request to the app's `port` and the response back to the peer. */
   forwardHttp2(down: Downstream, port: number, rec: RequestRecorder): void {
-    const target = `${this.host}:${port}`;
+    const target = formatHostPort(this.host, port);
     const upstream = http2Upstream(this.h2.source(target), `app ${target}`, noHeaders);
     exchange(down, appErrors(upstream, target), rec);
   }
 
   /** A TCP connection to the app's `port`, for an opaque stream. */
   connect(port: number): Promise<Socket> {
-    return connectPlain(`${this.host}:${port}`, this.connectTimeoutMs);
+    return connectPlain(formatHostPort(this.host, port), this.connectTimeoutMs);
   }
 
   /** Closes sessions and pooled connections gracefully (in-flight requests finish). */

@@ -6,8 +6,9 @@
  * destination for, gets it directly in plaintext (`tls="no_identity"`). Byte streams (an upgraded
  * connection, opaque TCP) are dialled here too, as one opaque mTLS stream each.
  */
+
 import type { Duplex } from "node:stream";
-import { parseHostPort } from "../../lib/address.js";
+import { formatHostPort, parseHostPort } from "../../lib/address.js";
 import type { Downstream, Upstream } from "../http/exchange.js";
 import { Http1Pools, plainPoolOptions } from "../http/h1/client.js";
 import { headerLines } from "../http/h1/parser.js";
@@ -87,9 +88,12 @@ export class Connect {
     }
     if (down.req.http1) {
       const timeoutMs = this.connectTimeoutMs;
-      return this.http1.get(`${host}:${port}`, () => plainPoolOptions(host, port, timeoutMs)).upstream();
+      return this.http1
+        .get(formatHostPort(host, port), () => plainPoolOptions(host, port, timeoutMs))
+        .upstream();
     }
-    return http2Upstream(this.plainH2.source(`${host}:${port}`), `${host}:${port}`, noHeaders);
+    const address = formatHostPort(host, port);
+    return http2Upstream(this.plainH2.source(address), address, noHeaders);
   }
 
   /**

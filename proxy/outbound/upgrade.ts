@@ -4,7 +4,9 @@
  * request's would be (balance.ts) and dialled as an opaque stream (connect.ts); the request's head
  * goes first. No profile applies: what follows the head is not HTTP requests.
  */
+
 import type { Duplex } from "node:stream";
+import { formatHostPort } from "../../lib/address.js";
 import { logger } from "../../lib/log.js";
 import { connectError, ProxyError } from "../errors.js";
 import { upgradeRefusal } from "../http/error-response.js";
@@ -38,7 +40,8 @@ export class Upgrades {
     const prelude = Buffer.concat([Buffer.from(`${rawHead.join("\r\n")}\r\n\r\n`, "latin1"), head]);
     const { peer, host, port } = target;
     const dialled = peer ? new SplicedReads() : undefined;
-    const connected = this.connect.opaque(`${host}:${port}`, host, port, peer, dialled);
+    const address = formatHostPort(host, port);
+    const connected = this.connect.opaque(address, host, port, peer, dialled);
     socket.on("error", () => socket.destroy());
     connected.then(
       (upstream) => {
@@ -46,7 +49,7 @@ export class Upgrades {
         splice(socket, upstream, { accepted, dialled });
       },
       (err) => {
-        const e = connectError(err, `${host}:${port}`);
+        const e = connectError(err, address);
         log.warn({ authority, err: e.message, code: e.code }, "upgrade failed");
         socket.end(upgradeRefusal(e));
       },

@@ -1,6 +1,6 @@
 /** Plain TCP helpers shared by both sides: listening and connecting with a deadline. */
 import net, { type Server, type Socket } from "node:net";
-import { parseHostPort } from "../../lib/address.js";
+import { formatHostPort, parseHostPort } from "../../lib/address.js";
 import { DEFAULTS, type ListenAddr } from "../config.js";
 
 /** Starts listening; resolves the bound address as `host:port`. */
@@ -11,9 +11,7 @@ export function listenOn(server: Server, addr: ListenAddr): Promise<string> {
       server.off("error", reject);
       const bound = server.address();
       if (bound && typeof bound === "object") {
-        resolve(
-          bound.family === "IPv6" ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`,
-        );
+        resolve(formatHostPort(bound.address, bound.port));
       } else resolve(String(bound));
     });
   });

@@ -9,11 +9,12 @@ import { writeFile } from "node:fs/promises";
 import http from "node:http";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
+import net from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
-import { meshedDestination, startMesh } from "../support/mesh.js";
+import { get, meshedDestination, startMesh } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";
 import { requireTools } from "../support/tools.js";
 
@@ -423,4 +424,70 @@ test("HTTP/1.1 edge cases cross the mesh: HEAD, 204, 304, a body delimited by cl
     1,
   );
   assert.equal(sum(outbound, "response_total", { ...labels, classification: "success" }), 5);
+});
+
+test("an IPv6 endpoint without identity is reached in plaintext over HTTP/1.1, HTTP/2 and an Upgrade", async (t) => {
+  // Regression: the plaintext HTTP/2 session and the Upgrade dial wrote `::1:port` without brackets,
+  // which fell back to the default port instead of the endpoint's.
+  const mesh = await startMesh(t);
+  const h1 = http.createServer((req, res) => res.end(`h1 ${req.url}`));
+  h1.on("upgrade", (_req, socket, head: Buffer) => {
+    // Bytes past the request head arrive as `head`; the rest through the socket.
+    socket.write("HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n");
+    socket.write(head);
+    socket.pipe(socket);
+  });
+  const h2 = http2.createServer((req, res) => res.end(`h2 ${req.url}`));
+  const listen6 = (server: http.Server | http2.Http2Server) =>
+    new Promise<number>((resolve) =>
+      server.listen(0, "::1", () => resolve((server.address() as AddressInfo).port)),
+    );
+  const h1Port = await listen6(h1);
+  const h2Port = await listen6(h2);
+  t.after(() => {
+    h1.closeAllConnections();
+    h1.close();
+    h2.close();
+  });
+  const client = await mesh.proxy("client");
+  const [outHost, outPort] = [
+    client.outbound.slice(0, client.outbound.lastIndexOf(":")),
+    Number(client.outbound.slice(client.outbound.lastIndexOf(":") + 1)),
+  ];
+
+  const one = await get(client.outbound, `[::1]:${h1Port}`, "/one");
+  assert.deepEqual([one.status, one.body], [200, "h1 /one"]);
+
+  const session = http2.connect(`http://${outHost}:${outPort}`);
+  t.after(() => session.close());
+  const two = await new Promise<string>((resolve, reject) => {
+    const req = session.request({ ":path": "/two", ":authority": `[::1]:${h2Port}` });
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("data", (c: string) => {
+      body += c;
+    });
+    req.on("end", () => resolve(body));
+    req.on("error", reject);
+    req.end();
+  });
+  assert.equal(two, "h2 /two");
+
+  const echoed = await new Promise<string>((resolve, reject) => {
+    const socket = net.connect(outPort, outHost);
+    let seen = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (c: string) => {
+      seen += c;
+      if (seen.includes("\r\n\r\n") && seen.endsWith("ping")) {
+        socket.destroy();
+        resolve(seen);
+      }
+    });
+    socket.on("error", reject);
+    socket.write(
+      `GET /up HTTP/1.1\r\nhost: [::1]:${h1Port}\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\nping`,
+    );
+  });
+  assert.match(echoed, /^HTTP\/1\.1 101 /);
 });

@@ -6,7 +6,9 @@
  * that finds its reused connection closed by the endpoint (it went idle on their side) before any
  * answer is sent once more on a fresh connection: it cannot have been processed.
  */
+
 import net from "node:net";
+import { formatHostPort } from "../../../lib/address.js";
 import { lazyReads, type ReadInto } from "../../transport/reads.js";
 import type { Upstream, UpstreamResponse } from "../exchange.js";
 import type { Headers } from "../headers.js";
@@ -40,7 +42,7 @@ export function plainPoolOptions(host: string, port: number, connectTimeoutMs: n
   return {
     connect: (onread) => net.connect({ host, port, noDelay: true, onread }),
     readyEvent: "connect",
-    target: `${host}:${port}`,
+    target: formatHostPort(host, port),
     connectTimeoutMs,
     idleTimeoutMs: 60_000,
   };

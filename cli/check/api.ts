@@ -121,5 +121,5 @@ export function isPodReady(pod: V1Pod): boolean {
 
 /** The bulleted list Linkerd's errors end with. */
 export function bullets(header: string, items: readonly string[]): string {
-  return [header, ...items.map((i) => `\t* ${i}`)].join("\n");
+  return [header, ...items.map((i) => `  * ${i}`)].join("\n");
 }

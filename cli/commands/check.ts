@@ -104,7 +104,8 @@ export async function runCheck(flags: CheckFlags, write: (text: string) => void)
       // One line per waited-for check, on stderr so stdout stays the report.
       if (waiting.has(check.description)) return;
       waiting.add(check.description);
-      process.stderr.write(`waiting: ${check.description} (${check.error?.split("\n")[0] ?? ""})\n`);
+      const why = (check.error ?? "").replace(/\s*\n\s*/g, " ").slice(0, 200);
+      process.stderr.write(`waiting: ${check.description}${why ? ` (${why})` : ""}\n`);
     },
   });
   if (table) table.end(report);

@@ -126,7 +126,7 @@ export const preKubernetesSetup: Category = {
     },
     {
       description: "no earlier Trellis install is in the way",
-      hint: "an install of Trellis in another namespace owns these; remove it with `meshctl uninstall --namespace <ns> | kubectl delete -f -`",
+      hint: "an install of Trellis (the control plane named in parentheses) owns these: check it with `meshctl check --namespace <ns>`, or remove it with `meshctl uninstall --namespace <ns> | kubectl delete -f -`",
       async run(ctx) {
         const selector = `labelSelector=${encodeURIComponent(LABEL_CONTROL_PLANE_NS)}`;
         const found: string[] = [];

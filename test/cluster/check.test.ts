@@ -3,7 +3,8 @@
  * cluster; install applied with kubectl, `check` passes within a bounded `--wait` and `check --pre` now
  * fails with its hint; then broken states, each failing `check` on its line with its hint and passing
  * again once repaired: a CRD deleted, the issuer Secret replaced by an expired issuer, by an issuer of
- * another anchor, and the destination Deployment scaled to 0. And the bad inputs: an unknown flag, a bad
+ * another anchor, and the destination Deployment scaled to 0. With --proxy, a real proxy in a pod passes,
+ * one trusting other anchors fails, and a pod annotated for injection without a proxy warns. And the bad inputs: an unknown flag, a bad
  * -o, an API server that cannot be reached.
  */
 import assert from "node:assert/strict";
@@ -12,9 +13,19 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import type { V1Pod } from "@kubernetes/client-node";
 import { categoriesFor } from "../../cli/check/index.js";
-import { ISSUER_SECRET } from "../../cli/install/index.js";
+import {
+  FLAG_DEFAULTS,
+  ISSUER_SECRET,
+  type MeshConfig,
+  meshConfig,
+  resolveValues,
+} from "../../cli/install/index.js";
+import { PROXY_CONTAINER } from "../../control/destination/kubernetes.js";
 import { type CertificateAndKeyPem, createIssuer, createTrustAnchor } from "../../control/identity/ca.js";
+import { formatSpiffeId, IDENTITY_TOKEN_AUDIENCE } from "../../lib/spiffe.js";
+import { ENV } from "../../proxy/config.js";
 import { bin, repoRoot } from "../support/process.js";
 import { type Cluster, startCluster } from "./harness/index.js";
 
@@ -70,7 +81,7 @@ async function apply(yaml: string): Promise<void> {
 
 /** The hint a check prints, read from the check's own data. */
 function hintOf(description: string, pre = false): string {
-  const check = categoriesFor({ pre, proxy: false })
+  const check = categoriesFor({ pre, proxy: !pre })
     .flatMap((c) => c.checks)
     .find((c) => c.description === description);
   assert.ok(check, `no check "${description}"`);
@@ -239,4 +250,102 @@ test("the destination Deployment scaled to 0 fails on the Deployments and destin
   assert.match(short.stdout, /^× control plane Deployments are available$/m);
   await cluster.kubectl(["-n", NAMESPACE, "scale", "deployment/trellis-destination", "--replicas=1"]);
   assertPassed(await meshctl(["check", "--wait", WAIT]));
+});
+
+/** A pod running only a Trellis proxy, configured as the injector would from trellis-config. */
+function meshedPod(name: string, namespace: string, trustAnchorsPem: string): V1Pod {
+  const config: MeshConfig = meshConfig(
+    resolveValues({
+      ...FLAG_DEFAULTS,
+      namespace: NAMESPACE,
+      crds: false,
+      ha: false,
+      identityExternalIssuer: false,
+      output: "yaml",
+    }),
+  );
+  const tokenDir = "/var/run/trellis/identity/token";
+  const env = {
+    [ENV.IDENTITY_NAME]: formatSpiffeId({ trustDomain: TRUST_DOMAIN, namespace, serviceAccount: "default" }),
+    [ENV.IDENTITY_TRUST_ANCHORS]: trustAnchorsPem,
+    [ENV.IDENTITY_TOKEN_FILE]: `${tokenDir}/token`,
+    [ENV.IDENTITY_SVC_ADDR]: config.identityServiceAddr,
+    [ENV.IDENTITY_SVC_NAME]: config.identityServiceName,
+    [ENV.DESTINATION_SVC_ADDR]: config.destinationServiceAddr,
+    [ENV.DESTINATION_SVC_NAME]: config.destinationServiceName,
+  };
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace, annotations: { "trellis.dev/inject": "enabled" } },
+    spec: {
+      containers: [
+        {
+          name: PROXY_CONTAINER,
+          image: config.proxyImage,
+          env: Object.entries(env).map(([k, value]) => ({ name: k, value })),
+          volumeMounts: [{ name: "token", mountPath: tokenDir, readOnly: true }],
+        },
+      ],
+      volumes: [
+        {
+          name: "token",
+          projected: {
+            sources: [
+              {
+                serviceAccountToken: {
+                  audience: IDENTITY_TOKEN_AUDIENCE,
+                  expirationSeconds: 3600,
+                  path: "token",
+                },
+              },
+            ],
+          },
+        },
+      ],
+    },
+  };
+}
+
+test("--proxy: a proxy with a certificate passes, a pod annotated for injection without a proxy warns, a proxy trusting other anchors fails", async () => {
+  const apps = "apps";
+  await cluster.createNamespace(apps);
+  await apply(JSON.stringify(meshedPod("web", apps, anchor.certPem)));
+  await cluster.kubectl([
+    "-n",
+    apps,
+    "run",
+    "plain",
+    "--image=trellis.test/tools:latest",
+    "--annotations=trellis.dev/inject=enabled",
+  ]);
+  const ok = await meshctl(["check", "--proxy", "-n", apps, "--wait", WAIT]);
+  assert.equal(ok.code, 0, `${ok.stdout}\n${ok.stderr}`);
+  for (const line of [
+    "√ data plane proxies are ready",
+    "√ data plane proxies run the control plane's version",
+    "√ data plane proxies' certificates are valid and trust the current anchors",
+    "‼ pods annotated for injection run a proxy",
+    "      * apps/plain",
+  ])
+    assert.ok(ok.stdout.split("\n").includes(line), `no "${line}" in:\n${ok.stdout}`);
+
+  const other = await createTrustAnchor({ trustDomain: TRUST_DOMAIN });
+  await apply(JSON.stringify(meshedPod("stale", apps, other.certPem)));
+  await cluster.kubectl([
+    "-n",
+    apps,
+    "wait",
+    "--for=jsonpath={.status.phase}=Running",
+    "pod/stale",
+    "--timeout=60s",
+  ]);
+  const stale = await meshctl(["check", "--proxy", "-n", apps]);
+  assertFailedOn(
+    stale,
+    "data plane proxies' certificates are valid and trust the current anchors",
+    /apps\/stale: trusts other anchors/,
+  );
+  await cluster.kubectl(["-n", apps, "delete", "pod", "stale", "--wait=true"]);
+  assert.equal((await meshctl(["check", "--proxy", "-n", apps])).code, 0);
 });

@@ -46,12 +46,12 @@ export async function runChecks(
         options.deadline !== undefined &&
         clock.now() + interval <= options.deadline
       ) {
-        options.onRetry?.(category.name, toReport(check, finding));
+        options.onRetry?.(category.name, toReport(check, finding, ctx));
         await clock.sleep(interval);
         finding = await runOne(check, ctx);
       }
       if (finding !== undefined && "skip" in finding) continue;
-      const line = toReport(check, finding);
+      const line = toReport(check, finding, ctx);
       out.checks.push(line);
       options.onCheck?.(category.name, line);
       if (line.result !== "error") continue;
@@ -77,10 +77,12 @@ function isError(f: Finding): boolean {
   return f !== undefined && "error" in f;
 }
 
-function toReport(check: Check, finding: Finding): CheckReport {
+/** The check's line; `<namespace>` in its hint becomes the control plane's namespace, ready to paste. */
+function toReport(check: Check, finding: Finding, ctx: Pick<CheckContext, "namespace">): CheckReport {
   if (finding === undefined || "skip" in finding)
     return { description: check.description, result: "success" };
+  const hint = ctx.namespace ? check.hint.replaceAll("<namespace>", ctx.namespace) : check.hint;
   if ("warning" in finding)
-    return { description: check.description, result: "warning", error: finding.warning, hint: check.hint };
-  return { description: check.description, result: "error", error: finding.error, hint: check.hint };
+    return { description: check.description, result: "warning", error: finding.warning, hint };
+  return { description: check.description, result: "error", error: finding.error, hint };
 }

@@ -28,7 +28,7 @@ export interface CheckContext {
 
 export interface Check {
   description: string;
-  /** Printed under a failure: what to do or where to read about it. */
+  /** Printed under a failure: what to do or where to read about it; `<namespace>` is filled in. */
   hint: string;
   /**
    * A failure stops the rest of the category (`category`) or of the whole run (`run`), as a later check

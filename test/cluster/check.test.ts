@@ -85,7 +85,7 @@ function hintOf(description: string, pre = false): string {
     .flatMap((c) => c.checks)
     .find((c) => c.description === description);
   assert.ok(check, `no check "${description}"`);
-  return check.hint;
+  return check.hint.replaceAll("<namespace>", NAMESPACE);
 }
 
 /** Asserts `check` failed with `× description`, followed by its error lines and its hint. */

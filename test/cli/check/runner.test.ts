@@ -171,3 +171,13 @@ test("warnings are not retried", async () => {
   );
   assert.equal(calls, 1);
 });
+
+test("<namespace> in a hint becomes the control plane's namespace", async () => {
+  const report = await runChecks(
+    [{ name: "a", checks: [check("a1", { error: "x" }, { hint: "kubectl -n <namespace> get pods" })] }],
+    {
+      namespace: "mesh",
+    } as CheckContext,
+  );
+  assert.equal(report.categories[0]?.checks[0]?.hint, "kubectl -n mesh get pods");
+});

@@ -4,6 +4,7 @@
  * outcome into an exit code (0 ok, 1 failure, 2 usage); each command lives in cli/commands/.
  */
 import { Command, CommanderError } from "commander";
+import { checkCommand } from "./commands/check.js";
 import { demoCommand } from "./commands/demo.js";
 import { installCommand } from "./commands/install.js";
 import { uninstallCommand } from "./commands/uninstall.js";
@@ -22,7 +23,7 @@ export function buildProgram(): Command {
     })
     .exitOverride();
   // addCommand does not pass exitOverride and output settings down: copy them so a bad flag exits 2.
-  for (const command of [demoCommand(), installCommand(), uninstallCommand()])
+  for (const command of [demoCommand(), installCommand(), uninstallCommand(), checkCommand()])
     program.addCommand(command.copyInheritedSettings(program));
   return program;
 }

@@ -141,9 +141,9 @@ function renderProxy(
   report: ObjectReport,
 ): void {
   const probes = probePorts(t.spec);
-  for (const p of probes.filter((p) => p.declared))
+  for (const p of probes.filter((p) => p.servesApp))
     report.warnings.push(
-      `the ${p.probe} of container "${p.container}" targets port ${p.port}, which the app serves on: the port is left unintercepted so the kubelet's plaintext probes reach it, and unmeshed clients can reach it in plaintext too; give probes a port of their own to keep ${p.port} mTLS-only`,
+      `the ${p.probe} of container "${p.container}" targets port ${p.port}, the app's port: it stays unintercepted so the kubelet's plaintext probes reach it, which lets unmeshed clients reach it in plaintext too; give probes a port of their own to keep ${p.port} mTLS-only`,
     );
   const skipInbound = unique([
     String(PROXY_PORTS.RESERVED),

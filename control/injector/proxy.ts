@@ -79,7 +79,7 @@ function proxyEnv(config: InjectorConfig, inputs: ProxyInputs): Obj[] {
 
 /** The sidecar, as UID 2102 (trellis-init lets that user's traffic out unintercepted). */
 export function proxyContainer(config: InjectorConfig, inputs: ProxyInputs): Obj {
-  const admin = { path: "/ready", port: PROXY_PORTS.ADMIN };
+  const ready = () => ({ path: "/ready", port: PROXY_PORTS.ADMIN });
   return {
     name: PROXY_CONTAINER,
     image: config.proxyImage,
@@ -101,8 +101,8 @@ export function proxyContainer(config: InjectorConfig, inputs: ProxyInputs): Obj
       seccompProfile: { type: "RuntimeDefault" },
     },
     // Native: the app's containers start only once this passes, so the app never runs unmeshed.
-    ...(inputs.native ? { startupProbe: { httpGet: admin, periodSeconds: 1, failureThreshold: 120 } } : {}),
-    readinessProbe: { httpGet: admin, periodSeconds: 5, failureThreshold: 3 },
+    ...(inputs.native ? { startupProbe: { httpGet: ready(), periodSeconds: 1, failureThreshold: 120 } } : {}),
+    readinessProbe: { httpGet: ready(), periodSeconds: 5, failureThreshold: 3 },
     livenessProbe: {
       httpGet: { path: "/live", port: PROXY_PORTS.ADMIN },
       periodSeconds: 10,

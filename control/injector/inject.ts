@@ -12,6 +12,7 @@ import { initContainer, proxyContainer, tokenVolume, xtablesVolume } from "./pro
 import type { ObjectReport } from "./report.js";
 import { uninjectTemplate } from "./uninject.js";
 import {
+  annotationsOf,
   child,
   describe,
   isObj,
@@ -90,14 +91,14 @@ function injectOne(obj: Obj, config: InjectorConfig | undefined, opts: InjectOpt
   }
   if (!(POD_TEMPLATE_KINDS as readonly string[]).includes(kind))
     return { ...report, status: "skipped", reason: `kind ${kind} has no pod to mesh` };
-  const t = podTemplate(obj, true);
+  const t = podTemplate(obj);
   if (!t) return { ...report, status: "skipped", reason: "it has no pod template spec" };
   uninjectTemplate(t, { keepInjectAnnotation: true });
 
   const refused =
     refusal(t.spec) ?? (opts.force ? undefined : protectedNamespace(namespace, opts.controlPlaneNamespace));
   if (refused) return { ...report, status: "refused", reason: refused };
-  const annotations = child(t.metadata, "annotations") ?? {};
+  const annotations = annotationsOf(t, false) ?? {};
   if (annotations[ANNOTATIONS.INJECT] === "disabled") {
     report.warnings.push(`"${ANNOTATIONS.INJECT}: disabled" annotation set on the pod template`);
     return { ...report, status: "skipped", reason: `annotated "${ANNOTATIONS.INJECT}: disabled"` };
@@ -107,7 +108,7 @@ function injectOne(obj: Obj, config: InjectorConfig | undefined, opts: InjectOpt
   report.warnings.push(...parsed.warnings, ...podWarnings(t.spec));
 
   if (!opts.manual || !config) {
-    (child(t.metadata, "annotations", true) as Obj)[ANNOTATIONS.INJECT] = "enabled";
+    (annotationsOf(t, true) as Obj)[ANNOTATIONS.INJECT] = "enabled";
     return report;
   }
   renderProxy(t, config, opts, parsed.settings, kind === "Deployment" ? name : undefined, report);
@@ -173,7 +174,7 @@ function renderProxy(
   if (inits.length > 0) t.spec.initContainers = [...inits, ...list(t.spec, "initContainers")];
   if (!native) t.spec.containers = [proxy, ...list(t.spec, "containers")];
   t.spec.volumes = [...list(t.spec, "volumes"), tokenVolume(), ...(opts.skipInit ? [] : [xtablesVolume()])];
-  (child(t.metadata, "annotations", true) as Obj)[ANNOTATIONS.PROXY_VERSION] = config.version;
+  (annotationsOf(t, true) as Obj)[ANNOTATIONS.PROXY_VERSION] = config.version;
 }
 
 function unique(items: string[]): string[] {

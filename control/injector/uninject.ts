@@ -7,6 +7,7 @@ import { ANNOTATIONS } from "./config.js";
 import { INIT_CONTAINER, INJECTED_VOLUMES, PROXY_CONTAINER } from "./proxy.js";
 import type { ObjectReport } from "./report.js";
 import {
+  annotationsOf,
   child,
   describe,
   isObj,
@@ -33,7 +34,7 @@ export function uninjectTemplate(t: PodTemplate, opts: { keepInjectAnnotation: b
   drop(t.spec, "initContainers", (c) => !OURS.has(c.name));
   drop(t.spec, "containers", (c) => c.name !== PROXY_CONTAINER);
   drop(t.spec, "volumes", (v) => !(INJECTED_VOLUMES as readonly unknown[]).includes(v.name));
-  const annotations = child(t.metadata, "annotations");
+  const annotations = annotationsOf(t, false);
   if (annotations) {
     const keys = [ANNOTATIONS.PROXY_VERSION as string];
     if (!opts.keepInjectAnnotation && annotations[ANNOTATIONS.INJECT] === "enabled")
@@ -42,7 +43,11 @@ export function uninjectTemplate(t: PodTemplate, opts: { keepInjectAnnotation: b
     for (const key of present) delete annotations[key];
     if (present.length > 0) {
       changed = true;
-      if (Object.keys(annotations).length === 0) delete t.metadata.annotations;
+      // What inject created empty is removed empty: the annotations, then a template's bare metadata.
+      const metadata = child(t.template, "metadata") as Obj;
+      if (Object.keys(annotations).length === 0) delete metadata.annotations;
+      // (A Pod is its own template and keeps its metadata; a nested template has no kind.)
+      if (Object.keys(metadata).length === 0 && t.template.kind === undefined) delete t.template.metadata;
     }
   }
   return changed;
@@ -66,12 +71,13 @@ export function uninject(input: unknown): { object: unknown; reports: ObjectRepo
   const base = { object: describe(obj), kind: kind || "document", name, warnings: [] };
   let changed = false;
   if ((POD_TEMPLATE_KINDS as readonly string[]).includes(kind)) {
-    const t = podTemplate(obj, false);
+    const t = podTemplate(obj);
     if (t) changed = uninjectTemplate(t, { keepInjectAnnotation: false });
   } else if (kind === "Namespace") {
     const annotations = child(child(obj, "metadata") ?? {}, "annotations");
     if (annotations && annotations[ANNOTATIONS.INJECT] === "enabled") {
       delete annotations[ANNOTATIONS.INJECT];
+      if (Object.keys(annotations).length === 0) delete (child(obj, "metadata") as Obj).annotations;
       changed = true;
     }
   }

@@ -47,14 +47,21 @@ export function list(o: Obj, key: string): Obj[] {
   return Array.isArray(v) ? v.filter(isObj) : [];
 }
 
-/** A pod template: the metadata (created if asked) and the pod spec, both inside the object. */
+/** A pod template inside its object: the pod spec, and the metadata when there is any. */
 export interface PodTemplate {
-  metadata: Obj;
+  /** The template (the Pod itself for a Pod): where `metadata` is added when needed. */
+  template: Obj;
   spec: Obj;
 }
 
+/** The template's annotations, created (with the metadata) when `create` and absent. */
+export function annotationsOf(t: PodTemplate, create: boolean): Obj | undefined {
+  const metadata = child(t.template, "metadata", create);
+  return metadata && child(metadata, "annotations", create);
+}
+
 /** The pod template of a workload (the object itself for a Pod); undefined when it has none. */
-export function podTemplate(obj: Obj, createMetadata: boolean): PodTemplate | undefined {
+export function podTemplate(obj: Obj): PodTemplate | undefined {
   const kind = obj.kind;
   let holder: Obj | undefined;
   if (kind === "Pod") holder = obj;
@@ -65,8 +72,7 @@ export function podTemplate(obj: Obj, createMetadata: boolean): PodTemplate | un
   if (!template) return undefined;
   const spec = child(template, "spec");
   if (!spec) return undefined;
-  const metadata = child(template, "metadata", createMetadata) ?? {};
-  return { metadata, spec };
+  return { template, spec };
 }
 
 /** `deployment/web`: how reports and errors name an object. */

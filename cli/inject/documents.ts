@@ -134,8 +134,9 @@ function sync(doc: Document, node: unknown, value: unknown): unknown {
 
 /** Several sources in one stream: a document separator between them where one is missing. */
 export function joinOutputs(outputs: string[]): string {
+  // JSON is YAML: a JSON source after another is one more document of the stream.
   return outputs
     .filter((o) => o.trim() !== "")
-    .map((o, i) => (i === 0 || /^\s*(---|[{[])/.test(o) ? o : `---\n${o}`))
+    .map((o, i) => (i === 0 || /^---/.test(o) ? o : `---\n${o}`))
     .join("");
 }

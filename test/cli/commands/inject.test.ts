@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
+import { parseAllDocuments } from "yaml";
 import { assertGolden } from "../../support/golden.js";
 import { bin, repoRoot } from "../../support/process.js";
 
@@ -177,4 +178,17 @@ test("refusals exit non-zero with one clear line and nothing on stdout", async (
   ]);
   const forced = await ok(["inject", "--force", "-"], pod("", "kube-system"));
   assert.match(forced.stderr, /pod "p" injected/);
+});
+
+test("a JSON source after a YAML one stays a separate document of the stream", async () => {
+  const { stdout } = await ok(["inject", `${F}/web.yaml`, `${F}/list.json`]);
+  const docs = parseAllDocuments(stdout);
+  assert.deepEqual(
+    docs.map((d) => d.errors.length),
+    [0, 0, 0, 0],
+  );
+  assert.deepEqual(
+    docs.map((d) => (d.toJS() as { kind: string }).kind),
+    ["Deployment", "Service", "ConfigMap", "List"],
+  );
 });

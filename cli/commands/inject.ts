@@ -5,10 +5,11 @@
  * refused object or a bad input fails the run before anything is printed on stdout.
  */
 import { readFileSync } from "node:fs";
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import {
   type InjectorConfig,
   inject,
+  isPortOrRange,
   type ObjectReport,
   refusals,
   renderReport,
@@ -30,6 +31,7 @@ interface InjectFlags extends ConfigFlags {
   legacySidecar: boolean;
   skipInit: boolean;
   force: boolean;
+  opaquePorts?: string[];
 }
 
 export function injectCommand(): Command {
@@ -52,6 +54,12 @@ export function injectCommand(): Command {
       false,
     )
     .option("--force", "also mesh workloads in kube-system and in the control plane's namespace", false)
+    .addOption(
+      new Option(
+        "--opaque-ports <ports>",
+        "ports whose traffic is not HTTP (8080,9000-9010): annotates pod templates, Namespaces and Services",
+      ).argParser(portsArg),
+    )
     .addOption(
       new Option("--control-plane-namespace <ns>", "namespace Trellis is installed in")
         .default(DEFAULT_NAMESPACE)
@@ -132,6 +140,7 @@ export function runInject(
     skipInit: flags.skipInit,
     force: flags.force,
     controlPlaneNamespace: flags.controlPlaneNamespace,
+    ...(flags.opaquePorts ? { opaquePorts: flags.opaquePorts } : {}),
   };
   const output = joinOutputs(
     parsed.map((p) =>
@@ -145,4 +154,11 @@ export function runInject(
   const refused = refusals(reports);
   if (refused.length > 0) throw new InputError(`cannot inject: ${refused.join("; ")}`);
   return { output, report: renderReport(reports) };
+}
+
+function portsArg(value: string): string[] {
+  const ports = value.split(",").map((p) => p.trim());
+  if (ports.length === 0 || !ports.every(isPortOrRange))
+    throw new InvalidArgumentError("expected ports and ranges such as 8080,9000-9010");
+  return ports;
 }

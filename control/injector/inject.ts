@@ -39,6 +39,12 @@ export interface InjectOptions {
   controlPlaneNamespace: string;
   /** The namespace of objects that do not name one (the webhook knows the request's). */
   namespace?: string;
+  /**
+   * Ports whose traffic is not HTTP, already checked: written as `trellis.dev/opaque-ports` on pod
+   * templates, Namespaces and Services (the one thing a Service is annotated with). Uninject keeps
+   * it: it describes the app, not the injection.
+   */
+  opaquePorts?: string[];
 }
 
 export interface InjectResult {
@@ -87,6 +93,14 @@ function injectOne(obj: Obj, config: InjectorConfig | undefined, opts: InjectOpt
     if (why) return { ...report, status: "refused", reason: why };
     const annotations = child(child(obj, "metadata", true) as Obj, "annotations", true) as Obj;
     annotations[ANNOTATIONS.INJECT] = "enabled";
+    if (opts.opaquePorts?.length) annotations[ANNOTATIONS.OPAQUE_PORTS] = opts.opaquePorts.join(",");
+    return { ...report, status: "annotated" };
+  }
+  if (kind === "Service") {
+    if (!opts.opaquePorts?.length)
+      return { ...report, status: "skipped", reason: "kind Service has no pod to mesh" };
+    const annotations = child(child(obj, "metadata", true) as Obj, "annotations", true) as Obj;
+    annotations[ANNOTATIONS.OPAQUE_PORTS] = opts.opaquePorts.join(",");
     return { ...report, status: "annotated" };
   }
   if (!(POD_TEMPLATE_KINDS as readonly string[]).includes(kind))
@@ -98,6 +112,8 @@ function injectOne(obj: Obj, config: InjectorConfig | undefined, opts: InjectOpt
   const refused =
     refusal(t.spec) ?? (opts.force ? undefined : protectedNamespace(namespace, opts.controlPlaneNamespace));
   if (refused) return { ...report, status: "refused", reason: refused };
+  if (opts.opaquePorts?.length)
+    (annotationsOf(t, true) as Obj)[ANNOTATIONS.OPAQUE_PORTS] = opts.opaquePorts.join(",");
   const annotations = annotationsOf(t, false) ?? {};
   if (annotations[ANNOTATIONS.INJECT] === "disabled") {
     report.warnings.push(`"${ANNOTATIONS.INJECT}: disabled" annotation set on the pod template`);

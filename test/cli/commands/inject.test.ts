@@ -175,9 +175,20 @@ test("refusals exit non-zero with one clear line and nothing on stdout", async (
     refused(["inject", "--manual", "-"], 2, /--manual needs the mesh's trust anchors/, pod("")),
     refused(["inject", "test/fixtures/inject/missing.yaml"], 1, /missing.yaml: no such file or directory/),
     refused(["inject"], 2, /missing required argument/),
+    refused(
+      ["inject", "--opaque-ports", "7000,mysql", `${F}/web.yaml`],
+      2,
+      /--opaque-ports.*expected ports and ranges/,
+    ),
   ]);
   const forced = await ok(["inject", "--force", "-"], pod("", "kube-system"));
   assert.match(forced.stderr, /pod "p" injected/);
+});
+
+test("--opaque-ports annotates the Service too", async () => {
+  const { stdout, stderr } = await ok(["inject", "--opaque-ports", "7000", `${F}/web.yaml`]);
+  assert.match(stderr, /deployment "web" injected\nservice "web" annotated\n/);
+  assert.equal(stdout.match(/trellis.dev\/opaque-ports: "?7000"?$/gm)?.length, 2, stdout);
 });
 
 test("a JSON source after a YAML one stays a separate document of the stream", async () => {

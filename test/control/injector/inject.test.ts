@@ -326,3 +326,35 @@ test("warnings: UDP ports and automountServiceAccountToken: false say what they 
     ].join("\n"),
   );
 });
+
+test("opaque ports annotate pod templates, Namespaces and Services; uninject keeps them, they describe the app", () => {
+  const opts = { ...MANUAL, opaquePorts: ["7000", "9000-9010"] };
+  const objects = [
+    ...fixture("web.yaml"),
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "shop" } },
+  ];
+  const r = inject({ apiVersion: "v1", kind: "List", items: objects }, CONFIG, opts);
+  assert.deepEqual(
+    r.reports.map((x) => `${x.object} ${x.status}`),
+    [
+      "deployment/web injected",
+      "service/web annotated",
+      "configmap/web-config skipped",
+      "namespace/shop annotated",
+    ],
+  );
+  const items = (r.object as O).items as O[];
+  for (const annotations of [
+    items[0]?.spec.template.metadata.annotations,
+    items[1]?.metadata.annotations,
+    items[3]?.metadata.annotations,
+  ])
+    assert.equal(annotations["trellis.dev/opaque-ports"], "7000,9000-9010");
+  assert.deepEqual(inject(r.object, CONFIG, opts).object, r.object);
+  const back = uninject(r.object).object as O;
+  assert.equal(
+    back.items[0].spec.template.metadata.annotations["trellis.dev/opaque-ports"],
+    "7000,9000-9010",
+  );
+  assert.equal(back.items[0].spec.template.spec.initContainers.length, 1, "only the user's init container");
+});

@@ -53,8 +53,9 @@ export interface InjectorConfig {
 }
 
 /**
- * The keys of the `trellis-config` ConfigMap the injector reads (a subset of what install writes;
- * cli/install's MeshConfig must stay assignable to it, which the compiler checks where it is passed).
+ * The keys of the `trellis-config` ConfigMap the injector reads: a subset of what `meshctl install`
+ * writes (cli/install/config.ts, which control/ may not import). A test builds this config from
+ * install's own output, so a key renamed on one side fails there.
  */
 export interface InstalledConfig {
   version: string;

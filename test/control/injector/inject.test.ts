@@ -14,6 +14,7 @@ import {
   uninject,
 } from "../../../control/injector/index.js";
 import { PROXY_ENV } from "../../../lib/proxy-env.js";
+import { loadConfig as loadProxyConfig } from "../../../proxy/config.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: test objects are walked freely
 type O = Record<string, any>;
@@ -357,4 +358,26 @@ test("opaque ports annotate pod templates, Namespaces and Services; uninject kee
     "7000,9000-9010",
   );
   assert.equal(back.items[0].spec.template.spec.initContainers.length, 1, "only the user's init container");
+});
+
+test("the proxy accepts the environment inject renders, once the kubelet has filled in the downward API", () => {
+  const { object } = one(fixture("web.yaml")[0]);
+  const proxy = object.spec.template.spec.initContainers[1] as O;
+  const pod: Record<string, string> = {
+    "metadata.namespace": "shop",
+    "metadata.name": "web-5d8f-abcde",
+    "spec.serviceAccountName": "web",
+  };
+  const env: Record<string, string> = {};
+  for (const e of proxy.env as O[]) {
+    const raw: string = e.value ?? pod[e.valueFrom.fieldRef.fieldPath];
+    // $(VAR) expands from variables defined earlier, as the kubelet does.
+    env[e.name] = raw.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name) => env[name] ?? m);
+  }
+  const config = loadProxyConfig(env);
+  assert.equal(config.identity.name, "spiffe://cluster.local/ns/shop/sa/web");
+  assert.equal(config.identity.tokenFile, "/var/run/trellis/identity/token/token");
+  assert.deepEqual([...config.inboundPorts], [8080, 9000, 9100]);
+  assert.equal(config.destinationService?.contextNamespace, "shop");
+  assert.deepEqual(config.pod, { namespace: "shop", name: "web-5d8f-abcde", deployment: "web" });
 });

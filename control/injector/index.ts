@@ -5,7 +5,8 @@
  * its JSONPatch. config.ts reads the installed config and the workloads' annotations, workloads.ts
  * knows where each kind keeps its pod and which pods are refused, proxy.ts renders the proxy and
  * trellis-init containers, probes.ts keeps the kubelet's probes working under mTLS, inject.ts and
- * uninject.ts put them in and take them out, and report.ts says what happened.
+ * uninject.ts put them in and take them out, report.ts says what happened, and patch.ts turns the
+ * old and the new object into the webhook's JSONPatch.
  */
 export {
   ANNOTATION_PREFIX,
@@ -20,6 +21,7 @@ export {
   workloadSettings,
 } from "./config.js";
 export { type InjectOptions, type InjectResult, inject } from "./inject.js";
+export { jsonPatch, type PatchOperation } from "./patch.js";
 export { type ProbePort, probePorts } from "./probes.js";
 export { INIT_CONTAINER, PROXY_CONTAINER, TOKEN_DIR, TOKEN_VOLUME, XTABLES_VOLUME } from "./proxy.js";
 export { type ObjectReport, refusals, renderReport, type Status } from "./report.js";

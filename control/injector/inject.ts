@@ -112,14 +112,13 @@ function injectOne(obj: Obj, config: InjectorConfig | undefined, opts: InjectOpt
   const refused =
     refusal(t.spec) ?? (opts.force ? undefined : protectedNamespace(namespace, opts.controlPlaneNamespace));
   if (refused) return { ...report, status: "refused", reason: refused };
-  if (opts.opaquePorts?.length)
-    (annotationsOf(t, true) as Obj)[ANNOTATIONS.OPAQUE_PORTS] = opts.opaquePorts.join(",");
-  const annotations = annotationsOf(t, false) ?? {};
-  if (annotations[ANNOTATIONS.INJECT] === "disabled") {
+  if (annotationsOf(t, false)?.[ANNOTATIONS.INJECT] === "disabled") {
     report.warnings.push(`"${ANNOTATIONS.INJECT}: disabled" annotation set on the pod template`);
     return { ...report, status: "skipped", reason: `annotated "${ANNOTATIONS.INJECT}: disabled"` };
   }
-  const parsed = workloadSettings(annotations);
+  if (opts.opaquePorts?.length)
+    (annotationsOf(t, true) as Obj)[ANNOTATIONS.OPAQUE_PORTS] = opts.opaquePorts.join(",");
+  const parsed = workloadSettings(annotationsOf(t, false) ?? {});
   if (parsed.errors.length > 0) return { ...report, status: "refused", reason: parsed.errors.join("; ") };
   report.warnings.push(...parsed.warnings, ...podWarnings(t.spec));
 

@@ -311,6 +311,8 @@ test("warnings: UDP ports and automountServiceAccountToken: false say what they 
   const l = one(legacy);
   assert.equal(l.report.status, "skipped");
   assert.deepEqual(l.object, legacy);
+  // A skipped workload is left as it is, whatever the options.
+  assert.deepEqual(one(legacy, { ...MANUAL, opaquePorts: ["7000"] }).object, legacy);
   assert.equal(
     renderReport([d, l.report]),
     [

@@ -176,6 +176,12 @@ test("refusals exit non-zero with one clear line and nothing on stdout", async (
     refused(["inject", "test/fixtures/inject/missing.yaml"], 1, /missing.yaml: no such file or directory/),
     refused(["inject"], 2, /missing required argument/),
     refused(
+      ["inject", "--manual", `--kubeconfig=${F}/missing-kubeconfig`, "-"],
+      1,
+      /^meshctl: --kubeconfig .*missing-kubeconfig: /,
+      pod(""),
+    ),
+    refused(
       ["inject", "--opaque-ports", "7000,mysql", `${F}/web.yaml`],
       2,
       /--opaque-ports.*expected ports and ranges/,

@@ -6,7 +6,9 @@
 import { Command, CommanderError } from "commander";
 import { checkCommand } from "./commands/check.js";
 import { demoCommand } from "./commands/demo.js";
+import { injectCommand } from "./commands/inject.js";
 import { installCommand } from "./commands/install.js";
+import { uninjectCommand } from "./commands/uninject.js";
 import { uninstallCommand } from "./commands/uninstall.js";
 import { EXIT_FAILURE, EXIT_USAGE, InputError, UsageError } from "./errors.js";
 import { VERSION } from "./version.js";
@@ -23,7 +25,14 @@ export function buildProgram(): Command {
     })
     .exitOverride();
   // addCommand does not pass exitOverride and output settings down: copy them so a bad flag exits 2.
-  for (const command of [demoCommand(), installCommand(), uninstallCommand(), checkCommand()])
+  for (const command of [
+    demoCommand(),
+    installCommand(),
+    uninstallCommand(),
+    checkCommand(),
+    injectCommand(),
+    uninjectCommand(),
+  ])
     program.addCommand(command.copyInheritedSettings(program));
   return program;
 }

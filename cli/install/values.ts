@@ -9,6 +9,9 @@ import { UsageError } from "../errors.js";
 import { VERSION } from "../version.js";
 import { IMAGE_REGISTRY, imageRef } from "./image.js";
 
+// The levels an injected proxy takes: the injector checks its annotation against the same list.
+export { PROXY_LOG_LEVELS } from "../../control/injector/index.js";
+
 /** CPU and memory as Kubernetes quantities; an absent field is not set. */
 export interface Resources {
   cpuRequest?: string;
@@ -24,7 +27,6 @@ export const IDENTITY_GRPC_PORT = 8080;
 export const IDENTITY_ADMIN_PORT = 9990;
 export const DESTINATION_GRPC_PORT = 8086;
 export const DESTINATION_ADMIN_PORT = 9996;
-export const PROXY_LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;
 
 /** The flags of `meshctl install`, as commander parses them. */
 export interface InstallFlags {

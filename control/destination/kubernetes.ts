@@ -125,7 +125,10 @@ function service(
         endpoints.push({
           ip,
           ready,
-          meshed: Boolean(pod?.spec?.containers.some((c) => c.name === PROXY_CONTAINER)),
+          // The injector runs the proxy as a native sidecar (an init container) unless told otherwise.
+          meshed: [...(pod?.spec?.containers ?? []), ...(pod?.spec?.initContainers ?? [])].some(
+            (c) => c.name === PROXY_CONTAINER,
+          ),
           serviceAccount: pod?.spec?.serviceAccountName || "default",
           pod: ref?.name ?? ip,
           ...ownerOf(pod),

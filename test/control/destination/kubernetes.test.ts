@@ -167,3 +167,22 @@ test("ServiceProfiles and TrafficSplits from the API are validated like files; s
     ],
   );
 });
+
+test("regression: a pod whose proxy is a native sidecar (an init container) is meshed", () => {
+  const native = pod("web-5d9f-x1", false, { kind: "ReplicaSet", name: "web-5d9f" }, "5d9f");
+  native.spec = {
+    ...native.spec,
+    containers: [{ name: "app" }],
+    initContainers: [{ name: "trellis-proxy", restartPolicy: "Always" }],
+  };
+  const { state } = translate(
+    { services: [svc], endpointSlices: [slice], pods: [native], serviceProfiles: [], trafficSplits: [] },
+    "cluster.local",
+  );
+  const view = endpointView(
+    { kind: "service", namespace: "shop", name: "web", port: 80 },
+    state,
+    "cluster.local",
+  );
+  assert.equal([...view.addrs.values()][0]?.addr.identity, "spiffe://cluster.local/ns/shop/sa/web");
+});

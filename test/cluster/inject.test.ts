@@ -1,0 +1,68 @@
+/**
+ * `meshctl inject` against the test bed's API server: the installed config is read from the cluster's
+ * ConfigMaps (`--kubeconfig`), and what inject prints is valid Kubernetes, as `kubectl apply
+ * --dry-run=server` proves: every kind, the native sidecar and the legacy one, and the annotations.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { after, before, test } from "node:test";
+import { parseAllDocuments } from "yaml";
+import { bin, repoRoot } from "../support/process.js";
+import { type Cluster, startCluster } from "./harness/index.js";
+
+const F = "test/fixtures/inject";
+
+let cluster: Cluster;
+
+before(async () => {
+  cluster = await startCluster();
+});
+after(() => cluster?.stop());
+
+function meshctl(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [bin("meshctl"), ...args], { cwd: repoRoot }, (err, stdout, stderr) =>
+      err ? reject(new Error(`meshctl ${args.join(" ")}: ${stderr}`)) : resolve(stdout),
+    );
+  });
+}
+
+test("inject --manual reads the installed config from the cluster, and its output passes the API server's validation", async () => {
+  // Only what inject reads of an install: the namespace and the two ConfigMaps (no pods to run).
+  const install = parseAllDocuments(
+    await meshctl([
+      "install",
+      "--identity-trust-anchors-file=test/fixtures/install/ca.crt",
+      "--identity-issuer-certificate-file=test/fixtures/install/issuer.crt",
+      "--identity-issuer-key-file=test/fixtures/install/issuer.key",
+      "--proxy-cpu-request=30m",
+    ]),
+  ).map((d) => d.toJS());
+  const config = install.filter(
+    (o) =>
+      o.kind === "Namespace" ||
+      (o.kind === "ConfigMap" &&
+        ["trellis-config", "trellis-identity-trust-roots"].includes(o.metadata.name)),
+  );
+  assert.equal(config.length, 3);
+  await cluster.kubectl(["apply", "-f", "-"], {
+    input: JSON.stringify({ apiVersion: "v1", kind: "List", items: config }),
+  });
+  await cluster.createNamespace("shop");
+
+  const kube = `--kubeconfig=${cluster.kubeconfigPath}`;
+  const inputs = [`${F}/web.yaml`, `${F}/kinds.yaml`, `${F}/list.json`];
+  const [manual, legacy, annotated] = await Promise.all([
+    meshctl(["inject", "--manual", kube, ...inputs]),
+    meshctl(["inject", "--manual", "--legacy-sidecar", kube, ...inputs]),
+    meshctl(["inject", ...inputs]),
+  ]);
+  // The proxy's resources come from the cluster's trellis-config, not from install's defaults.
+  assert.match(manual, /cpu: 30m/);
+  for (const output of [manual, legacy, annotated]) {
+    const report = await cluster.kubectl(["apply", "--dry-run=server", "-f", "-"], { input: output });
+    const lines = report.trim().split("\n");
+    assert.equal(lines.length, 12, report);
+    for (const line of lines) assert.match(line, / (created|configured|unchanged) \(server dry run\)$/);
+  }
+});

@@ -1,0 +1,60 @@
+// The webhook's JSONPatch: applied to the original pod, the operations give the injected pod.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { parseAllDocuments } from "yaml";
+import { FLAG_DEFAULTS, meshConfig, resolveValues } from "../../../cli/install/index.js";
+import { inject, injectorConfig, jsonPatch, type PatchOperation } from "../../../control/injector/index.js";
+
+/** A minimal RFC 6902 applier for the three operations jsonPatch emits. */
+function apply(doc: unknown, ops: PatchOperation[]): unknown {
+  const root = { doc: structuredClone(doc) } as Record<string, unknown>;
+  for (const op of ops) {
+    const tokens = [
+      "doc",
+      ...op.path
+        .split("/")
+        .slice(1)
+        .map((t) => t.replaceAll("~1", "/").replaceAll("~0", "~")),
+    ];
+    const last = tokens.pop() as string;
+    let parent = root as Record<string, unknown>;
+    for (const t of tokens) parent = parent[t] as Record<string, unknown>;
+    if (op.op === "remove") delete parent[last];
+    else parent[last] = structuredClone(op.value);
+  }
+  return root.doc;
+}
+
+test("the patch from a pod to its injected form gives the injected pod; equal pods give no patch", () => {
+  const anchors = readFileSync(new URL("../../fixtures/install/ca.crt", import.meta.url), "utf8");
+  const config = injectorConfig(
+    meshConfig(
+      resolveValues({
+        ...FLAG_DEFAULTS,
+        crds: false,
+        ha: false,
+        identityExternalIssuer: false,
+        output: "yaml",
+      }),
+    ),
+    anchors,
+  );
+  const text = readFileSync(new URL("../../fixtures/inject/kinds.yaml", import.meta.url), "utf8");
+  const pods = parseAllDocuments(text)
+    .map((d) => d.toJS() as { kind: string })
+    .filter((o) => o.kind === "Pod");
+  assert.equal(pods.length, 1);
+  for (const manual of [true, false]) {
+    const before = pods[0];
+    const after = inject(before, config, { manual, controlPlaneNamespace: "trellis" }).object;
+    const ops = jsonPatch(before, after);
+    assert.ok(ops.length > 0);
+    assert.deepEqual(apply(before, ops), after);
+    assert.deepEqual(jsonPatch(after, after), []);
+  }
+  // Annotation keys hold a slash: escaped as ~1 in the pointer.
+  assert.deepEqual(jsonPatch({ a: {} }, { a: { "trellis.dev/inject": "enabled" } }), [
+    { op: "add", path: "/a/trellis.dev~1inject", value: "enabled" },
+  ]);
+});

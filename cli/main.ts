@@ -10,7 +10,7 @@ import { injectCommand } from "./commands/inject.js";
 import { installCommand } from "./commands/install.js";
 import { uninjectCommand } from "./commands/uninject.js";
 import { uninstallCommand } from "./commands/uninstall.js";
-import { EXIT_FAILURE, EXIT_USAGE, InputError, UsageError } from "./errors.js";
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, InputError, UsageError } from "./errors.js";
 import { VERSION } from "./version.js";
 
 export function buildProgram(): Command {
@@ -38,6 +38,11 @@ export function buildProgram(): Command {
 }
 
 async function main(): Promise<void> {
+  // A reader that stops early (`meshctl install | head`) is not a failure: stop writing, quietly.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(EXIT_OK);
+    throw err;
+  });
   const program = buildProgram();
   try {
     await program.parseAsync(process.argv);

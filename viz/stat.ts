@@ -4,6 +4,9 @@
  * computes them), plus open connections. Pure functions over two scrapes taken some seconds apart.
  */
 import type { Sample } from "./prometheus.js";
+import { quantile } from "./series.js";
+
+export { quantile };
 
 /** One workload's proxy metrics at one moment. */
 export interface Scrape {
@@ -42,26 +45,6 @@ function buckets(samples: Sample[]): Map<number, number> {
     out.set(le, (out.get(le) ?? 0) + s.value);
   }
   return out;
-}
-
-/** Prometheus's histogram_quantile: linear interpolation inside the bucket holding the rank. */
-export function quantile(q: number, cumulative: Map<number, number>): number | undefined {
-  const bounds = [...cumulative.keys()].sort((a, b) => a - b);
-  const count = cumulative.get(Number.POSITIVE_INFINITY) ?? 0;
-  if (count <= 0) return undefined;
-  const rank = q * count;
-  let lowerBound = 0;
-  let lowerCount = 0;
-  for (const bound of bounds) {
-    const c = cumulative.get(bound) ?? 0;
-    if (c >= rank) {
-      if (bound === Number.POSITIVE_INFINITY) return lowerBound;
-      return lowerBound + ((bound - lowerBound) * (rank - lowerCount)) / Math.max(c - lowerCount, 1e-9);
-    }
-    lowerBound = bound;
-    lowerCount = c;
-  }
-  return lowerBound;
 }
 
 /** The row for one workload over the window between two scrapes. */

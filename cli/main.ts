@@ -7,6 +7,7 @@ import { Command, CommanderError } from "commander";
 import { demoCommand } from "./commands/demo.js";
 import { installCommand } from "./commands/install.js";
 import { uninstallCommand } from "./commands/uninstall.js";
+import { vizCommand } from "./commands/viz.js";
 import { EXIT_FAILURE, EXIT_USAGE, InputError, UsageError } from "./errors.js";
 import { VERSION } from "./version.js";
 
@@ -22,9 +23,16 @@ export function buildProgram(): Command {
     })
     .exitOverride();
   // addCommand does not pass exitOverride and output settings down: copy them so a bad flag exits 2.
-  for (const command of [demoCommand(), installCommand(), uninstallCommand()])
-    program.addCommand(command.copyInheritedSettings(program));
+  for (const command of [demoCommand(), installCommand(), uninstallCommand(), vizCommand()])
+    program.addCommand(inherit(command, program));
   return program;
+}
+
+/** Copies the program's settings down a command and its subcommands (`viz stat`). */
+function inherit(command: Command, parent: Command): Command {
+  command.copyInheritedSettings(parent);
+  for (const sub of command.commands) inherit(sub, command);
+  return command;
 }
 
 async function main(): Promise<void> {

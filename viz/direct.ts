@@ -51,6 +51,12 @@ export class DirectSource implements MetricsSource {
     this.after = await this.scrapeAll(false);
   }
 
+  /** One scrape standing for both ends: enough for `current`, the lifetime counters edges read. */
+  async snapshot(): Promise<void> {
+    this.before = await this.scrapeAll(true);
+    this.after = this.before;
+  }
+
   private async scrapeAll(first: boolean): Promise<Sample[]> {
     const results = await Promise.all(
       this.targets.map(async (t) => {

@@ -198,6 +198,8 @@ export interface TrafficSplit {
 }
 
 export interface SplitRow extends StatRow {
+  /** The TrafficSplit's name. */
+  split: string;
   apex: string;
   /** The backend's share of the split, 0..1. */
   weight: number;
@@ -211,6 +213,7 @@ export function splitRows(split: TrafficSplit, serviceRows: readonly StatRow[]):
     return {
       namespace: split.namespace,
       name: b.service,
+      split: split.name,
       apex: split.apex,
       weight: b.weight / total,
       success: row?.success,

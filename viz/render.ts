@@ -62,6 +62,7 @@ export function renderSplit(rows: readonly SplitRow[], output: Output): string {
     return json(
       rows.map((r) => ({
         namespace: r.namespace,
+        name: r.split,
         apex: r.apex,
         leaf: r.name,
         weight: r.weight,
@@ -84,7 +85,7 @@ export function renderSplit(rows: readonly SplitRow[], output: Output): string {
     "LATENCY_P99",
   ];
   const cells = rows.map((r) => [
-    r.name,
+    r.split,
     r.apex,
     r.name,
     `${Math.round(r.weight * 100)}%`,

@@ -25,6 +25,10 @@ export interface RoutesData {
   p95: Series[];
   p99: Series[];
   all: Series[];
+  /** Latency quantiles of all the service's responses (by authority), for a service no route matched. */
+  allP50: Series[];
+  allP95: Series[];
+  allP99: Series[];
 }
 
 const reEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -47,17 +51,18 @@ export async function gatherRoutes(source: MetricsSource, q: RoutesQuery): Promi
   const dst = service ? `${reEscape(service)}\\.${svcNs}\\..*` : ".+";
   const routed: Matchers = { ...clients, dst: { re: dst } };
   const by = ["dst", "rt_route"];
-  const [r, p50, p95, p99, all] = await Promise.all([
+  const allMatch: Matchers = { ...clients, authority: { re: dst } };
+  const [r, p50, p95, p99, all, allP50, allP95, allP99] = await Promise.all([
     source.increase("route_response_total", routed, [...by, "classification"]),
     source.quantile(0.5, "route_response_latency_ms", routed, by),
     source.quantile(0.95, "route_response_latency_ms", routed, by),
     source.quantile(0.99, "route_response_latency_ms", routed, by),
-    source.increase("response_total", { ...clients, authority: { re: `${dst}` } }, [
-      "authority",
-      "classification",
-    ]),
+    source.increase("response_total", allMatch, ["authority", "classification"]),
+    source.quantile(0.5, "response_latency_ms", allMatch, ["authority"]),
+    source.quantile(0.95, "response_latency_ms", allMatch, ["authority"]),
+    source.quantile(0.99, "response_latency_ms", allMatch, ["authority"]),
   ]);
-  return { windowSeconds: source.windowSeconds, routed: r, p50, p95, p99, all };
+  return { windowSeconds: source.windowSeconds, routed: r, p50, p95, p99, all, allP50, allP95, allP99 };
 }
 
 export interface RouteRow {
@@ -120,6 +125,14 @@ export function routeRows(data: RoutesData): RouteRow[] {
     const d = row(dst, DEFAULT_ROUTE);
     d.responses = Math.max(t.responses - routed.reduce((n, r) => n + r.responses, 0), 0);
     d.successes = Math.max(t.successes - routed.reduce((n, r) => n + r.successes, 0), 0);
+    // Histograms cannot be subtracted through histogram_quantile: the default row has latencies only
+    // when it is all the service's traffic.
+    if (routed.length === 0) {
+      const at = (series: Series[]) => series.find((s) => fqnOf(s.labels.authority ?? "") === dst)?.value;
+      d.latencyMsP50 = at(data.allP50);
+      d.latencyMsP95 = at(data.allP95);
+      d.latencyMsP99 = at(data.allP99);
+    }
   }
   for (const dst of new Set([...rows.values()].map((r) => r.fqn))) row(dst, DEFAULT_ROUTE);
   return [...rows.values()]

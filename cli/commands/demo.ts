@@ -3,10 +3,12 @@
  * workload its app and its proxy, run as separate processes on loopback addresses of their own, with
  * traffic flowing and mTLS between every pair.
  */
+import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parsePrometheusText } from "../../viz/prometheus.js";
 import { renderStatTable, type Scrape, statRow } from "../../viz/stat.js";
 import { LocalMesh, type ReadyProxy } from "../demo/mesh.js";
+import { removeDemoState, writeDemoState } from "../demo/state.js";
 import { bookshelf } from "../demo/topology.js";
 
 export interface DemoOptions {
@@ -41,7 +43,8 @@ Examples:
 
 Headless output, one JSON object per line:
   {"trustAnchor": PATH}
-  {"name", "identity", "app", "outbound", "inbound", "admin"}   (addresses as host:port)`,
+  {"name", "identity", "app", "outbound", "inbound", "admin"}   (addresses as host:port)
+  {"state": PATH}   where \`meshctl viz --demo\` finds the proxies; removed when the demo stops`,
     )
     .action(async (opts: DemoOptions) => {
       process.exitCode = await runDemo(opts);
@@ -79,6 +82,22 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     process.stderr.write(`meshctl demo: the local mesh did not start: ${(err as Error).message}\n`);
     return 1;
   }
+  // Where viz finds this demo's proxies; removed below however the demo ends.
+  const statePath = stopping
+    ? undefined
+    : await writeDemoState({
+        pid: process.pid,
+        startedAt: Date.now(),
+        namespace: topology.namespace,
+        storeDir: join(mesh.stateDir, "mesh"),
+        proxies: mesh.proxies.map((p) => ({
+          name: p.name,
+          pod: `${p.name}-0`,
+          admin: p.admin,
+          identity: p.identity,
+        })),
+      }).catch(() => undefined);
+  if (statePath && headless) out({ state: statePath });
   if (!stopping && !headless) {
     process.stderr.write(
       `\nThe mesh is up: traffic → web → books (a TrafficSplit sends 10 % to books-v2), authors, all over mTLS.\nTrust anchor: ${mesh.trustAnchorPath}\n`,
@@ -94,6 +113,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const reason = await Promise.race([stopped, crashed.then((why) => `error: ${why}`)]);
   stopping = true;
   stats?.stop();
+  if (statePath) await removeDemoState(statePath);
   await mesh.stop();
   if (reason.startsWith("error: ")) {
     process.stderr.write(`meshctl demo: ${reason.slice(7)}\n`);

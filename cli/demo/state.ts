@@ -71,7 +71,12 @@ export async function findDemoState(
     if (!name.endsWith(".json")) continue;
     const path = join(dir, name);
     const state = await readDemoState(path).catch(() => undefined);
-    if (!state || !alive(state.pid)) continue;
+    if (!state) continue;
+    // A demo killed outright could not remove its file: its pid is gone, so is the file now.
+    if (!alive(state.pid)) {
+      await rm(path, { force: true });
+      continue;
+    }
     if (!best || state.startedAt > best.state.startedAt) best = { path, state };
   }
   return best;

@@ -2,7 +2,6 @@
 // scrape of their admin endpoints. start app → start identity → start proxies → start Prometheus →
 // send bounded load → `meshctl viz` as a user runs it → assert.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -10,23 +9,9 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { get, meshedDestination, NAMESPACE, startMesh } from "../support/mesh.js";
-import { bin } from "../support/process.js";
+import { meshctl } from "../support/meshctl.js";
 import { SCRAPE_INTERVAL_S, startPrometheus } from "../support/prometheus.js";
 import { requireTools } from "../support/tools.js";
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export function meshctl(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin("meshctl"), ...args], { env, timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 interface StatJson {
   name: string;

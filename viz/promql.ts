@@ -64,7 +64,8 @@ export class PrometheusSource implements MetricsSource {
     try {
       res = await fetch(`${this.base}${path}`, { signal: AbortSignal.timeout(5000) });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      const c = (err as { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }).cause;
+      const cause = c?.code ?? c?.errors?.[0]?.code ?? c?.message ?? (err as Error).message;
       throw new SourceError(`Prometheus at ${this.base} is unreachable (${cause}); check --prometheus-url`);
     }
     const body = (await res.json().catch(() => undefined)) as VectorResponse | undefined;

@@ -92,7 +92,7 @@ export async function chooseSource(opts: SourceOptions): Promise<Chosen> {
       const interval = await source.scrapeIntervalSeconds();
       if (mode === "window" && interval !== undefined && windowSeconds < interval)
         throw new UsageError(
-          `-t ${windowText} is under Prometheus's scrape interval (${interval}s): use -t ${interval * 2}s or more`,
+          `-t ${windowText} is under Prometheus's scrape interval (${interval}s); a window needs two scrapes: use -t ${interval * 2}s or more`,
         );
       return source;
     },

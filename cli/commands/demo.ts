@@ -5,8 +5,9 @@
  */
 import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { parsePrometheusText } from "../../viz/prometheus.js";
-import { renderStatTable, type Scrape, statRow } from "../../viz/stat.js";
+import { DirectSource } from "../../viz/direct.js";
+import { gatherStat, statPlan, statRows } from "../../viz/golden.js";
+import { renderStat } from "../../viz/render.js";
 import { LocalMesh, type ReadyProxy } from "../demo/mesh.js";
 import { removeDemoState, writeDemoState } from "../demo/state.js";
 import { bookshelf } from "../demo/topology.js";
@@ -104,7 +105,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     );
     process.stderr.write("Golden metrics of each workload every 5 s, from its proxy. Ctrl-C to stop.\n");
   }
-  const stats = !headless && !stopping ? watchStats(mesh.proxies) : undefined;
+  const stats = !headless && !stopping ? watchStats(mesh, topology.namespace) : undefined;
 
   // A process that dies on its own ends the demo with an error rather than leaving half a mesh.
   const crashed = Promise.race(
@@ -123,37 +124,42 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   return 0;
 }
 
-/** Every few seconds, the golden metrics of each workload over the last window, as `viz stat` prints them. */
-function watchStats(proxies: readonly ReadyProxy[], everyMs = 5000): { stop(): void } {
-  let previous: Scrape[] = [];
-  let busy = false;
-  const tick = async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      const scrapes = await Promise.all(
-        proxies.map(async (p): Promise<Scrape | undefined> => {
-          const res = await fetch(`http://${p.admin}/metrics`, { signal: AbortSignal.timeout(2000) }).catch(
-            () => undefined,
-          );
-          if (!res?.ok) return undefined;
-          return { name: p.name, samples: parsePrometheusText(await res.text()), at: Date.now() };
-        }),
-      );
-      const current = scrapes.filter((s): s is Scrape => s !== undefined);
-      const rows = current.flatMap((after) => {
-        const before = previous.find((b) => b.name === after.name);
-        return before ? [statRow(before, after)] : [];
-      });
-      if (rows.length > 0) process.stdout.write(`\n${renderStatTable(rows)}\n`);
-      previous = current;
-    } finally {
-      busy = false;
+/**
+ * Every few seconds, the golden metrics of each workload over the last window, as `viz stat deploy
+ * --demo` computes and prints them: the same direct source and the same rows.
+ */
+function watchStats(mesh: LocalMesh, namespace: string, everyS = 5): { stop(): void } {
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      wake = resolve;
+      setTimeout(resolve, ms).unref();
+    });
+  const targets = mesh.proxies.map((p) => ({
+    admin: p.admin,
+    labels: { namespace, deployment: p.name, pod: `${p.name}-0` },
+  }));
+  const plan = statPlan({ resource: { kind: "deployment" }, namespace });
+  void (async () => {
+    while (!stopped && !("error" in plan)) {
+      const source = new DirectSource(targets, everyS);
+      try {
+        await source.collect(sleep);
+        if (stopped) break;
+        const rows = statRows(await gatherStat(source, plan), plan.by, plan.ownProxies);
+        if (rows.length > 0) process.stdout.write(`\n${renderStat(rows, "table", false)}\n`);
+      } catch {
+        // A proxy that stopped answering is the crash watcher's to report.
+      }
     }
+  })();
+  return {
+    stop: () => {
+      stopped = true;
+      wake?.();
+    },
   };
-  void tick();
-  const timer = setInterval(() => void tick(), everyMs);
-  return { stop: () => clearInterval(timer) };
 }
 
 function printProxy(p: ReadyProxy): void {

@@ -11,6 +11,7 @@ import { KIND_NAMES, parseResource, type Resource, shortKind } from "../../viz/r
 import { gatherRoutes, routeRows } from "../../viz/routes.js";
 import { SourceError } from "../../viz/source.js";
 import { InputError, UsageError } from "../errors.js";
+import { requireTerminal, runDashboard } from "../viz/dashboard.js";
 import { chooseSource, loadSplits, type SourceOptions } from "../viz/source.js";
 
 interface VizOptions extends SourceOptions {
@@ -180,10 +181,33 @@ Examples:
     });
 }
 
+function dashboardCommand(): Command {
+  return sourceOptions(new Command("dashboard"), false)
+    .description(
+      "a live terminal view: workloads with golden metrics and sparklines, the selected one's edges",
+    )
+    .addHelpText(
+      "after",
+      `
+Keys: ↑/↓ (or k/j) select a workload, s change the sort (name, rps, success, p99), q quit.
+Refreshes every 3 s; needs a terminal.
+
+Examples:
+  meshctl viz dashboard --demo
+  meshctl viz dashboard -n shop --prometheus-url http://127.0.0.1:9090`,
+    )
+    .action(async (opts: VizOptions) => {
+      requireTerminal();
+      // A direct scrape's window is the refresh; Prometheus answers over its usual minute.
+      await runDashboard(await chooseSource({ ...opts, window: opts.prometheusUrl ? "1m" : "3s" }));
+    });
+}
+
 export function vizCommand(): Command {
   return new Command("viz")
     .description("golden metrics in the terminal: stat, edges and routes, from Prometheus or a running demo")
     .addCommand(statCommand())
     .addCommand(edgesCommand())
-    .addCommand(routesCommand());
+    .addCommand(routesCommand())
+    .addCommand(dashboardCommand());
 }

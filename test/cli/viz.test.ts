@@ -23,6 +23,7 @@ test("meshctl viz: bad input gets one line and exit 2 (usage) or 1 (failure)", a
     [["viz", "edges", "svc", "--demo"], 2, /edges are between workloads/],
     [["viz", "stat", "deploy", "--demo", "-t", "soon"], 2, /not a duration/],
     [["viz", "stat", "deploy", "--demo"], 1, /no meshctl demo is running/],
+    [["viz", "dashboard", "--demo"], 1, /needs a terminal; in a script, use/],
     [["viz", "routes", "deploy/web", "--demo"], 1, /no meshctl demo is running/],
     [["viz", "stat", "deploy", "--prometheus-url", `http://127.0.0.1:${await freePort()}`], 1, /unreachable/],
   ];

@@ -15,6 +15,7 @@ import {
 import { Dashboard } from "../../viz/dashboard/view.js";
 import { edgeRows, gatherEdges } from "../../viz/edges.js";
 import { gatherStat, statPlan, statRows } from "../../viz/golden.js";
+import { gatherRoutes, routeRows } from "../../viz/routes.js";
 import { InputError } from "../errors.js";
 import type { Chosen } from "./source.js";
 
@@ -65,7 +66,10 @@ export async function runDashboard(chosen: Chosen): Promise<void> {
         const source = await chosen.open("window");
         const rows = statRows(await gatherStat(source, plan), plan.by, plan.ownProxies);
         const edges = edgeRows(await gatherEdges(source, "deployment", chosen.namespace), "deployment");
-        update(withSnapshot(model, rows, edges));
+        const routes = routeRows(
+          await gatherRoutes(source, { resource: { kind: "namespace" }, namespace: chosen.namespace }),
+        );
+        update(withSnapshot(model, rows, edges, routes));
       } catch (err) {
         update(withError(model, (err as Error).message));
       }

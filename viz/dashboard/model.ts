@@ -4,6 +4,7 @@
  */
 import type { EdgeRow } from "../edges.js";
 import type { StatRow } from "../golden.js";
+import type { RouteRow } from "../routes.js";
 
 export type SortKey = "name" | "rps" | "success" | "p99";
 export const SORT_KEYS: readonly SortKey[] = ["name", "rps", "success", "p99"];
@@ -14,6 +15,8 @@ export interface DashboardModel {
   namespace: string;
   rows: StatRow[];
   edges: EdgeRow[];
+  /** Every service's routes, as its callers see them. */
+  routes: RouteRow[];
   /** Per workload name, oldest first. */
   history: Record<string, { rps: number[]; p99: number[] }>;
   /** The selected workload's name. */
@@ -24,13 +27,18 @@ export interface DashboardModel {
 }
 
 export function initialModel(namespace: string): DashboardModel {
-  return { namespace, rows: [], edges: [], history: {}, selected: undefined, sort: "name" };
+  return { namespace, rows: [], edges: [], routes: [], history: {}, selected: undefined, sort: "name" };
 }
 
 const cap = (values: number[], v: number) => [...values, v].slice(-HISTORY);
 
 /** A refresh's rows and edges: history grows, the selection survives while its workload does. */
-export function withSnapshot(m: DashboardModel, rows: StatRow[], edges: EdgeRow[]): DashboardModel {
+export function withSnapshot(
+  m: DashboardModel,
+  rows: StatRow[],
+  edges: EdgeRow[],
+  routes: RouteRow[] = [],
+): DashboardModel {
   const history: DashboardModel["history"] = {};
   for (const r of rows) {
     const h = m.history[r.name] ?? { rps: [], p99: [] };
@@ -38,7 +46,7 @@ export function withSnapshot(m: DashboardModel, rows: StatRow[], edges: EdgeRow[
   }
   const ordered = sortRows(rows, m.sort);
   const selected = ordered.some((r) => r.name === m.selected) ? m.selected : ordered[0]?.name;
-  return { ...m, rows: ordered, edges, history, selected, error: undefined };
+  return { ...m, rows: ordered, edges, routes, history, selected, error: undefined };
 }
 
 export function withError(m: DashboardModel, error: string): DashboardModel {
@@ -70,6 +78,11 @@ export function moveSelection(m: DashboardModel, delta: number): DashboardModel 
 /** The selected workload's edges, both ways. */
 export function selectedEdges(m: DashboardModel): EdgeRow[] {
   return m.edges.filter((e) => e.src === m.selected || e.dst === m.selected);
+}
+
+/** The routes of the selected workload's service (a workload and its Service share a name here). */
+export function selectedRoutes(m: DashboardModel): RouteRow[] {
+  return m.routes.filter((r) => r.service === m.selected);
 }
 
 const BARS = "▁▂▃▄▅▆▇█";

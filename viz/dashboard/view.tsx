@@ -4,13 +4,22 @@
  */
 import { Box, Text } from "ink";
 import { ms, pct, rps } from "../table.js";
-import { type DashboardModel, selectedEdges, sparkline } from "./model.js";
+import { type DashboardModel, selectedEdges, selectedRoutes, sparkline } from "./model.js";
 
 const SPARK = 12;
 const col = (text: string, width: number) => text.slice(0, width).padEnd(width);
 
-export function Dashboard({ model, maxEdges = 5 }: { model: DashboardModel; maxEdges?: number }) {
+export function Dashboard({
+  model,
+  maxEdges = 5,
+  maxRoutes = 3,
+}: {
+  model: DashboardModel;
+  maxEdges?: number;
+  maxRoutes?: number;
+}) {
   const edges = selectedEdges(model).slice(0, maxEdges);
+  const routes = selectedRoutes(model).slice(0, maxRoutes);
   return (
     <Box flexDirection="column" width={80}>
       <Text bold>
@@ -54,6 +63,15 @@ export function Dashboard({ model, maxEdges = 5 }: { model: DashboardModel; maxE
           ) : (
             <Text color="red">{`× ${e.secured}`.slice(0, 38)}</Text>
           )}
+        </Text>
+      ))}
+      {routes.length > 0 ? <Text bold>Routes of {model.selected}</Text> : null}
+      {routes.map((r) => (
+        <Text key={r.route}>
+          {col(r.route, 30)}
+          {col(pct(r.success), 9)}
+          {col(rps(r.rps), 9)}
+          {ms(r.latencyMsP99)}
         </Text>
       ))}
       {model.error ? <Text color="red">{model.error.slice(0, 78)}</Text> : null}

@@ -45,6 +45,38 @@ test("the dashboard shows the demo's workloads, the selected one's edges and the
         },
       ],
     );
+  model = {
+    ...model,
+    routes: [
+      {
+        route: "GET /books/{id}",
+        service: "authors",
+        success: 1,
+        rps: 2.5,
+        latencyMsP50: 1,
+        latencyMsP95: 2,
+        latencyMsP99: 4,
+      },
+      {
+        route: "[DEFAULT]",
+        service: "authors",
+        success: 0.9,
+        rps: 7.5,
+        latencyMsP50: 1,
+        latencyMsP95: 2,
+        latencyMsP99: 9,
+      },
+      {
+        route: "[DEFAULT]",
+        service: "web",
+        success: 1,
+        rps: 1,
+        latencyMsP50: 1,
+        latencyMsP95: 2,
+        latencyMsP99: 9,
+      },
+    ],
+  };
   const { lastFrame, unmount } = render(<Dashboard model={model} />);
   const frame = lastFrame() ?? "";
   unmount();
@@ -58,8 +90,13 @@ test("the dashboard shows the demo's workloads, the selected one's edges and the
   assert.match(frame, /authors → x\s+√ mTLS/);
   assert.match(
     frame,
-    /web → authors\s+× no identity: the destination is not\n↑/,
+    /web → authors\s+× no identity: the destination is not\nRoutes of/,
     "a reason too long for the line is cut, not wrapped",
   );
+  assert.match(
+    frame,
+    /Routes of authors\nGET \/books\/\{id\}\s+100\.00%\s+2\.5rps\s+4\.0ms\n\[DEFAULT\]\s+90\.00%/,
+  );
+  assert.doesNotMatch(frame, /9\.0ms\n.*\[DEFAULT\]\s+100\.00%/, "only the selected workload's routes");
   assert.match(frame, /↑\/↓ select · s sort · q quit/);
 });

@@ -10,6 +10,7 @@ import { injectCommand } from "./commands/inject.js";
 import { installCommand } from "./commands/install.js";
 import { uninjectCommand } from "./commands/uninject.js";
 import { uninstallCommand } from "./commands/uninstall.js";
+import { vizCommand } from "./commands/viz.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, InputError, UsageError } from "./errors.js";
 import { VERSION } from "./version.js";
 
@@ -32,9 +33,17 @@ export function buildProgram(): Command {
     checkCommand(),
     injectCommand(),
     uninjectCommand(),
+    vizCommand(),
   ])
-    program.addCommand(command.copyInheritedSettings(program));
+    program.addCommand(inherit(command, program));
   return program;
+}
+
+/** Copies the program's settings down a command and its subcommands (`viz stat`). */
+function inherit(command: Command, parent: Command): Command {
+  command.copyInheritedSettings(parent);
+  for (const sub of command.commands) inherit(sub, command);
+  return command;
 }
 
 async function main(): Promise<void> {

@@ -3,10 +3,13 @@
  * workload its app and its proxy, run as separate processes on loopback addresses of their own, with
  * traffic flowing and mTLS between every pair.
  */
+import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { parsePrometheusText } from "../../viz/prometheus.js";
-import { renderStatTable, type Scrape, statRow } from "../../viz/stat.js";
+import { DirectSource } from "../../viz/direct.js";
+import { gatherStat, statPlan, statRows } from "../../viz/golden.js";
+import { renderStat } from "../../viz/render.js";
 import { LocalMesh, type ReadyProxy } from "../demo/mesh.js";
+import { removeDemoState, writeDemoState } from "../demo/state.js";
 import { bookshelf } from "../demo/topology.js";
 
 export interface DemoOptions {
@@ -41,7 +44,8 @@ Examples:
 
 Headless output, one JSON object per line:
   {"trustAnchor": PATH}
-  {"name", "identity", "app", "outbound", "inbound", "admin"}   (addresses as host:port)`,
+  {"name", "identity", "app", "outbound", "inbound", "admin"}   (addresses as host:port)
+  {"state": PATH}   where \`meshctl viz --demo\` finds the proxies; removed when the demo stops`,
     )
     .action(async (opts: DemoOptions) => {
       process.exitCode = await runDemo(opts);
@@ -79,13 +83,29 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     process.stderr.write(`meshctl demo: the local mesh did not start: ${(err as Error).message}\n`);
     return 1;
   }
+  // Where viz finds this demo's proxies; removed below however the demo ends.
+  const statePath = stopping
+    ? undefined
+    : await writeDemoState({
+        pid: process.pid,
+        startedAt: Date.now(),
+        namespace: topology.namespace,
+        storeDir: join(mesh.stateDir, "mesh"),
+        proxies: mesh.proxies.map((p) => ({
+          name: p.name,
+          pod: `${p.name}-0`,
+          admin: p.admin,
+          identity: p.identity,
+        })),
+      }).catch(() => undefined);
+  if (statePath && headless) out({ state: statePath });
   if (!stopping && !headless) {
     process.stderr.write(
       `\nThe mesh is up: traffic → web → books (a TrafficSplit sends 10 % to books-v2), authors, all over mTLS.\nTrust anchor: ${mesh.trustAnchorPath}\n`,
     );
     process.stderr.write("Golden metrics of each workload every 5 s, from its proxy. Ctrl-C to stop.\n");
   }
-  const stats = !headless && !stopping ? watchStats(mesh.proxies) : undefined;
+  const stats = !headless && !stopping ? watchStats(mesh, topology.namespace) : undefined;
 
   // A process that dies on its own ends the demo with an error rather than leaving half a mesh.
   const crashed = Promise.race(
@@ -94,6 +114,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const reason = await Promise.race([stopped, crashed.then((why) => `error: ${why}`)]);
   stopping = true;
   stats?.stop();
+  if (statePath) await removeDemoState(statePath);
   await mesh.stop();
   if (reason.startsWith("error: ")) {
     process.stderr.write(`meshctl demo: ${reason.slice(7)}\n`);
@@ -103,37 +124,42 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   return 0;
 }
 
-/** Every few seconds, the golden metrics of each workload over the last window, as `viz stat` prints them. */
-function watchStats(proxies: readonly ReadyProxy[], everyMs = 5000): { stop(): void } {
-  let previous: Scrape[] = [];
-  let busy = false;
-  const tick = async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      const scrapes = await Promise.all(
-        proxies.map(async (p): Promise<Scrape | undefined> => {
-          const res = await fetch(`http://${p.admin}/metrics`, { signal: AbortSignal.timeout(2000) }).catch(
-            () => undefined,
-          );
-          if (!res?.ok) return undefined;
-          return { name: p.name, samples: parsePrometheusText(await res.text()), at: Date.now() };
-        }),
-      );
-      const current = scrapes.filter((s): s is Scrape => s !== undefined);
-      const rows = current.flatMap((after) => {
-        const before = previous.find((b) => b.name === after.name);
-        return before ? [statRow(before, after)] : [];
-      });
-      if (rows.length > 0) process.stdout.write(`\n${renderStatTable(rows)}\n`);
-      previous = current;
-    } finally {
-      busy = false;
+/**
+ * Every few seconds, the golden metrics of each workload over the last window, as `viz stat deploy
+ * --demo` computes and prints them: the same direct source and the same rows.
+ */
+function watchStats(mesh: LocalMesh, namespace: string, everyS = 5): { stop(): void } {
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      wake = resolve;
+      setTimeout(resolve, ms).unref();
+    });
+  const targets = mesh.proxies.map((p) => ({
+    admin: p.admin,
+    labels: { namespace, deployment: p.name, pod: `${p.name}-0` },
+  }));
+  const plan = statPlan({ resource: { kind: "deployment" }, namespace });
+  void (async () => {
+    while (!stopped && !("error" in plan)) {
+      const source = new DirectSource(targets, everyS);
+      try {
+        await source.collect(sleep);
+        if (stopped) break;
+        const rows = statRows(await gatherStat(source, plan), plan.by, plan.ownProxies);
+        if (rows.length > 0) process.stdout.write(`\n${renderStat(rows, "table", false)}\n`);
+      } catch {
+        // A proxy that stopped answering is the crash watcher's to report.
+      }
     }
+  })();
+  return {
+    stop: () => {
+      stopped = true;
+      wake?.();
+    },
   };
-  void tick();
-  const timer = setInterval(() => void tick(), everyMs);
-  return { stop: () => clearInterval(timer) };
 }
 
 function printProxy(p: ReadyProxy): void {

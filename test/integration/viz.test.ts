@@ -1,0 +1,252 @@
+// Golden metrics from real proxies, two ways: a real Prometheus scraping them, and meshctl's direct
+// scrape of their admin endpoints. start app → start identity → start proxies → start Prometheus →
+// send bounded load → `meshctl viz` as a user runs it → assert.
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { get, meshedDestination, NAMESPACE, startMesh } from "../support/mesh.js";
+import { meshctl } from "../support/meshctl.js";
+import { SCRAPE_INTERVAL_S, startPrometheus } from "../support/prometheus.js";
+import { requireTools } from "../support/tools.js";
+
+interface StatJson {
+  name: string;
+  meshed: string;
+  success: number | null;
+  rps: number;
+  latency_ms_p50: number | null;
+  latency_ms_p99: number | null;
+}
+
+/** The app: `/fail` answers 500, `/slow` answers after 150 ms, anything else at once. */
+function app(): http.Server {
+  return http.createServer((req, res) => {
+    const answer = (status: number) => res.writeHead(status).end("ok");
+    if (req.url === "/fail") answer(500);
+    else if (req.url === "/slow") setTimeout(() => answer(200), 150);
+    else answer(200);
+  });
+}
+
+/**
+ * Bounded load: `count` requests at about `rps`, at most 16 in flight, stopped at `maxMs` whatever is
+ * left. `path(i)` picks each request's path.
+ */
+async function load(
+  outbound: string,
+  authority: string,
+  o: { count: number; rps: number; maxMs: number; path: (i: number) => string },
+) {
+  const deadline = Date.now() + o.maxMs;
+  const inFlight = new Set<Promise<unknown>>();
+  for (let i = 0; i < o.count && Date.now() < deadline; i++) {
+    const p = get(outbound, authority, o.path(i)).catch(() => undefined);
+    inFlight.add(p);
+    void p.then(() => inFlight.delete(p));
+    if (inFlight.size >= 16) await Promise.race(inFlight);
+    await sleep(1000 / o.rps);
+  }
+  await Promise.all(inFlight);
+}
+
+const WINDOW = "8s";
+/**
+ * How far the two sources may differ on the same steady traffic: Prometheus sees the window through
+ * 1 s scrapes and extrapolates `increase` to the window's edges, so a count may be off by about one
+ * scrape interval's share of the window (1/8) each end: 25 % for RPS. Success rates are ratios of
+ * the same counts, within 5 points. Latency quantiles interpolate inside the same buckets: both in
+ * the delay's bucket (100-200 ms), or both under 50 ms without delay.
+ */
+const RPS_TOLERANCE = 0.25;
+const SUCCESS_TOLERANCE = 0.05;
+
+test("viz stat from a real Prometheus and from a direct scrape agree; success and latency follow injected failures and delay; edges show identities", async (t) => {
+  if (!requireTools(t, "prometheus")) return;
+  const mesh = await startMesh(t);
+  const server = app();
+  t.after(() => server.close());
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const appPort = (server.address() as AddressInfo).port;
+  const backend = await mesh.proxy("server", { inboundPorts: [appPort] });
+  const authority = `server.${NAMESPACE}.svc.cluster.local:${appPort}`;
+  const plain = `plain.${NAMESPACE}.svc.cluster.local:${appPort}`;
+  const client = await mesh.proxy("client", {
+    destinations: [
+      meshedDestination(authority, appPort, backend, {
+        service: "server",
+        namespace: NAMESPACE,
+        deployment: "server",
+      }),
+      // An endpoint with no identity: the destination is not meshed, so the client sends plaintext.
+      {
+        authority: plain,
+        labels: { service: "plain", namespace: NAMESPACE, deployment: "plain" },
+        endpoints: [{ address: `127.0.0.1:${appPort}` }],
+      },
+    ],
+  });
+  const proxies = [
+    { name: "server", proxy: backend },
+    { name: "client", proxy: client },
+  ];
+  const { url } = await startPrometheus(
+    t,
+    proxies.map((p) => ({
+      admin: p.proxy.admin,
+      labels: { namespace: NAMESPACE, deployment: p.name, pod: `${p.name}-0` },
+    })),
+  );
+  // The direct source reads a demo state file; this one names the test's proxies.
+  const statePath = join(mesh.dir, "viz-state.json");
+  await writeFile(
+    statePath,
+    JSON.stringify({
+      pid: process.pid,
+      startedAt: Date.now(),
+      namespace: NAMESPACE,
+      storeDir: mesh.dir,
+      proxies: proxies.map((p) => ({
+        name: p.name,
+        pod: `${p.name}-0`,
+        admin: p.proxy.admin,
+        identity: p.proxy.identity,
+      })),
+    }),
+  );
+
+  const statBoth = async () => {
+    const direct = await meshctl([
+      "viz",
+      "stat",
+      "deploy/server",
+      "--demo-state",
+      statePath,
+      "-t",
+      WINDOW,
+      "-o",
+      "json",
+    ]);
+    const prom = await meshctl([
+      "viz",
+      "stat",
+      "deploy/server",
+      "--prometheus-url",
+      url,
+      "-n",
+      NAMESPACE,
+      "-t",
+      WINDOW,
+      "-o",
+      "json",
+    ]);
+    assert.equal(direct.code, 0, direct.stderr);
+    assert.equal(prom.code, 0, prom.stderr);
+    const [d] = JSON.parse(direct.stdout) as StatJson[];
+    const [p] = JSON.parse(prom.stdout) as StatJson[];
+    assert.ok(d && p, `one row each: ${direct.stdout} ${prom.stdout}`);
+    assert.equal(d.name, "server");
+    assert.equal(p.name, "server");
+    assert.equal(d.meshed, "1/1");
+    assert.equal(p.meshed, "1/1");
+    assert.ok(Math.abs(d.rps - p.rps) <= RPS_TOLERANCE * d.rps, `RPS: direct ${d.rps}, Prometheus ${p.rps}`);
+    assert.ok(
+      Math.abs((d.success ?? 0) - (p.success ?? 0)) <= SUCCESS_TOLERANCE,
+      `success: direct ${d.success}, Prometheus ${p.success}`,
+    );
+    t.diagnostic(`direct ${JSON.stringify(d)} / Prometheus ${JSON.stringify(p)}`);
+    return { d, p };
+  };
+
+  // Phase 1: every 10th request fails, no delay, ~40 rps while both sources read the same window.
+  const phase1 = load(client.outbound, authority, {
+    count: 800,
+    rps: 40,
+    maxMs: 25_000,
+    path: (i) => (i % 10 === 9 ? "/fail" : "/"),
+  });
+  await sleep(3000);
+  const fast = await statBoth();
+  await phase1;
+  for (const row of [fast.d, fast.p]) {
+    assert.ok(
+      Math.abs((row.success ?? 0) - 0.9) <= SUCCESS_TOLERANCE,
+      `success follows 10 % failures: ${row.success}`,
+    );
+    assert.ok(row.rps > 15, `load was counted: ${row.rps} rps`);
+    assert.ok((row.latency_ms_p50 ?? 999) < 50, `no delay: p50 ${row.latency_ms_p50}`);
+  }
+
+  // Phase 2: every request waits 150 ms in the app, none fails.
+  const phase2 = load(client.outbound, authority, {
+    count: 800,
+    rps: 40,
+    maxMs: 25_000,
+    path: () => "/slow",
+  });
+  await sleep(3000);
+  const slow = await statBoth();
+  await phase2;
+  for (const row of [slow.d, slow.p]) {
+    assert.equal(row.success, 1, "no failures injected");
+    for (const q of [row.latency_ms_p50, row.latency_ms_p99])
+      assert.ok(q !== null && q >= 100 && q <= 200, `latency follows the 150 ms delay: ${q}`);
+  }
+
+  // Edges: client → server over mTLS with both identities; client → plain without, and why.
+  await get(client.outbound, plain, "/");
+  for (const args of [
+    ["--demo-state", statePath],
+    ["--prometheus-url", url, "-n", NAMESPACE],
+  ]) {
+    const edges = await meshctl(["viz", "edges", "deploy", ...args, "-o", "json"]);
+    assert.equal(edges.code, 0, edges.stderr);
+    const rows = JSON.parse(edges.stdout) as {
+      src: string;
+      dst: string;
+      secured: boolean;
+      client_id: string;
+      server_id: string;
+      no_tls_reason: string;
+    }[];
+    const secured = rows.find((r) => r.src === "client" && r.dst === "server");
+    assert.deepEqual(
+      { secured: secured?.secured, client: secured?.client_id, server: secured?.server_id },
+      { secured: true, client: mesh.identityOf("client"), server: mesh.identityOf("server") },
+    );
+    const insecure = rows.find((r) => r.src === "client" && r.dst === "plain");
+    assert.equal(insecure?.secured, false);
+    assert.match(insecure?.no_tls_reason ?? "", /not meshed/);
+  }
+  const table = await meshctl(["viz", "edges", "deploy", "--demo-state", statePath]);
+  assert.match(table.stdout, /client\s+server\s+test\s+test\s+√/);
+
+  // Bad input: a window under the scrape interval, an unknown name, an unreachable Prometheus.
+  const short = await meshctl([
+    "viz",
+    "stat",
+    "deploy",
+    "--prometheus-url",
+    url,
+    "-t",
+    `${SCRAPE_INTERVAL_S / 2}s`,
+  ]);
+  assert.equal(short.code, 2);
+  assert.match(short.stderr, /under Prometheus's scrape interval/);
+  const unknown = await meshctl([
+    "viz",
+    "stat",
+    "deploy/nope",
+    "--prometheus-url",
+    url,
+    "-n",
+    NAMESPACE,
+    "-t",
+    "5s",
+  ]);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /^meshctl: deploy\/nope not found in namespace test\n$/);
+});

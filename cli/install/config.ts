@@ -5,42 +5,13 @@
  * `meshctl check` need to know of this install, one flat key per setting.
  */
 import type { V1ConfigMap, V1Secret } from "@kubernetes/client-node";
+import { CONFIG_CONFIGMAP, type MeshConfig } from "../../control/common/mesh-config.js";
 import type { IdentityPki } from "./certificates.js";
 import { ISSUER_SECRET, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY } from "./controllers.js";
 import { PROXY_UID } from "./image.js";
 import { type InstallValues, type Resources, serviceAddress, serviceIdentity } from "./values.js";
 
-export const CONFIG_CONFIGMAP = "trellis-config";
-
-/**
- * The keys of `trellis-config`. Strings all (ConfigMap data); absent keys mean "not set" (a proxy
- * resource without a limit).
- */
-export interface MeshConfig {
-  version: string;
-  namespace: string;
-  clusterDomain: string;
-  trustDomain: string;
-  /** The image of injected proxies. */
-  proxyImage: string;
-  proxyUid: string;
-  proxyLogLevel: string;
-  proxyCpuRequest?: string;
-  proxyCpuLimit?: string;
-  proxyMemoryRequest?: string;
-  proxyMemoryLimit?: string;
-  /** host:port and SPIFFE ID a proxy asks for its certificate. */
-  identityServiceAddr: string;
-  identityServiceName: string;
-  /** host:port and SPIFFE ID a proxy asks for endpoints and profiles. */
-  destinationServiceAddr: string;
-  destinationServiceName: string;
-  /** The leaves' lifetime (a Go duration). */
-  identityIssuanceLifetime: string;
-  /** "true" when the issuer Secret is not managed by meshctl. */
-  identityExternalIssuer: string;
-  highAvailability: string;
-}
+export { CONFIG_CONFIGMAP, type MeshConfig };
 
 export function meshConfig(values: InstallValues): MeshConfig {
   const r: Resources = values.proxy.resources;

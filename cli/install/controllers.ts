@@ -11,6 +11,7 @@
  * destination for discovery. Their only other peer is the API server, which is not meshed. The
  * namespace and the pod templates opt out of injection for the same reason.
  */
+
 import type {
   V1Container,
   V1Deployment,
@@ -19,7 +20,7 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from "@kubernetes/client-node";
-import { IDENTITY_TOKEN_AUDIENCE } from "../../lib/spiffe.js";
+import { identityTokenVolume } from "../../control/common/mesh-config.js";
 import {
   ANNOTATION_INJECT,
   adminProbes,
@@ -50,7 +51,6 @@ const TRUST_ROOTS_DIR = "/var/run/trellis/identity/trust-roots";
 const ISSUER_DIR = "/var/run/trellis/identity/issuer";
 const TOKEN_DIR = "/var/run/trellis/identity/token";
 // kubelet refreshes a projected token at 80 % of its life; the destination reads it on every renewal.
-const TOKEN_EXPIRATION_SECONDS = 3600;
 
 /** One control-plane service: what differs between identity and destination. */
 interface ControllerSpec {
@@ -111,23 +111,7 @@ function destinationSpec(values: InstallValues): ControllerSpec {
       `--trust-anchors-file=${TRUST_ROOTS_DIR}/${TRUST_ROOTS_KEY}`,
       `--identity-namespace=${values.namespace}`,
     ],
-    volumes: [
-      trustRootsVolume,
-      {
-        name: "identity-token",
-        projected: {
-          sources: [
-            {
-              serviceAccountToken: {
-                audience: IDENTITY_TOKEN_AUDIENCE,
-                expirationSeconds: TOKEN_EXPIRATION_SECONDS,
-                path: "token",
-              },
-            },
-          ],
-        },
-      },
-    ],
+    volumes: [trustRootsVolume, identityTokenVolume("identity-token")],
     mounts: [trustRootsMount, { name: "identity-token", mountPath: TOKEN_DIR, readOnly: true }],
   };
 }

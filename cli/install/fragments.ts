@@ -3,14 +3,10 @@
  * read-only root filesystem, no privilege escalation, every capability dropped), resources, the
  * admin-port probes and the --ha anti-affinity.
  */
-import type {
-  V1Affinity,
-  V1PodSecurityContext,
-  V1Probe,
-  V1ResourceRequirements,
-  V1SecurityContext,
-} from "@kubernetes/client-node";
-import type { Component, InstallValues, Resources } from "./values.js";
+
+import type { V1Affinity, V1PodSecurityContext, V1Probe, V1SecurityContext } from "@kubernetes/client-node";
+import { resourceRequirements } from "../../control/common/mesh-config.js";
+import type { Component, InstallValues } from "./values.js";
 
 export const LABEL_CONTROL_PLANE_NS = "trellis.dev/control-plane-ns";
 export const LABEL_COMPONENT = "trellis.dev/control-plane-component";
@@ -51,18 +47,7 @@ export function podSecurityContext(uid: number): V1PodSecurityContext {
   };
 }
 
-export function resourceRequirements(r: Resources): V1ResourceRequirements {
-  const pick = (cpu?: string, memory?: string) => ({
-    ...(cpu !== undefined ? { cpu } : {}),
-    ...(memory !== undefined ? { memory } : {}),
-  });
-  const requests = pick(r.cpuRequest, r.memoryRequest);
-  const limits = pick(r.cpuLimit, r.memoryLimit);
-  return {
-    ...(Object.keys(requests).length > 0 ? { requests } : {}),
-    ...(Object.keys(limits).length > 0 ? { limits } : {}),
-  };
-}
+export { resourceRequirements };
 
 /**
  * The admin server's /ready and /live. A controller's admin port opens once it serves, which for the

@@ -2,8 +2,10 @@
  * What `meshctl install` renders from: every choice the flags make, with its default, checked and
  * resolved into one plain value before anything is rendered. Pure: the same flags give the same values.
  */
+
 import { InvalidArgumentError } from "commander";
 import { dnsLabel, positiveDuration, trustDomain } from "../../control/common/flags.js";
+import type { Resources } from "../../control/common/mesh-config.js";
 import { formatSpiffeId } from "../../lib/spiffe.js";
 import { UsageError } from "../errors.js";
 import { VERSION } from "../version.js";
@@ -13,12 +15,7 @@ import { IMAGE_REGISTRY, imageRef } from "./image.js";
 export { PROXY_LOG_LEVELS } from "../../control/injector/index.js";
 
 /** CPU and memory as Kubernetes quantities; an absent field is not set. */
-export interface Resources {
-  cpuRequest?: string;
-  cpuLimit?: string;
-  memoryRequest?: string;
-  memoryLimit?: string;
-}
+export type { Resources };
 
 /** The control-plane services, each a Deployment, a Service and (with --ha) a PodDisruptionBudget. */
 export type Component = "identity" | "destination";

@@ -3,7 +3,9 @@
  * the `trellis-config` ConfigMap, plus the trust anchors), and each workload's `trellis.dev/`
  * annotations, parsed and checked into per-workload overrides.
  */
+
 import { isTrustDomain } from "../../lib/spiffe.js";
+import type { MeshConfig, Resources } from "../common/mesh-config.js";
 
 export const ANNOTATION_PREFIX = "trellis.dev/";
 export const ANNOTATIONS = {
@@ -23,12 +25,7 @@ const KNOWN = new Set<string>(Object.values(ANNOTATIONS));
 export const PROXY_LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;
 
 /** CPU and memory of the proxy as Kubernetes quantities; an absent field is not set. */
-export interface ProxyResources {
-  cpuRequest?: string;
-  cpuLimit?: string;
-  memoryRequest?: string;
-  memoryLimit?: string;
-}
+export type ProxyResources = Resources;
 
 /**
  * The installed mesh, as the injector needs it. Built once (from the ConfigMaps, or from install's
@@ -52,27 +49,24 @@ export interface InjectorConfig {
   destinationServiceName: string;
 }
 
-/**
- * The keys of the `trellis-config` ConfigMap the injector reads: a subset of what `meshctl install`
- * writes (cli/install/config.ts, which control/ may not import). A test builds this config from
- * install's own output, so a key renamed on one side fails there.
- */
-export interface InstalledConfig {
-  version: string;
-  namespace: string;
-  trustDomain: string;
-  proxyImage: string;
-  proxyUid: string;
-  proxyLogLevel: string;
-  proxyCpuRequest?: string;
-  proxyCpuLimit?: string;
-  proxyMemoryRequest?: string;
-  proxyMemoryLimit?: string;
-  identityServiceAddr: string;
-  identityServiceName: string;
-  destinationServiceAddr: string;
-  destinationServiceName: string;
-}
+/** The keys of the `trellis-config` ConfigMap (control/common/mesh-config.ts) the injector reads. */
+export type InstalledConfig = Pick<
+  MeshConfig,
+  | "version"
+  | "namespace"
+  | "trustDomain"
+  | "proxyImage"
+  | "proxyUid"
+  | "proxyLogLevel"
+  | "proxyCpuRequest"
+  | "proxyCpuLimit"
+  | "proxyMemoryRequest"
+  | "proxyMemoryLimit"
+  | "identityServiceAddr"
+  | "identityServiceName"
+  | "destinationServiceAddr"
+  | "destinationServiceName"
+>;
 
 /** Checks a ConfigMap's data and the anchors; throws naming every missing or bad key. */
 export function injectorConfig(data: Partial<InstalledConfig>, trustAnchorsPem: string): InjectorConfig {

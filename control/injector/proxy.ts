@@ -4,8 +4,8 @@
  * what uninject looks for to take them out again.
  */
 import { PROXY_ENV, PROXY_PORTS } from "../../lib/proxy-env.js";
-import { IDENTITY_TOKEN_AUDIENCE } from "../../lib/spiffe.js";
-import type { InjectorConfig, ProxyResources, WorkloadSettings } from "./config.js";
+import { identityTokenVolume, resourceRequirements } from "../common/mesh-config.js";
+import type { InjectorConfig, WorkloadSettings } from "./config.js";
 import type { Obj } from "./workloads.js";
 
 export const PROXY_CONTAINER = "trellis-proxy";
@@ -16,8 +16,6 @@ export const XTABLES_VOLUME = "trellis-init-xtables-lock";
 export const INJECTED_VOLUMES = [TOKEN_VOLUME, XTABLES_VOLUME] as const;
 
 export const TOKEN_DIR = "/var/run/trellis/identity/token";
-// kubelet refreshes a projected token at 80 % of its life; the proxy reads it again on every Certify.
-const TOKEN_EXPIRATION_SECONDS = 3600;
 // Not a proxy setting: lib/log.ts reads it in every Trellis process.
 const LOG_LEVEL_ENV = "TRELLIS_LOG";
 // The ServiceAccount, from the downward API, for the proxy's SPIFFE ID; not read by the proxy itself.
@@ -32,19 +30,6 @@ export interface ProxyInputs {
   deployment?: string;
   /** Native sidecar: an init container with `restartPolicy: Always`. */
   native: boolean;
-}
-
-function resources(r: ProxyResources): Obj {
-  const pick = (cpu?: string, memory?: string): Obj => ({
-    ...(cpu !== undefined ? { cpu } : {}),
-    ...(memory !== undefined ? { memory } : {}),
-  });
-  const requests = pick(r.cpuRequest, r.memoryRequest);
-  const limits = pick(r.cpuLimit, r.memoryLimit);
-  return {
-    ...(Object.keys(requests).length > 0 ? { requests } : {}),
-    ...(Object.keys(limits).length > 0 ? { limits } : {}),
-  };
 }
 
 function fieldRef(name: string, fieldPath: string): Obj {
@@ -90,7 +75,7 @@ export function proxyContainer(config: InjectorConfig, inputs: ProxyInputs): Obj
       { name: "trellis-proxy", containerPort: PROXY_PORTS.INBOUND, protocol: "TCP" },
       { name: "trellis-admin", containerPort: PROXY_PORTS.ADMIN, protocol: "TCP" },
     ],
-    resources: resources({ ...config.proxyResources, ...inputs.settings.resources }),
+    resources: resourceRequirements({ ...config.proxyResources, ...inputs.settings.resources }),
     securityContext: {
       runAsUser: config.proxyUid,
       runAsGroup: config.proxyUid,
@@ -144,20 +129,7 @@ export function initContainer(config: InjectorConfig, skipInbound: string[], ski
 }
 
 export function tokenVolume(): Obj {
-  return {
-    name: TOKEN_VOLUME,
-    projected: {
-      sources: [
-        {
-          serviceAccountToken: {
-            audience: IDENTITY_TOKEN_AUDIENCE,
-            expirationSeconds: TOKEN_EXPIRATION_SECONDS,
-            path: "token",
-          },
-        },
-      ],
-    },
-  };
+  return identityTokenVolume(TOKEN_VOLUME);
 }
 
 export function xtablesVolume(): Obj {

@@ -30,7 +30,7 @@ test("viz dashboard --demo in an 80×24 tmux pane: workloads with sparklines, s 
   const script = join(runtime, "run.sh");
   await writeFile(
     script,
-    `export XDG_RUNTIME_DIR='${runtime}'\n'${process.execPath}' '${bin("meshctl")}' viz dashboard --demo\necho "dashboard exited $?"\nsleep 30\n`,
+    `export XDG_RUNTIME_DIR='${runtime}'\n# A user's terminal: ink draws only the last frame when it believes it runs in CI.\nunset CI CONTINUOUS_INTEGRATION BUILD_NUMBER RUN_ID\n'${process.execPath}' '${bin("meshctl")}' viz dashboard --demo\necho "dashboard exited $?"\nsleep 30\n`,
   );
   await tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", "viz", `sh ${script}`);
   const pane = async () => (await tmux("capture-pane", "-p", "-t", "viz")).stdout;

@@ -28,7 +28,7 @@ test("meshctl viz: bad input gets one line and exit 2 (usage) or 1 (failure)", a
     [["viz", "stat", "deploy", "--prometheus-url", `http://127.0.0.1:${await freePort()}`], 1, /unreachable/],
   ];
   for (const [args, code, message] of cases) {
-    const run = await meshctl(args, env);
+    const run = await meshctl(args, { env });
     assert.equal(run.code, code, `${args.join(" ")}: ${run.stderr}`);
     oneLine(run.stderr);
     assert.match(run.stderr, message);
@@ -59,7 +59,7 @@ test("meshctl viz --demo against a real demo: stat, a TrafficSplit following its
   const state = JSON.parse(await readFile(statePath, "utf8")) as { storeDir: string; proxies: unknown[] };
   assert.equal(state.proxies.length, 5);
   const viz = async (...args: string[]) => {
-    const run = await meshctl(["viz", ...args, "--demo", "-o", "json"], env);
+    const run = await meshctl(["viz", ...args, "--demo", "-o", "json"], { env });
     assert.equal(run.code, 0, `${args.join(" ")}: ${run.stderr}`);
     return JSON.parse(run.stdout) as Row[];
   };
@@ -71,7 +71,7 @@ test("meshctl viz --demo against a real demo: stat, a TrafficSplit following its
   );
   assert.ok((workloads.find((r) => r.name === "web")?.rps ?? 0) > 3, "traffic calls web ~10 times a second");
 
-  const unknown = await meshctl(["viz", "stat", "deploy/nope", "--demo", "-t", "1s"], env);
+  const unknown = await meshctl(["viz", "stat", "deploy/nope", "--demo", "-t", "1s"], { env });
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /^meshctl: deploy\/nope not found in namespace demo\n$/);
 
@@ -112,7 +112,7 @@ test("meshctl viz --demo against a real demo: stat, a TrafficSplit following its
   assert.ok(share(after) > 0.3 && share(after) < 0.7, `books-v2 gets about half: ${share(after)}`);
 
   const edges = JSON.parse(
-    (await meshctl(["viz", "edges", "deploy", "--demo", "-o", "json"], env)).stdout,
+    (await meshctl(["viz", "edges", "deploy", "--demo", "-o", "json"], { env })).stdout,
   ) as {
     src: string;
     dst: string;
@@ -156,7 +156,7 @@ test("meshctl viz --demo against a real demo: stat, a TrafficSplit following its
   demo.process.kill("SIGTERM");
   assert.equal(await exitWithin(demo, 30_000), 0);
   assert.equal(existsSync(statePath), false, "the demo removes its state file when it stops");
-  const gone = await meshctl(["viz", "stat", "deploy", "--demo"], env);
+  const gone = await meshctl(["viz", "stat", "deploy", "--demo"], { env });
   assert.equal(gone.code, 1);
   assert.match(gone.stderr, /no meshctl demo is running/);
 });

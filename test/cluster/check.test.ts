@@ -8,7 +8,6 @@
  * -o, an API server that cannot be reached.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,7 +25,7 @@ import { PROXY_CONTAINER } from "../../control/destination/kubernetes.js";
 import { type CertificateAndKeyPem, createIssuer, createTrustAnchor } from "../../control/identity/ca.js";
 import { formatSpiffeId, IDENTITY_TOKEN_AUDIENCE } from "../../lib/spiffe.js";
 import { ENV } from "../../proxy/config.js";
-import { bin, repoRoot } from "../support/process.js";
+import { type Run, meshctl as run } from "../support/meshctl.js";
 import { type Cluster, startCluster } from "./harness/index.js";
 
 const NAMESPACE = "trellis";
@@ -50,29 +49,10 @@ before(async () => {
 });
 after(() => cluster?.stop());
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** meshctl with the test bed's kubeconfig in KUBECONFIG, as a user's shell has it. */
+/** meshctl against this test bed (its kubeconfig unless `env` says otherwise). */
 function meshctl(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin("meshctl"), ...args],
-      {
-        cwd: repoRoot,
-        env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath, ...env },
-        timeout: 180_000,
-      },
-      (err, stdout, stderr) => {
-        const code = err ? ((err as { code?: number }).code ?? -1) : 0;
-        resolve({ code: typeof code === "number" ? code : -1, stdout, stderr });
-      },
-    );
-  });
+  return run(args, { env: { KUBECONFIG: cluster.kubeconfigPath, ...env }, timeoutMs: 180_000 });
 }
 
 async function apply(yaml: string): Promise<void> {

@@ -4,10 +4,9 @@
  * --dry-run=server` proves: every kind, the native sidecar and the legacy one, and the annotations.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { after, before, test } from "node:test";
 import { parseAllDocuments } from "yaml";
-import { bin, repoRoot } from "../support/process.js";
+import { meshctlOk as meshctl } from "../support/meshctl.js";
 import { type Cluster, startCluster } from "./harness/index.js";
 
 const F = "test/fixtures/inject";
@@ -18,14 +17,6 @@ before(async () => {
   cluster = await startCluster();
 });
 after(() => cluster?.stop());
-
-function meshctl(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [bin("meshctl"), ...args], { cwd: repoRoot }, (err, stdout, stderr) =>
-      err ? reject(new Error(`meshctl ${args.join(" ")}: ${stderr}`)) : resolve(stdout),
-    );
-  });
-}
 
 test("inject --manual reads the installed config from the cluster, and its output passes the API server's validation", async () => {
   // Only what inject reads of an install: the namespace and the two ConfigMaps (no pods to run).

@@ -5,10 +5,9 @@
  * from identity with its projected token and turns ready once its informers have synced.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { after, before, test } from "node:test";
 import { AppsV1Api, CoreV1Api, type V1Pod } from "@kubernetes/client-node";
-import { bin, repoRoot } from "../support/process.js";
+import { meshctlOk as meshctl } from "../support/meshctl.js";
 import { type Cluster, startCluster } from "./harness/index.js";
 import { waitForObject } from "./harness/wait.js";
 
@@ -20,14 +19,6 @@ before(async () => {
   cluster = await startCluster();
 });
 after(() => cluster?.stop());
-
-function meshctl(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [bin("meshctl"), ...args], { cwd: repoRoot }, (err, stdout, stderr) =>
-      err ? reject(new Error(`meshctl ${args.join(" ")}: ${stderr}`)) : resolve(stdout),
-    );
-  });
-}
 
 /** kubectl apply's report, one line per object: `<kind>/<name> created|configured|unchanged`. */
 function outcomes(report: string): string[] {

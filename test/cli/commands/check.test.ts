@@ -3,32 +3,13 @@
 // reached is one line and exit 1, never a stack trace. The checks themselves run in
 // test/cluster/check.test.ts and, over a fake API, in test/cli/check/.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { bin, repoRoot } from "../../support/process.js";
+import { type Run, meshctl as run } from "../../support/meshctl.js";
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function meshctl(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin("meshctl"), ...args],
-      { cwd: repoRoot, env: { ...process.env, ...env } },
-      (err, stdout, stderr) => {
-        const code = err ? ((err as { code?: number }).code ?? null) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+const meshctl = (args: string[], env: Record<string, string> = {}): Promise<Run> => run(args, { env });
 
 /** A kubeconfig naming an API server nothing listens on. */
 function deadKubeconfig(): string {

@@ -2,38 +2,19 @@
 // stderr and exit code. Golden files pin the output for the inputs in test/fixtures/inject/; every
 // refusal exits non-zero with nothing on stdout.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { parseAllDocuments } from "yaml";
 import { assertGolden } from "../../support/golden.js";
-import { bin, repoRoot } from "../../support/process.js";
+import { type Run, meshctl as run } from "../../support/meshctl.js";
+import { repoRoot } from "../../support/process.js";
 
 const THIS_FILE = "test/cli/commands/inject.test.ts";
 const F = "test/fixtures/inject";
 const ANCHORS = "--identity-trust-anchors-file=test/fixtures/install/ca.crt";
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** `meshctl <args>` from the repository's root, with `stdin` piped in. */
-function meshctl(args: string[], stdin = ""): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [bin("meshctl"), ...args],
-      { cwd: repoRoot },
-      (err, stdout, stderr) => {
-        const code = err ? ((err as { code?: number }).code ?? null) : 0;
-        resolve({ code: typeof code === "number" ? code : null, stdout, stderr });
-      },
-    );
-    child.stdin?.end(stdin);
-  });
-}
+const meshctl = (args: string[], stdin = ""): Promise<Run> => run(args, { stdin });
 
 async function ok(args: string[], stdin?: string): Promise<Run> {
   const run = await meshctl(args, stdin);

@@ -2,12 +2,11 @@
 // Golden files pin the output for the fixed identity files in test/fixtures/install/ (made by
 // generate.ts there); every bad input fails with one line naming the input, and prints nothing else.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { test } from "node:test";
 import { parseAllDocuments } from "yaml";
 import type { K8sObject } from "../../../cli/install/index.js";
 import { assertGolden } from "../../support/golden.js";
-import { bin, repoRoot } from "../../support/process.js";
+import { meshctl, type Run } from "../../support/meshctl.js";
 
 const THIS_FILE = "test/cli/commands/install.test.ts";
 const F = "test/fixtures/install";
@@ -17,21 +16,7 @@ const FILES = [
   `--identity-issuer-key-file=${F}/issuer.key`,
 ];
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** `meshctl <args>` from the repository's root, as a user would run it. */
-function meshctl(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin("meshctl"), ...args], { cwd: repoRoot }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number }).code ?? null) : 0;
-      resolve({ code: typeof code === "number" ? code : null, stdout, stderr });
-    });
-  });
-}
 
 async function ok(args: string[]): Promise<string> {
   const run = await meshctl(args);

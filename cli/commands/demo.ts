@@ -3,14 +3,13 @@
  * workload its app and its proxy, run as separate processes on loopback addresses of their own, with
  * traffic flowing and mTLS between every pair.
  */
-import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { DirectSource } from "../../viz/direct.js";
 import { gatherStat, statPlan, statRows } from "../../viz/golden.js";
 import { renderStat } from "../../viz/render.js";
 import { LocalMesh, type ReadyProxy } from "../demo/mesh.js";
 import { removeDemoState, writeDemoState } from "../demo/state.js";
-import { bookshelf } from "../demo/topology.js";
+import { bookshelf, podNameOf } from "../demo/topology.js";
 
 export interface DemoOptions {
   headless: boolean;
@@ -90,10 +89,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         pid: process.pid,
         startedAt: Date.now(),
         namespace: topology.namespace,
-        storeDir: join(mesh.stateDir, "mesh"),
+        storeDir: mesh.storeDir,
         proxies: mesh.proxies.map((p) => ({
           name: p.name,
-          pod: `${p.name}-0`,
+          pod: podNameOf(p.name),
           admin: p.admin,
           identity: p.identity,
         })),
@@ -138,7 +137,7 @@ function watchStats(mesh: LocalMesh, namespace: string, everyS = 5): { stop(): v
     });
   const targets = mesh.proxies.map((p) => ({
     admin: p.admin,
-    labels: { namespace, deployment: p.name, pod: `${p.name}-0` },
+    labels: { namespace, deployment: p.name, pod: podNameOf(p.name) },
   }));
   const plan = statPlan({ resource: { kind: "deployment" }, namespace });
   void (async () => {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createIssuer, createTrustAnchor } from "../../control/identity/ca.js";
 import { createLocalTokenKey, mintLocalToken } from "../../control/local/tokens.js";
+import { PROXY_PORTS } from "../../lib/proxy-env.js";
 import { PROXY_NODE_FLAGS } from "../../proxy/node-flags.js";
 import { Child } from "./supervisor.js";
 import {
@@ -19,7 +20,7 @@ import {
   type DemoTopology,
   IDENTITY_PORTS,
   identityOf,
-  PROXY_PORTS,
+  podNameOf,
   servicesYaml,
 } from "./topology.js";
 
@@ -64,6 +65,11 @@ export class LocalMesh {
   private readonly tiers: Child[][] = [[], [], []];
   readonly proxies: ReadyProxy[] = [];
   stateDir = "";
+
+  /** The local store the destination service reads: the demo's Services, profiles and splits. */
+  get storeDir(): string {
+    return join(this.stateDir, "mesh");
+  }
   trustAnchorPath = "";
   private tokenTimer: NodeJS.Timeout | undefined;
 
@@ -132,7 +138,7 @@ export class LocalMesh {
     this.tokenTimer = setInterval(() => void writeTokens().catch(() => {}), TOKEN_REFRESH_MS);
     this.tokenTimer.unref();
 
-    const meshDir = join(this.stateDir, "mesh");
+    const meshDir = this.storeDir;
     await mkdir(meshDir);
     await writeFile(join(meshDir, "services.yaml"), `${servicesYaml(topology)}\n`);
     const destination = this.spawn(Tier.ControlPlane, "destination", script("../../control/main.js"), [
@@ -155,9 +161,9 @@ export class LocalMesh {
     await Promise.all(
       topology.pods.map(async (pod) => {
         const proxy = this.spawn(Tier.Proxy, `${pod.name}-proxy`, script("../../proxy/main.js"), [], {
-          TRELLIS_PROXY_INBOUND_LISTEN_ADDR: `${pod.ip}:${PROXY_PORTS.inbound}`,
-          TRELLIS_PROXY_OUTBOUND_LISTEN_ADDR: `${pod.ip}:${PROXY_PORTS.outbound}`,
-          TRELLIS_PROXY_ADMIN_LISTEN_ADDR: `${pod.ip}:${PROXY_PORTS.admin}`,
+          TRELLIS_PROXY_INBOUND_LISTEN_ADDR: `${pod.ip}:${PROXY_PORTS.INBOUND}`,
+          TRELLIS_PROXY_OUTBOUND_LISTEN_ADDR: `${pod.ip}:${PROXY_PORTS.OUTBOUND}`,
+          TRELLIS_PROXY_ADMIN_LISTEN_ADDR: `${pod.ip}:${PROXY_PORTS.ADMIN}`,
           TRELLIS_PROXY_INBOUND_PORTS: String(pod.appPort),
           // The pod's "localhost": each demo pod has its own loopback address.
           TRELLIS_PROXY_INBOUND_APP_HOST: pod.ip,
@@ -171,7 +177,7 @@ export class LocalMesh {
           TRELLIS_PROXY_DESTINATION_SVC_ADDR: destinationReady.listen,
           TRELLIS_PROXY_DESTINATION_SVC_NAME: destinationReady.identity,
           TRELLIS_PROXY_POD_NAMESPACE: topology.namespace,
-          TRELLIS_PROXY_POD_NAME: `${pod.name}-0`,
+          TRELLIS_PROXY_POD_NAME: podNameOf(pod.name),
           TRELLIS_PROXY_DEPLOYMENT: pod.name,
         });
         this.spawn(Tier.App, pod.name, script("app.js"), [], this.appEnv(pod));
@@ -201,7 +207,7 @@ export class LocalMesh {
       DEMO_NAME: pod.name,
       DEMO_ROLE: pod.role,
       DEMO_LISTEN: `${pod.ip}:${pod.appPort}`,
-      DEMO_PROXY: `${pod.ip}:${PROXY_PORTS.outbound}`,
+      DEMO_PROXY: `${pod.ip}:${PROXY_PORTS.OUTBOUND}`,
       DEMO_UPSTREAMS: authorities.join(","),
       // A little failure keeps the success-rate column honest.
       DEMO_FAILURE_RATE: pod.name === "authors" ? "0.05" : "0",

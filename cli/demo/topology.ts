@@ -2,6 +2,7 @@
  * The demo's workloads, as pods: each has a loopback address of its own standing in for a pod IP, so
  * every proxy listens on the standard ports (4140, 4143, 4191) exactly as it would in a cluster.
  */
+import { PROXY_PORTS } from "../../lib/proxy-env.js";
 import { formatSpiffeId } from "../../lib/spiffe.js";
 
 /** One demo workload: an app process behind its own proxy. */
@@ -28,7 +29,6 @@ export interface DemoTopology {
   canary?: { apex: string; stable: string; canary: string; canaryPercent: number };
 }
 
-export const PROXY_PORTS = { outbound: 4140, inbound: 4143, admin: 4191 } as const;
 export const IDENTITY_PORTS = { grpc: 8080, admin: 9990 } as const;
 export const DESTINATION_PORTS = { grpc: 8086, admin: 9996 } as const;
 const APP_PORT = 8080;
@@ -68,6 +68,11 @@ export function randomLoopbackBase(): string {
 }
 
 /** The Service authority other pods use to reach a pod's app. */
+/** The one pod of a demo workload, as a Deployment's would be named. */
+export function podNameOf(workload: string): string {
+  return `${workload}-0`;
+}
+
 export function authorityOf(topology: DemoTopology, name: string): string {
   return `${name}.${topology.namespace}.svc.${topology.trustDomain}:${APP_PORT}`;
 }
@@ -98,10 +103,10 @@ export function servicesYaml(topology: DemoTopology): string {
         endpoints: [
           {
             address: p.ip,
-            pod: `${p.name}-0`,
+            pod: podNameOf(p.name),
             deployment: p.name,
             serviceAccount: p.name,
-            inboundPort: PROXY_PORTS.inbound,
+            inboundPort: PROXY_PORTS.INBOUND,
           },
         ],
       },

@@ -43,3 +43,7 @@ export const PROXY_PORTS = {
   /** Reserved for a future control port; never intercepted. */
   RESERVED: 4190,
 } as const;
+
+/** The names of the containers injection adds to a pod; the destination service and check look for the proxy's. */
+export const PROXY_CONTAINER = "trellis-proxy";
+export const INIT_CONTAINER = "trellis-init";

@@ -14,7 +14,9 @@
  * - TrafficSplit weights are read as quantities whatever the served version: an integer is a quantity
  *   too, and a v1alpha1 object read through v1alpha2 keeps its `900m`.
  */
+
 import type { V1EndpointSlice, V1Pod, V1Service } from "@kubernetes/client-node";
+import { PROXY_CONTAINER } from "../../lib/proxy-env.js";
 import {
   type ClusterState,
   clusterState,
@@ -37,7 +39,6 @@ export interface KubernetesObjects {
   trafficSplits: readonly unknown[];
 }
 
-export const PROXY_CONTAINER = "trellis-proxy";
 export const OPAQUE_PORTS_ANNOTATION = "trellis.dev/opaque-ports";
 const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 

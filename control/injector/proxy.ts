@@ -3,13 +3,12 @@
  * the `trellis-proxy` container, the `trellis-init` container, and their volumes. Every name here is
  * what uninject looks for to take them out again.
  */
-import { PROXY_ENV, PROXY_PORTS } from "../../lib/proxy-env.js";
+import { INIT_CONTAINER, PROXY_CONTAINER, PROXY_ENV, PROXY_PORTS } from "../../lib/proxy-env.js";
 import { identityTokenVolume, resourceRequirements } from "../common/mesh-config.js";
 import type { InjectorConfig, WorkloadSettings } from "./config.js";
 import type { Obj } from "./workloads.js";
 
-export const PROXY_CONTAINER = "trellis-proxy";
-export const INIT_CONTAINER = "trellis-init";
+export { INIT_CONTAINER, PROXY_CONTAINER };
 export const TOKEN_VOLUME = "trellis-identity-token";
 export const XTABLES_VOLUME = "trellis-init-xtables-lock";
 /** The volumes injection adds, by name. */
@@ -72,7 +71,7 @@ export function proxyContainer(config: InjectorConfig, inputs: ProxyInputs): Obj
     ...(inputs.native ? { restartPolicy: "Always" } : {}),
     env: proxyEnv(config, inputs),
     ports: [
-      { name: "trellis-proxy", containerPort: PROXY_PORTS.INBOUND, protocol: "TCP" },
+      { name: PROXY_CONTAINER, containerPort: PROXY_PORTS.INBOUND, protocol: "TCP" },
       { name: "trellis-admin", containerPort: PROXY_PORTS.ADMIN, protocol: "TCP" },
     ],
     resources: resourceRequirements({ ...config.proxyResources, ...inputs.settings.resources }),

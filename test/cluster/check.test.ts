@@ -21,8 +21,8 @@ import {
   meshConfig,
   resolveValues,
 } from "../../cli/install/index.js";
-import { PROXY_CONTAINER } from "../../control/destination/kubernetes.js";
 import { type CertificateAndKeyPem, createIssuer, createTrustAnchor } from "../../control/identity/ca.js";
+import { PROXY_CONTAINER } from "../../lib/proxy-env.js";
 import { formatSpiffeId, IDENTITY_TOKEN_AUDIENCE } from "../../lib/spiffe.js";
 import { ENV } from "../../proxy/config.js";
 import { type Run, meshctl as run } from "../support/meshctl.js";

@@ -6,7 +6,7 @@
  * proxy, and its Service having ready endpoints for proxies to reach.
  */
 import type { V1ConfigMap, V1EndpointSlice, V1Pod } from "@kubernetes/client-node";
-import { PROXY_CONTAINER } from "../../../control/destination/kubernetes.js";
+import { PROXY_CONTAINER } from "../../../lib/proxy-env.js";
 import { DEFAULTS as PROXY_DEFAULTS, ENV as PROXY_ENV } from "../../../proxy/config.js";
 import { ANNOTATION_INJECT } from "../../install/fragments.js";
 import {

@@ -5,13 +5,14 @@
  */
 
 import type { V1Affinity, V1PodSecurityContext, V1Probe, V1SecurityContext } from "@kubernetes/client-node";
+import { ANNOTATIONS } from "../../control/common/annotations.js";
 import { resourceRequirements } from "../../control/common/mesh-config.js";
 import type { Component, InstallValues } from "./values.js";
 
 export const LABEL_CONTROL_PLANE_NS = "trellis.dev/control-plane-ns";
 export const LABEL_COMPONENT = "trellis.dev/control-plane-component";
 export const LABEL_VERSION = "trellis.dev/version";
-export const ANNOTATION_INJECT = "trellis.dev/inject";
+export const ANNOTATION_INJECT = ANNOTATIONS.INJECT;
 
 /** What selects a component's pods: stable across versions, as a Deployment's selector must be. */
 export function selectorLabels(values: InstallValues, component: Component): Record<string, string> {

@@ -17,6 +17,7 @@
 
 import type { V1EndpointSlice, V1Pod, V1Service } from "@kubernetes/client-node";
 import { PROXY_CONTAINER } from "../../lib/proxy-env.js";
+import { ANNOTATIONS } from "../common/annotations.js";
 import {
   type ClusterState,
   clusterState,
@@ -39,7 +40,6 @@ export interface KubernetesObjects {
   trafficSplits: readonly unknown[];
 }
 
-export const OPAQUE_PORTS_ANNOTATION = "trellis.dev/opaque-ports";
 const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 
 export function translate(
@@ -94,7 +94,7 @@ function service(
   pods: Map<string, V1Pod>,
 ): Service {
   const opaque = new Set(
-    (svc.metadata?.annotations?.[OPAQUE_PORTS_ANNOTATION] ?? "")
+    (svc.metadata?.annotations?.[ANNOTATIONS.OPAQUE_PORTS] ?? "")
       .split(",")
       .map((p) => Number(p.trim()))
       .filter((p) => Number.isInteger(p) && p > 0),

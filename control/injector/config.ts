@@ -5,21 +5,11 @@
  */
 
 import { isTrustDomain } from "../../lib/spiffe.js";
+import { ANNOTATION_PREFIX, ANNOTATIONS } from "../common/annotations.js";
 import type { MeshConfig, Resources } from "../common/mesh-config.js";
 
-export const ANNOTATION_PREFIX = "trellis.dev/";
-export const ANNOTATIONS = {
-  INJECT: "trellis.dev/inject",
-  PROXY_VERSION: "trellis.dev/proxy-version",
-  PROXY_CPU_REQUEST: "trellis.dev/proxy-cpu-request",
-  PROXY_CPU_LIMIT: "trellis.dev/proxy-cpu-limit",
-  PROXY_MEMORY_REQUEST: "trellis.dev/proxy-memory-request",
-  PROXY_MEMORY_LIMIT: "trellis.dev/proxy-memory-limit",
-  SKIP_INBOUND_PORTS: "trellis.dev/skip-inbound-ports",
-  SKIP_OUTBOUND_PORTS: "trellis.dev/skip-outbound-ports",
-  OPAQUE_PORTS: "trellis.dev/opaque-ports",
-  PROXY_LOG_LEVEL: "trellis.dev/proxy-log-level",
-} as const;
+export { ANNOTATION_PREFIX, ANNOTATIONS };
+
 const KNOWN = new Set<string>(Object.values(ANNOTATIONS));
 
 export const PROXY_LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;

@@ -113,14 +113,15 @@ test("a failing liveness probe kills the container, SIGTERM then SIGKILL after t
     body: {
       metadata: { name: "web" },
       spec: {
-        terminationGracePeriodSeconds: 2,
+        terminationGracePeriodSeconds: 6,
         containers: [
           sh("app", script, {
             livenessProbe: {
               exec: { command: ["test", "-f", healthy] },
               periodSeconds: 1,
               failureThreshold: 2,
-              terminationGracePeriodSeconds: 1,
+              // Long enough for the trap to log SIGTERM on a loaded machine, shorter than the pod's.
+              terminationGracePeriodSeconds: 4,
             },
           }),
         ],

@@ -4,8 +4,8 @@
  * proxy's inbound port except the proxy's own ports and the ignored ones, outbound TCP redirected to the
  * proxy's outbound port except the proxy's own traffic (by UID), loopback and the ignored ports. rules.ts
  * builds them (pure), backend.ts picks iptables-nft or iptables-legacy as the namespace uses, apply.ts
- * installs them atomically and idempotently, command.ts is the subcommand; errors.ts holds the
- * TRELLIS_E_INIT_* codes. It runs once per pod, as root with NET_ADMIN and NET_RAW, and exits.
+ * installs them atomically and idempotently, flags.ts parses and checks the flags, command.ts is the
+ * subcommand, and errors.ts holds the TRELLIS_E_INIT_* codes. It runs once per pod, as root with NET_ADMIN and NET_RAW, and exits.
  */
 export { type Applied, applyFamily } from "./apply.js";
 export {

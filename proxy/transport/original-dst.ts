@@ -45,14 +45,11 @@ export interface Addon {
   originalDst(fd: number): OriginalDst | undefined;
 }
 
-export const ADDON_FILE = "original_dst.node";
+/** Where the build (proxy/native/build.mjs) puts the addon, relative to the repository or the image's app directory. */
+export const ADDON_PATH = "dist/proxy/native/original_dst.node";
 
-/** Where the build puts the addon, seen from the bundle, the compiled file and the source file. */
-const CANDIDATES = [
-  `./native/${ADDON_FILE}`,
-  `../native/${ADDON_FILE}`,
-  `../../dist/proxy/native/${ADDON_FILE}`,
-];
+/** The same, seen from the bundle (dist/proxy/main.js), the compiled module and the source file. */
+const CANDIDATES = ["./native/original_dst.node", "../native/original_dst.node", `../../${ADDON_PATH}`];
 
 export interface LoadOptions {
   platform?: NodeJS.Platform;

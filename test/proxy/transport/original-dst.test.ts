@@ -11,11 +11,17 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type TestContext, test } from "node:test";
-import { type Addon, loadAddon, loadOriginalDst, socketFd } from "../../../proxy/transport/original-dst.js";
+import {
+  ADDON_PATH,
+  type Addon,
+  loadAddon,
+  loadOriginalDst,
+  socketFd,
+} from "../../../proxy/transport/original-dst.js";
 import { createNetns, ip6tablesWorks, requireNetns } from "../../support/netns.js";
 import { repoRoot, startCommand } from "../../support/process.js";
 
-const BUILT = join(repoRoot, "dist/proxy/native/original_dst.node");
+const BUILT = join(repoRoot, ADDON_PATH);
 const PROBE = join(repoRoot, "test/proxy/transport/original-dst-probe.ts");
 const tsx = import.meta.resolve("tsx");
 

@@ -11,9 +11,9 @@
  *   (SMTP, MySQL) is not kept waiting: over mTLS to an endpoint's proxy, the endpoint's port in the
  *   opaque header (opaque.ts `forwardOpaque`);
  * - known otherwise: the first bytes decide (detect). HTTP goes on to the route stage, by its Host,
- *   or by the original destination when it has none (HTTP/1.0); anything else (a TLS ClientHello,
- *   another protocol, or nothing within the detection timeout) is proxied opaquely as above, the bytes
- *   already read sent first.
+ *   or by the original destination when an HTTP/1 request has none (HTTP/1.0); anything else (a TLS
+ *   ClientHello, another protocol, or nothing within the detection timeout) is proxied opaquely as
+ *   above, the bytes already read sent first.
  */
 import type { Socket } from "node:net";
 import { formatHostPort } from "../../lib/address.js";

@@ -1,7 +1,7 @@
 /**
  * `trellis-controller injector`: the flags, their validation (a bad flag is a usage error, exit 2,
- * naming the flag), and the run: list the control plane's ConfigMaps and the Namespaces, load the
- * serving certificate, serve the webhook and the admin server, print one ready line on stdout, serve
+ * naming the flag), and the run: check the serving certificate, list the control plane's ConfigMaps and
+ * the Namespaces, serve the webhook and the admin server, print one ready line on stdout, serve
  * until SIGTERM or SIGINT. Startup failures (an unusable certificate, no Kubernetes configuration, a
  * port in use) are logged naming the file or address and end with exit code 1.
  */
@@ -88,6 +88,10 @@ export async function runInjector(flags: InjectorFlags): Promise<number> {
   process.on("SIGTERM", handler);
   process.on("SIGINT", handler);
   try {
+    // Checked before waiting on the API server, so an unusable file fails at once, named.
+    const { loadServingPair } = await import("./tls.js");
+    const pair = await loadServingPair({ cert: flags.tlsCertFile, key: flags.tlsKeyFile });
+    if (!pair.ok) throw new InjectorError(pair.code, pair.reason);
     const { loadKubeConfig } = await import("../k8s/client.js");
     let kubeConfig: KubeConfig;
     try {

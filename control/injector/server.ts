@@ -243,15 +243,18 @@ export async function startInjector(options: InjectorServiceOptions): Promise<Ru
   }
 }
 
-/** The whole body, or why not: larger than `limit` (the rest is not read), or the client went away. */
+/**
+ * The whole body, or why not: larger than `limit` (known as soon as it is; the rest is drained unkept,
+ * within the request timeout, so the client reads the answer rather than a reset), or the client went away.
+ */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer | "too large" | "aborted"> {
   return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (c: Buffer) => {
       size += c.length;
       if (size > limit) {
-        req.pause();
+        chunks = [];
         resolve("too large");
         return;
       }

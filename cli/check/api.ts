@@ -27,7 +27,7 @@ export async function listItems<T>(ctx: CheckContext, path: string): Promise<T[]
   return (await getObject<{ items?: T[] }>(ctx, path))?.items ?? [];
 }
 
-/** The objects `meshctl install` makes for this namespace (no PKI: the ConfigMap and Secret names suffice). */
+/** The objects `meshctl install` makes for this namespace (no certificates: the names suffice). */
 export function installedObjects(namespace: string): K8sObject[] {
   const flags: InstallFlags = {
     ...FLAG_DEFAULTS,
@@ -37,10 +37,11 @@ export function installedObjects(namespace: string): K8sObject[] {
     identityExternalIssuer: false,
     output: "yaml",
   };
-  return installObjects(resolveValues(flags), {
-    trustAnchorsPem: "",
-    issuer: { certPem: "", keyPem: "" },
-  });
+  return installObjects(
+    resolveValues(flags),
+    { trustAnchorsPem: "", issuer: { certPem: "", keyPem: "" } },
+    { caPem: "", certPem: "", keyPem: "" },
+  );
 }
 
 /** The CRDs `meshctl install --crds` makes. */
@@ -84,6 +85,12 @@ export const RESOURCES: Record<string, Resource> = {
   },
   Deployment: { group: "apps", version: "v1", resource: "deployments", namespaced: true },
   PodDisruptionBudget: { group: "policy", version: "v1", resource: "poddisruptionbudgets", namespaced: true },
+  MutatingWebhookConfiguration: {
+    group: "admissionregistration.k8s.io",
+    version: "v1",
+    resource: "mutatingwebhookconfigurations",
+    namespaced: false,
+  },
   CustomResourceDefinition: {
     group: "apiextensions.k8s.io",
     version: "v1",

@@ -8,6 +8,7 @@
 import { trellisControlPlane, trellisCrds } from "./categories/control-plane.js";
 import { trellisDataPlane, trellisDestination } from "./categories/data-plane.js";
 import { trellisIdentity } from "./categories/identity.js";
+import { trellisInjector } from "./categories/injector.js";
 import { kubernetesApi, kubernetesVersion, preKubernetesSetup } from "./categories/kubernetes.js";
 import type { Category } from "./types.js";
 
@@ -31,6 +32,7 @@ export function categoriesFor(mode: CheckMode): Category[] {
     trellisControlPlane,
     trellisIdentity,
     trellisDestination,
+    trellisInjector,
     ...(mode.proxy ? [trellisDataPlane] : []),
   ];
 }

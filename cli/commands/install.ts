@@ -1,7 +1,8 @@
 /**
  * `meshctl install`: prints the control plane's manifests for `kubectl apply -f -`. `--crds` prints the
  * CRDs, to apply first; without it, everything else in apply order. Every input is checked (flags,
- * then the identity files) before anything is printed, so a failed run prints nothing on stdout.
+ * then the identity files, then the injector's) before anything is printed, so a failed run prints
+ * nothing on stdout.
  */
 import { Command, Option } from "commander";
 import {
@@ -13,6 +14,8 @@ import {
   type InstallFlags,
   identityPki,
   imageTagArg,
+  injectorServiceName,
+  injectorTls,
   installObjects,
   memoryArg,
   namespaceArg,
@@ -119,6 +122,15 @@ export function installCommand(): Command {
       "--context <name>",
       "with --identity-external-issuer: kubeconfig context (default: its current context)",
     )
+    .option(
+      "--injector-ca-file <path>",
+      "PEM CA of the injector webhook's serving certificate (the caBundle); with the two files below, instead of generating them",
+    )
+    .option(
+      "--injector-certificate-file <path>",
+      "PEM serving certificate of the injector webhook, for trellis-injector.<namespace>.svc, signed by the CA",
+    )
+    .option("--injector-key-file <path>", "PEM private key of the injector's serving certificate")
     .addOption(new Option("-o, --output <format>", "output format").choices(["yaml", "json"]).default("yaml"))
     .addHelpText(
       "after",
@@ -132,8 +144,9 @@ Examples:
   meshctl install --identity-external-issuer | kubectl apply -f -   # cert-manager owns the issuer Secret
 
 Without the three identity files, an ECDSA P-256 trust anchor (10 years) and issuer (1 year) are
-generated on every run and the anchor's key is discarded; given the files, the output is the same
-on every run.`,
+generated on every run and the anchor's key is discarded; likewise the injector webhook's CA and
+serving certificate (1 year) without the three --injector-* files. Given all six files, the output is
+the same on every run.`,
     )
     .action(async (flags: InstallFlags) => {
       process.stdout.write(await runInstall(flags));
@@ -160,5 +173,13 @@ export async function runInstall(flags: InstallFlags): Promise<string> {
       }),
     trustDomain: values.trustDomain,
   });
-  return serialize(installObjects(values, pki), flags.output);
+  const tls = await injectorTls({
+    ...(flags.injectorCaFile !== undefined ? { caFile: flags.injectorCaFile } : {}),
+    ...(flags.injectorCertificateFile !== undefined
+      ? { certificateFile: flags.injectorCertificateFile }
+      : {}),
+    ...(flags.injectorKeyFile !== undefined ? { keyFile: flags.injectorKeyFile } : {}),
+    serviceName: injectorServiceName(values.namespace),
+  });
+  return serialize(installObjects(values, pki, tls), flags.output);
 }

@@ -2,6 +2,8 @@
  * `meshctl uninstall`: prints what `kubectl delete -f -` needs to remove the control plane, as Linkerd's
  * does: the cluster-scoped objects the install made and its namespace, which takes everything inside
  * it (Deployments, Services, ConfigMaps, the issuer Secret) along. Names and kinds only, never data.
+ * The injector's webhook configuration comes first: deleted after the injector, it would refuse every
+ * new pod in the cluster (its failure policy is Fail) until deleted.
  * `--crds` prints the CRDs instead, kept apart because deleting them deletes every ServiceProfile and
  * TrafficSplit in the cluster.
  */
@@ -60,6 +62,6 @@ export function runUninstall(flags: UninstallFlags): string {
   if (flags.crds) return serialize(uninstallObjects(crdInstallObjects(values)), flags.output);
   // Which issuer and how many replicas do not matter: only cluster-scoped objects and the namespace are
   // listed, and those are the same for every install into this namespace.
-  const objects = installObjects(values, { trustAnchorsPem: "" });
+  const objects = installObjects(values, { trustAnchorsPem: "" }, { caPem: "", certPem: "", keyPem: "" });
   return serialize(uninstallObjects(objects.filter((o) => o.metadata.namespace === undefined)), flags.output);
 }

@@ -153,17 +153,22 @@ function named(flag: FileFlag, path: string): string {
 }
 
 async function readInput(flag: FileFlag, path: string): Promise<string> {
+  return readFlagFile(FLAGS[flag], path);
+}
+
+/** The text of the file a flag names; InputError naming the flag and the path when it cannot be read. */
+export async function readFlagFile(flag: string, path: string): Promise<string> {
   try {
     return await readFile(path, "utf8");
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === "ENOENT" ? "no such file" : e.code === "EISDIR" ? "a directory" : e.message;
-    throw new InputError(`${named(flag, path)}: cannot read it (${why}); check the path`);
+    throw new InputError(`${flag} ${path}: cannot read it (${why}); check the path`);
   }
 }
 
 /** Each PEM certificate block of the text, with one trailing newline. */
-function certificateBlocks(pem: string): string[] {
+export function certificateBlocks(pem: string): string[] {
   return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []).map(
     (b) => `${b}\n`,
   );

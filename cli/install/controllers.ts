@@ -1,15 +1,17 @@
 /**
- * The control-plane services as workloads: for identity and destination a Deployment, a Service for
- * their gRPC port and, with --ha, a PodDisruptionBudget. Both run `trellis-controller` from the
- * Trellis image with the flags of control/{identity,destination}/command.ts.
+ * The control-plane services as workloads: for identity, destination and the injector a Deployment, a
+ * Service for their serving port (gRPC, or the webhook's HTTPS) and, with --ha, a
+ * PodDisruptionBudget. All run `trellis-controller` from the Trellis image with the flags of
+ * control/{identity,destination,injector}/command.ts.
  *
  * No control-plane pod runs a trellis-proxy sidecar. Each service already speaks TLS itself with a
  * certificate for its own SPIFFE ID (identity signs its own; destination obtains one from identity with
  * its projected token and serves only clients holding a mesh certificate), so a sidecar would add a
  * hop and a second TLS layer without adding any guarantee. It would also make them depend on
  * themselves: identity's proxy needs identity for its certificate, destination's proxy needs
- * destination for discovery. Their only other peer is the API server, which is not meshed. The
- * namespace and the pod templates opt out of injection for the same reason.
+ * destination for discovery. Their only other peer is the API server, which is not meshed (the
+ * injector's only client is the API server, too). The namespace and the pod templates opt out of
+ * injection for the same reason, and the webhook never sees the control plane's namespace.
  */
 
 import type {
@@ -20,7 +22,11 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from "@kubernetes/client-node";
-import { identityTokenVolume } from "../../control/common/mesh-config.js";
+import {
+  identityTokenVolume,
+  TRUST_ROOTS_CONFIGMAP,
+  TRUST_ROOTS_KEY,
+} from "../../control/common/mesh-config.js";
 import {
   ANNOTATION_INJECT,
   adminProbes,
@@ -39,23 +45,28 @@ import {
   DESTINATION_GRPC_PORT,
   IDENTITY_ADMIN_PORT,
   IDENTITY_GRPC_PORT,
+  INJECTOR_ADMIN_PORT,
+  INJECTOR_SERVICE_PORT,
+  INJECTOR_WEBHOOK_PORT,
   type InstallValues,
   serviceAddress,
 } from "./values.js";
 
-export const TRUST_ROOTS_CONFIGMAP = "trellis-identity-trust-roots";
-export const TRUST_ROOTS_KEY = "ca-bundle.crt";
+export { TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY };
 export const ISSUER_SECRET = "trellis-identity-issuer";
+/** The injector's serving certificate, its key and CA: a `kubernetes.io/tls` Secret. */
+export const INJECTOR_TLS_SECRET = "trellis-injector-tls";
 
 const TRUST_ROOTS_DIR = "/var/run/trellis/identity/trust-roots";
 const ISSUER_DIR = "/var/run/trellis/identity/issuer";
 const TOKEN_DIR = "/var/run/trellis/identity/token";
-// kubelet refreshes a projected token at 80 % of its life; the destination reads it on every renewal.
+const INJECTOR_TLS_DIR = "/var/run/trellis/injector/tls";
 
-/** One control-plane service: what differs between identity and destination. */
+/** One control-plane service: what differs between them. */
 interface ControllerSpec {
   component: Component;
-  grpcPort: number;
+  /** The port it serves on: its name, the container's port, the Service's port. */
+  port: { name: string; container: number; service: number };
   adminPort: number;
   args: string[];
   volumes: V1Volume[];
@@ -71,7 +82,7 @@ const trustRootsMount: V1VolumeMount = { name: "trust-roots", mountPath: TRUST_R
 function identitySpec(values: InstallValues): ControllerSpec {
   return {
     component: "identity",
-    grpcPort: IDENTITY_GRPC_PORT,
+    port: { name: "grpc", container: IDENTITY_GRPC_PORT, service: IDENTITY_GRPC_PORT },
     adminPort: IDENTITY_ADMIN_PORT,
     args: [
       `--listen=0.0.0.0:${IDENTITY_GRPC_PORT}`,
@@ -97,7 +108,7 @@ function identitySpec(values: InstallValues): ControllerSpec {
 function destinationSpec(values: InstallValues): ControllerSpec {
   return {
     component: "destination",
-    grpcPort: DESTINATION_GRPC_PORT,
+    port: { name: "grpc", container: DESTINATION_GRPC_PORT, service: DESTINATION_GRPC_PORT },
     adminPort: DESTINATION_ADMIN_PORT,
     args: [
       `--listen=0.0.0.0:${DESTINATION_GRPC_PORT}`,
@@ -116,6 +127,26 @@ function destinationSpec(values: InstallValues): ControllerSpec {
   };
 }
 
+function injectorSpec(values: InstallValues): ControllerSpec {
+  return {
+    component: "injector",
+    port: { name: "webhook", container: INJECTOR_WEBHOOK_PORT, service: INJECTOR_SERVICE_PORT },
+    adminPort: INJECTOR_ADMIN_PORT,
+    args: [
+      `--listen=0.0.0.0:${INJECTOR_WEBHOOK_PORT}`,
+      `--admin-listen=0.0.0.0:${INJECTOR_ADMIN_PORT}`,
+      // Reloaded when the Secret changes (cert-manager renewing it, or a new install applied).
+      `--tls-cert-file=${INJECTOR_TLS_DIR}/tls.crt`,
+      `--tls-key-file=${INJECTOR_TLS_DIR}/tls.key`,
+      // trellis-config and the trust anchors are read from the API and watched, not mounted, so a
+      // change applies to the next pod without a restart.
+      `--control-plane-namespace=${values.namespace}`,
+    ],
+    volumes: [{ name: "tls", secret: { secretName: INJECTOR_TLS_SECRET } }],
+    mounts: [{ name: "tls", mountPath: INJECTOR_TLS_DIR, readOnly: true }],
+  };
+}
+
 function container(values: InstallValues, spec: ControllerSpec): V1Container {
   return {
     name: spec.component,
@@ -124,7 +155,7 @@ function container(values: InstallValues, spec: ControllerSpec): V1Container {
     command: ["trellis-controller", spec.component],
     args: spec.args,
     ports: [
-      { name: "grpc", containerPort: spec.grpcPort, protocol: "TCP" },
+      { name: spec.port.name, containerPort: spec.port.container, protocol: "TCP" },
       { name: "admin-http", containerPort: spec.adminPort, protocol: "TCP" },
     ],
     ...adminProbes("admin-http"),
@@ -154,7 +185,7 @@ function deployment(values: InstallValues, spec: ControllerSpec): V1Deployment {
         },
         spec: {
           serviceAccountName: name,
-          // Both talk to the API server: TokenReviews (identity), informers (destination).
+          // All talk to the API server: TokenReviews (identity), informers (destination, injector).
           automountServiceAccountToken: true,
           nodeSelector: { "kubernetes.io/os": "linux" },
           securityContext: podSecurityContext(CONTROLLER_UID),
@@ -179,7 +210,7 @@ function service(values: InstallValues, spec: ControllerSpec): V1Service {
     spec: {
       type: "ClusterIP",
       selector: selectorLabels(values, spec.component),
-      ports: [{ name: "grpc", port: spec.grpcPort, targetPort: "grpc", protocol: "TCP" }],
+      ports: [{ name: spec.port.name, port: spec.port.service, targetPort: spec.port.name, protocol: "TCP" }],
     },
   };
 }
@@ -201,7 +232,7 @@ function disruptionBudget(values: InstallValues, spec: ControllerSpec): V1PodDis
 export function controllerObjects(
   values: InstallValues,
 ): (V1Deployment | V1Service | V1PodDisruptionBudget)[] {
-  return [identitySpec(values), destinationSpec(values)].flatMap((spec) => [
+  return [identitySpec(values), destinationSpec(values), injectorSpec(values)].flatMap((spec) => [
     deployment(values, spec),
     service(values, spec),
     ...(values.highAvailability ? [disruptionBudget(values, spec)] : []),

@@ -1,6 +1,7 @@
 /**
  * Puts the install together: the objects in the order they can be applied (namespace, then RBAC, then
- * configuration, Services, Deployments, PodDisruptionBudgets), each labelled with its control-plane
+ * configuration, Services, Deployments, PodDisruptionBudgets, and last the webhook configuration, so
+ * the API server calls the injector only once its Deployment exists), each labelled with its control-plane
  * namespace and the Trellis version, printed as a YAML stream or one JSON List. Nothing here reads the
  * clock or a random source: the same values and PKI give the same bytes.
  */
@@ -11,6 +12,8 @@ import { controllerObjects } from "./controllers.js";
 import { commonLabels } from "./fragments.js";
 import { controlPlaneObjects, crdObjects, type K8sObject } from "./manifests.js";
 import type { InstallValues } from "./values.js";
+import { webhookObjects } from "./webhook.js";
+import type { InjectorTls } from "./webhook-certificates.js";
 
 /** Kinds in the order they are applied; an object of any other kind is a bug in the renderer. */
 export const KIND_ORDER = [
@@ -25,16 +28,22 @@ export const KIND_ORDER = [
   "Service",
   "Deployment",
   "PodDisruptionBudget",
+  "MutatingWebhookConfiguration",
 ] as const;
 
 export type OutputFormat = "yaml" | "json";
 
 /** Everything but the CRDs, in apply order, labelled. */
-export function installObjects(values: InstallValues, pki: IdentityPki): K8sObject[] {
+export function installObjects(
+  values: InstallValues,
+  pki: IdentityPki,
+  injectorTls: InjectorTls,
+): K8sObject[] {
   const objects = [
     ...controlPlaneObjects(values.namespace),
     ...(configObjects(values, pki) as K8sObject[]),
     ...(controllerObjects(values) as K8sObject[]),
+    ...(webhookObjects(values, injectorTls) as K8sObject[]),
   ];
   return sortByKind(objects).map((o) => labelled(o, values));
 }

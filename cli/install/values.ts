@@ -18,12 +18,18 @@ export { PROXY_LOG_LEVELS } from "../../control/injector/index.js";
 export type { Resources };
 
 /** The control-plane services, each a Deployment, a Service and (with --ha) a PodDisruptionBudget. */
-export type Component = "identity" | "destination";
+export type Component = "identity" | "destination" | "injector";
+/** The services proxies talk to (gRPC); the injector's only client is the API server. */
+export type ProxyFacingComponent = Exclude<Component, "injector">;
 
 export const IDENTITY_GRPC_PORT = 8080;
 export const IDENTITY_ADMIN_PORT = 9990;
 export const DESTINATION_GRPC_PORT = 8086;
 export const DESTINATION_ADMIN_PORT = 9996;
+/** The injector's HTTPS port in its pod, and its Service's port (where the API server calls it). */
+export const INJECTOR_WEBHOOK_PORT = 8443;
+export const INJECTOR_SERVICE_PORT = 443;
+export const INJECTOR_ADMIN_PORT = 9995;
 
 /** The flags of `meshctl install`, as commander parses them. */
 export interface InstallFlags {
@@ -47,6 +53,9 @@ export interface InstallFlags {
   /** Where the external issuer's Secret is read from (kubectl's flags). */
   kubeconfig?: string;
   context?: string;
+  injectorCaFile?: string;
+  injectorCertificateFile?: string;
+  injectorKeyFile?: string;
   output: "yaml" | "json";
 }
 
@@ -86,20 +95,23 @@ const CONTROLLER_RESOURCES: Record<Component, Resources> = {
   identity: { cpuRequest: "100m", memoryRequest: "64Mi" },
   // The destination service holds every Service, EndpointSlice and Pod of the cluster in its informers.
   destination: { cpuRequest: "100m", memoryRequest: "128Mi" },
+  // The injector holds the Namespaces and the control plane's ConfigMaps only.
+  injector: { cpuRequest: "100m", memoryRequest: "64Mi" },
 };
 const CONTROLLER_HA_LIMITS: Record<Component, Resources> = {
   identity: { cpuLimit: "1", memoryLimit: "256Mi" },
   destination: { cpuLimit: "1", memoryLimit: "512Mi" },
+  injector: { cpuLimit: "1", memoryLimit: "256Mi" },
 };
 
 /** The DNS name and port of a control-plane Service, as pods reach it. */
-export function serviceAddress(values: InstallValues, component: Component): string {
+export function serviceAddress(values: InstallValues, component: ProxyFacingComponent): string {
   const port = component === "identity" ? IDENTITY_GRPC_PORT : DESTINATION_GRPC_PORT;
   return `trellis-${component}.${values.namespace}.svc.${values.clusterDomain}:${port}`;
 }
 
 /** The SPIFFE ID a control-plane service serves with. */
-export function serviceIdentity(values: InstallValues, component: Component): string {
+export function serviceIdentity(values: InstallValues, component: ProxyFacingComponent): string {
   return formatSpiffeId({
     trustDomain: values.trustDomain,
     namespace: values.namespace,
@@ -141,7 +153,11 @@ export function resolveValues(flags: InstallFlags): InstallValues {
     image: imageRef(flags.registry, flags.imageTag),
     highAvailability: ha,
     replicas: ha ? 3 : 1,
-    controllerResources: { identity: withLimits("identity"), destination: withLimits("destination") },
+    controllerResources: {
+      identity: withLimits("identity"),
+      destination: withLimits("destination"),
+      injector: withLimits("injector"),
+    },
     proxy: { logLevel: flags.proxyLogLevel, resources: proxyResources },
     identity: {
       issuanceLifetime: flags.identityIssuanceLifetime,

@@ -3,11 +3,12 @@
  * service listens on (admin.ts), the command-line flag parsers their commands agree on (flags.ts),
  * the TokenVerifier interface that the identity service asks and control/local implements
  * (token-verifier.ts), the `trellis.dev/` annotations (annotations.ts), what install and the
- * injector agree on about an installed mesh (mesh-config.ts), and the port-list grammar of the
- * `skip-*-ports` annotations and trellis-init's flags (ports.ts).
- * It imports only lib/ and control/api/, so any controller may import it.
+ * injector agree on about an installed mesh (mesh-config.ts), the port-list grammar of the
+ * `skip-*-ports` annotations and trellis-init's flags (ports.ts), and watching files a volume mounts
+ * (file-watch.ts). It imports only lib/ and control/api/, so any controller may import it.
  */
 export { type AdminOptions, createAdminServer, listenAdmin } from "./admin.js";
+export { FILE_WATCH_DEBOUNCE_MS, FILE_WATCH_POLL_INTERVAL_MS, watchFiles } from "./file-watch.js";
 export {
   dnsLabel,
   nonNegativeDuration,

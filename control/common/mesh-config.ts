@@ -1,12 +1,16 @@
 /**
  * What `meshctl install` and the injector agree on about an installed mesh: the keys of the
- * `trellis-config` ConfigMap (install writes them, the injector and `meshctl check` read them), and the
- * pod fragments both render the same way (resources, the projected identity token).
+ * `trellis-config` ConfigMap and the name of the trust anchors' ConfigMap (install writes them, the
+ * injector and `meshctl check` read them), and the pod fragments both render the same way (resources,
+ * the projected identity token).
  */
 import { IDENTITY_TOKEN_AUDIENCE } from "../../lib/spiffe.js";
 
 /** The name of the ConfigMap in the control plane's namespace. */
 export const CONFIG_CONFIGMAP = "trellis-config";
+/** The ConfigMap of the trust anchors (PEM under {@link TRUST_ROOTS_KEY}), beside `trellis-config`. */
+export const TRUST_ROOTS_CONFIGMAP = "trellis-identity-trust-roots";
+export const TRUST_ROOTS_KEY = "ca-bundle.crt";
 
 /**
  * The keys of `trellis-config`. Strings all (ConfigMap data); absent keys mean "not set" (a proxy

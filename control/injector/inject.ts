@@ -45,6 +45,11 @@ export interface InjectOptions {
    * it: it describes the app, not the injection.
    */
   opaquePorts?: string[];
+  /**
+   * The Deployment a Pod belongs to, for its proxy's `deployment` metric label: the webhook knows it
+   * from the Pod's ReplicaSet. A Deployment's own template needs none.
+   */
+  deployment?: string;
 }
 
 export interface InjectResult {
@@ -126,7 +131,7 @@ function injectOne(obj: Obj, config: InjectorConfig | undefined, opts: InjectOpt
     (annotationsOf(t, true) as Obj)[ANNOTATIONS.INJECT] = "enabled";
     return report;
   }
-  renderProxy(t, config, opts, parsed.settings, kind === "Deployment" ? name : undefined, report);
+  renderProxy(t, config, opts, parsed.settings, kind === "Deployment" ? name : opts.deployment, report);
   return report;
 }
 

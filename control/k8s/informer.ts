@@ -94,6 +94,11 @@ export class RestartingInformer<K extends string = string> {
     return this.informer.list();
   }
 
+  /** One object of the cache by name (and namespace, for a namespaced kind); undefined when absent. */
+  get(name: string, namespace?: string): KubernetesObject | undefined {
+    return this.informer.get(name, namespace);
+  }
+
   /** Stops watching and restarting for good. */
   async stop(): Promise<void> {
     this.stopped = true;

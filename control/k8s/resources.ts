@@ -1,7 +1,9 @@
 /**
  * What the mesh lists and watches, all namespaces: Services, EndpointSlices and Pods from the core
  * groups, ServiceProfiles (trellis.dev/v1alpha1) and TrafficSplits (split.smi-spec.io/v1alpha2) as
- * custom resources. Each kind has the watch path an informer follows and the list call it re-lists with.
+ * custom resources; and what the injector follows: Namespaces (their injection annotations) and the
+ * ConfigMaps of the control plane's namespace (the installed config). Each kind has the watch path an
+ * informer follows and the list call it re-lists with.
  */
 import {
   CoreV1Api,
@@ -45,5 +47,20 @@ export function listWatches(kc: KubeConfig): Record<WatchedKind, ListWatch> {
       path: "/apis/split.smi-spec.io/v1alpha2/trafficsplits",
       list: crd("split.smi-spec.io", "v1alpha2", "trafficsplits"),
     },
+  };
+}
+
+/** Every Namespace: the injector reads their `trellis.dev/inject` annotations. */
+export function namespacesListWatch(kc: KubeConfig): ListWatch {
+  const core = kc.makeApiClient(CoreV1Api);
+  return { path: "/api/v1/namespaces", list: () => core.listNamespace() };
+}
+
+/** The ConfigMaps of one namespace: the injector follows the control plane's installed config. */
+export function configMapsListWatch(kc: KubeConfig, namespace: string): ListWatch {
+  const core = kc.makeApiClient(CoreV1Api);
+  return {
+    path: `/api/v1/namespaces/${namespace}/configmaps`,
+    list: () => core.listNamespacedConfigMap({ namespace }),
   };
 }

@@ -268,6 +268,7 @@ async function allowed(
   verb: string,
   group: string,
   resource: string,
+  namespace?: string,
 ): Promise<boolean> {
   const authz = cluster.kubeConfig.makeApiClient(AuthorizationV1Api);
   const review = await authz.createSubjectAccessReview({
@@ -277,15 +278,15 @@ async function allowed(
       spec: {
         user: `system:serviceaccount:${NAMESPACE}:${serviceAccount}`,
         groups: SA_GROUPS,
-        resourceAttributes: { verb, group, resource },
+        resourceAttributes: { verb, group, resource, ...(namespace ? { namespace } : {}) },
       },
     },
   });
   return review.status?.allowed === true;
 }
 
-test("RBAC: destination may watch what it streams and nothing more; identity may create TokenReviews and nothing more", async () => {
-  const cases: [string, string, string, string, boolean][] = [
+test("RBAC: destination may watch what it streams and nothing more; identity may create TokenReviews and nothing more; the injector reads namespaces and its own namespace's ConfigMaps and writes Events", async () => {
+  const cases: [string, string, string, string, boolean, string?][] = [
     ["trellis-destination", "watch", "trellis.dev", "serviceprofiles", true],
     ["trellis-destination", "list", "split.smi-spec.io", "trafficsplits", true],
     ["trellis-destination", "watch", "discovery.k8s.io", "endpointslices", true],
@@ -300,12 +301,24 @@ test("RBAC: destination may watch what it streams and nothing more; identity may
     ["trellis-identity", "list", "", "pods", false],
     ["trellis-identity", "get", "", "secrets", false],
     ["trellis-identity", "watch", "trellis.dev", "serviceprofiles", false],
+    ["trellis-injector", "watch", "", "namespaces", true],
+    ["trellis-injector", "get", "", "namespaces", true],
+    ["trellis-injector", "create", "", "events", true, "shop"],
+    ["trellis-injector", "watch", "", "configmaps", true, NAMESPACE],
+    ["trellis-injector", "list", "", "configmaps", false],
+    ["trellis-injector", "get", "", "configmaps", false, "shop"],
+    ["trellis-injector", "get", "", "secrets", false, NAMESPACE],
+    ["trellis-injector", "list", "", "pods", false],
+    ["trellis-injector", "update", "", "namespaces", false],
+    ["trellis-injector", "create", "", "pods", false, "shop"],
   ];
   const wrong: string[] = [];
-  for (const [sa, verb, group, resource, expected] of cases) {
-    const got = await allowed(sa, verb, group, resource);
+  for (const [sa, verb, group, resource, expected, namespace] of cases) {
+    const got = await allowed(sa, verb, group, resource, namespace);
     if (got !== expected)
-      wrong.push(`${sa} ${verb} ${group || "core"}/${resource}: ${got ? "allowed" : "denied"}`);
+      wrong.push(
+        `${sa} ${verb} ${group || "core"}/${resource}${namespace ? ` in ${namespace}` : ""}: ${got ? "allowed" : "denied"}`,
+      );
   }
   assert.deepEqual(wrong, []);
 });

@@ -17,6 +17,9 @@ const FILES = [
   `--identity-trust-anchors-file=${F}/ca.crt`,
   `--identity-issuer-certificate-file=${F}/issuer.crt`,
   `--identity-issuer-key-file=${F}/issuer.key`,
+  `--injector-ca-file=${F}/injector-ca.crt`,
+  `--injector-certificate-file=${F}/injector.crt`,
+  `--injector-key-file=${F}/injector.key`,
 ];
 
 /** `meshctl <args>` from the repository's root, as a user would run it. */
@@ -61,12 +64,17 @@ test("two runs with the same identity files print the same bytes; generated cert
   ]);
   assert.equal(a, b);
   assert.notEqual(c, d, "a generated PKI is new on every run");
-  // Only the trust anchors and the issuer differ between generated runs.
+  // Only the trust anchors, the issuer and the injector's certificate (Secret and caBundle) differ.
   const differing = yamlObjects(c)
     .map((o, i) => [o, yamlObjects(d)[i]] as const)
     .filter(([x, y]) => JSON.stringify(x) !== JSON.stringify(y))
     .map(([x]) => `${x.kind}/${x.metadata.name}`);
-  assert.deepEqual(differing, ["ConfigMap/trellis-identity-trust-roots", "Secret/trellis-identity-issuer"]);
+  assert.deepEqual(differing, [
+    "ConfigMap/trellis-identity-trust-roots",
+    "Secret/trellis-identity-issuer",
+    "Secret/trellis-injector-tls",
+    "MutatingWebhookConfiguration/trellis-trellis-injector",
+  ]);
 });
 
 test("-o json prints one List with the same objects as the YAML; every object carries the namespace and version labels", async () => {
@@ -95,6 +103,11 @@ test("every bad input fails with one clear line naming it, the right exit code, 
     `--identity-trust-anchors-file=${anchors}`,
     `--identity-issuer-certificate-file=${cert}`,
     `--identity-issuer-key-file=${key}`,
+  ];
+  const injector = (o: { ca?: string; cert?: string; key?: string } = {}) => [
+    `--injector-ca-file=${o.ca ?? `${F}/injector-ca.crt`}`,
+    `--injector-certificate-file=${o.cert ?? `${F}/injector.crt`}`,
+    `--injector-key-file=${o.key ?? `${F}/injector.key`}`,
   ];
   const cases: [string, string[], number, RegExp][] = [
     [
@@ -176,6 +189,48 @@ test("every bad input fails with one clear line naming it, the right exit code, 
       2,
       /cannot be combined with --identity-external-issuer/,
     ],
+    [
+      "half the injector's files",
+      ["install", `--injector-ca-file=${F}/injector-ca.crt`],
+      2,
+      /--injector-certificate-file and --injector-key-file missing/,
+    ],
+    [
+      "an injector certificate for another namespace's Service",
+      ["install", "--namespace=mesh", ...injector()],
+      1,
+      /--injector-certificate-file .*injector\.crt: the certificate names trellis-injector\.trellis\.svc, not trellis-injector\.mesh\.svc, the name the API server calls/,
+    ],
+    [
+      "an injector CA that did not sign the certificate",
+      ["install", ...injector({ ca: `${F}/ca.crt` })],
+      1,
+      /injector\.crt: the certificate .* does not chain to a certificate of --injector-ca-file .*ca\.crt/,
+    ],
+    [
+      "an injector key that is not the certificate's",
+      ["install", ...injector({ key: `${F}/issuer.key` })],
+      1,
+      /--injector-key-file .*issuer\.key is not the key of the certificate in --injector-certificate-file/,
+    ],
+    [
+      "the injector's CA given as its certificate",
+      ["install", ...injector({ cert: `${F}/injector-ca.crt` })],
+      1,
+      /injector-ca\.crt: the certificate is a CA; give the webhook's serving certificate/,
+    ],
+    [
+      "a garbage injector certificate",
+      ["install", ...injector({ cert: `${F}/garbage.pem` })],
+      1,
+      /--injector-certificate-file .*garbage\.pem holds no PEM certificate/,
+    ],
+    [
+      "a missing injector key",
+      ["install", ...injector({ key: `${F}/nope.key` })],
+      1,
+      /--injector-key-file .*nope\.key: cannot read it \(no such file\)/,
+    ],
     ["an unknown flag", ["install", "--bogus"], 2, /unknown option '--bogus'/],
     ["a bad -o", ["install", "-o", "xml"], 2, /argument 'xml' is invalid\. Allowed choices are yaml, json/],
     ["a bad -o for uninstall", ["uninstall", "-o", "table"], 2, /argument 'table' is invalid/],
@@ -211,7 +266,10 @@ test("every bad input fails with one clear line naming it, the right exit code, 
     ],
     ["a bad log level", ["install", "--proxy-log-level", "loud"], 2, /--proxy-log-level.*Allowed choices/],
   ];
-  const runs = await Promise.all(cases.map(([, args]) => meshctl(args)));
+  // A few at a time: dozens of Node processes at once on a small machine run into meshctl's timeout.
+  const runs: Run[] = [];
+  for (let i = 0; i < cases.length; i += 4)
+    runs.push(...(await Promise.all(cases.slice(i, i + 4).map(([, args]) => meshctl(args)))));
   const wrong: string[] = [];
   for (const [i, [name, , code, pattern]] of cases.entries()) {
     const run = runs[i] as Run;
@@ -276,6 +334,9 @@ test("--help shows the examples and every flag of the issue", async () => {
     "--identity-issuer-certificate-file",
     "--identity-issuer-key-file",
     "--identity-external-issuer",
+    "--injector-ca-file",
+    "--injector-certificate-file",
+    "--injector-key-file",
     "--output",
   ])
     assert.ok(help.includes(flag), flag);

@@ -12,6 +12,7 @@ import type { Command } from "commander";
 import {
   FLAG_DEFAULTS,
   type IdentityPki,
+  type InjectorTls,
   type InstallFlags,
   installObjects,
   type K8sObject,
@@ -23,6 +24,7 @@ import {
 import { readObjects } from "../../../cli/install/manifests.js";
 import { destinationCommand } from "../../../control/destination/command.js";
 import { identityCommand } from "../../../control/identity/command.js";
+import { injectorCommand } from "../../../control/injector/command.js";
 import { repoRoot } from "../../support/process.js";
 
 const F = join(repoRoot, "test/fixtures/install");
@@ -32,6 +34,11 @@ const PKI: IdentityPki = {
     certPem: readFileSync(join(F, "issuer.crt"), "utf8"),
     keyPem: readFileSync(join(F, "issuer.key"), "utf8"),
   },
+};
+const TLS: InjectorTls = {
+  caPem: readFileSync(join(F, "injector-ca.crt"), "utf8"),
+  certPem: readFileSync(join(F, "injector.crt"), "utf8"),
+  keyPem: readFileSync(join(F, "injector.key"), "utf8"),
 };
 
 function flags(extra: Partial<InstallFlags> = {}): InstallFlags {
@@ -46,7 +53,7 @@ function flags(extra: Partial<InstallFlags> = {}): InstallFlags {
 }
 
 function render(extra: Partial<InstallFlags> = {}, pki: IdentityPki = PKI): K8sObject[] {
-  return installObjects(resolveValues(flags(extra)), pki);
+  return installObjects(resolveValues(flags(extra)), pki, TLS);
 }
 
 const MODELS: Record<string, string> = {
@@ -54,6 +61,9 @@ const MODELS: Record<string, string> = {
   ServiceAccount: "V1ServiceAccount",
   ClusterRole: "V1ClusterRole",
   ClusterRoleBinding: "V1ClusterRoleBinding",
+  Role: "V1Role",
+  RoleBinding: "V1RoleBinding",
+  MutatingWebhookConfiguration: "V1MutatingWebhookConfiguration",
   ConfigMap: "V1ConfigMap",
   Secret: "V1Secret",
   Service: "V1Service",
@@ -104,7 +114,8 @@ test("the RBAC and the namespace are manifests/'s, unchanged but for the version
 async function parseWithController(c: V1Container): Promise<Record<string, unknown>> {
   const [program, sub] = c.command ?? [];
   assert.equal(program, "trellis-controller");
-  const command: Command = sub === "identity" ? identityCommand() : destinationCommand();
+  const command: Command =
+    sub === "identity" ? identityCommand() : sub === "injector" ? injectorCommand() : destinationCommand();
   assert.equal(command.name(), sub);
   let parsed: Record<string, unknown> = {};
   command.exitOverride().action((opts: Record<string, unknown>) => {
@@ -118,7 +129,11 @@ async function parseWithController(c: V1Container): Promise<Record<string, unkno
 test("each Deployment hangs together: selector, ports, probes, volumes, account, security, resources, and flags its controller accepts", async () => {
   const objects = render();
   const deployments = of<V1Deployment>(objects, "Deployment");
-  assert.deepEqual(deployments.map(where), ["Deployment/trellis-identity", "Deployment/trellis-destination"]);
+  assert.deepEqual(deployments.map(where), [
+    "Deployment/trellis-identity",
+    "Deployment/trellis-destination",
+    "Deployment/trellis-injector",
+  ]);
   const names = new Set(objects.map(where));
   for (const d of deployments) {
     const pod = d.spec?.template;
@@ -165,7 +180,7 @@ test("each Deployment hangs together: selector, ports, probes, volumes, account,
       }
       const parsed = await parseWithController(c);
       for (const p of c.ports ?? []) {
-        const flag = p.name === "grpc" ? "listen" : "adminListen";
+        const flag = p.name === "admin-http" ? "adminListen" : "listen";
         assert.equal(
           (parsed[flag] as { port: number }).port,
           p.containerPort,
@@ -199,7 +214,7 @@ test("the destination runs in-cluster with mutual TLS: --source kubernetes and a
   assert.equal(parsed.identityTokenFile, `${mount?.mountPath}/${token?.path}`);
 });
 
-test("Services select their Deployment's pods and target its gRPC port", () => {
+test("Services select their Deployment's pods and target its serving port (gRPC, or the webhook's on 443)", () => {
   const objects = render();
   const deployments = of<V1Deployment>(objects, "Deployment");
   for (const s of of<V1Service>(objects, "Service")) {
@@ -208,11 +223,18 @@ test("Services select their Deployment's pods and target its gRPC port", () => {
     for (const [k, v] of Object.entries(s.spec?.selector ?? {}))
       assert.equal(d.spec?.template.metadata?.labels?.[k], v, `${where(s)}: selector ${k}`);
     const c = d.spec?.template.spec?.containers[0];
-    for (const p of s.spec?.ports ?? [])
+    for (const p of s.spec?.ports ?? []) {
       assert.ok(
-        c?.ports?.some((cp) => cp.name === p.targetPort && cp.containerPort === p.port),
+        c?.ports?.some((cp) => cp.name === p.targetPort),
         `${where(s)}: ${p.name}`,
       );
+      const container = c?.ports?.find((cp) => cp.name === p.targetPort)?.containerPort;
+      assert.equal(
+        p.port,
+        s.metadata?.name === "trellis-injector" ? 443 : container,
+        `${where(s)}: ${p.name}`,
+      );
+    }
   }
 });
 
@@ -242,13 +264,27 @@ test("--namespace moves everything there, renames the cluster-scoped objects, an
   for (const o of objects) {
     assert.equal(o.metadata.labels?.["trellis.dev/control-plane-ns"], "mesh", where(o));
     if (o.kind === "Namespace") assert.equal(o.metadata.name, "mesh");
-    else if (o.kind.startsWith("Cluster")) assert.match(o.metadata.name, /^trellis-mesh-/, where(o));
+    else if (o.kind.startsWith("Cluster") || o.kind === "MutatingWebhookConfiguration")
+      assert.match(o.metadata.name, /^trellis-mesh-/, where(o));
     else assert.equal(o.metadata.namespace, "mesh", where(o));
     for (const s of (o.subjects as { namespace: string }[] | undefined) ?? [])
       assert.equal(s.namespace, "mesh");
-    const ref = o.roleRef as { name: string } | undefined;
-    if (ref) assert.ok(objects.some((x) => x.kind === "ClusterRole" && x.metadata.name === ref.name));
+    const ref = o.roleRef as { kind: string; name: string } | undefined;
+    if (ref)
+      assert.ok(
+        objects.some((x) => x.kind === ref.kind && x.metadata.name === ref.name),
+        where(o),
+      );
   }
+  const injector = of<V1Deployment>(objects, "Deployment")[2]?.spec?.template.spec
+    ?.containers[0] as V1Container;
+  assert.equal((await parseWithController(injector)).controlPlaneNamespace, "mesh");
+  const webhook = objects.find((o) => o.kind === "MutatingWebhookConfiguration")?.webhooks as {
+    clientConfig: { service: { namespace: string } };
+    namespaceSelector: { matchExpressions: { values: string[] }[] };
+  }[];
+  assert.equal(webhook[0]?.clientConfig.service.namespace, "mesh");
+  assert.deepEqual(webhook[0]?.namespaceSelector.matchExpressions[0]?.values, ["kube-system", "mesh"]);
   const destination = of<V1Deployment>(objects, "Deployment")[1]?.spec?.template.spec
     ?.containers[0] as V1Container;
   const parsed = await parseWithController(destination);
@@ -278,6 +314,8 @@ test("trust domain, registry, tag and proxy settings reach the controllers and t
     const c = d.spec?.template.spec?.containers[0] as V1Container;
     assert.equal(c.image, config.proxyImage);
     const parsed = await parseWithController(c);
+    // The injector reads the trust domain and proxy settings from trellis-config, not from flags.
+    if (d.metadata?.name === "trellis-injector") continue;
     assert.equal(parsed.trustDomain, "corp.example");
     if (d.metadata?.name === "trellis-identity") assert.equal(parsed.issuanceLifetime, 12 * 3600_000);
     else assert.equal(parsed.clusterDomain, "corp.example");
@@ -289,7 +327,7 @@ test("trust domain, registry, tag and proxy settings reach the controllers and t
 });
 
 test("the issuer Secret is kubernetes.io/tls with the given PEMs, and absent with an external issuer", () => {
-  const secret = render().find((o) => o.kind === "Secret") as K8sObject & {
+  const secret = render().find((o) => o.metadata.name === "trellis-identity-issuer") as K8sObject & {
     type: string;
     data: Record<string, string>;
   };
@@ -299,7 +337,7 @@ test("the issuer Secret is kubernetes.io/tls with the given PEMs, and absent wit
   assert.equal(decode("tls.key"), PKI.issuer?.keyPem);
   assert.equal(
     render({ identityExternalIssuer: true }, { trustAnchorsPem: PKI.trustAnchorsPem }).filter(
-      (o) => o.kind === "Secret",
+      (o) => o.metadata.name === "trellis-identity-issuer",
     ).length,
     0,
   );

@@ -4,27 +4,8 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { parseAllDocuments } from "yaml";
 import { FLAG_DEFAULTS, meshConfig, resolveValues } from "../../../cli/install/index.js";
-import { inject, injectorConfig, jsonPatch, type PatchOperation } from "../../../control/injector/index.js";
-
-/** A minimal RFC 6902 applier for the three operations jsonPatch emits. */
-function apply(doc: unknown, ops: PatchOperation[]): unknown {
-  const root = { doc: structuredClone(doc) } as Record<string, unknown>;
-  for (const op of ops) {
-    const tokens = [
-      "doc",
-      ...op.path
-        .split("/")
-        .slice(1)
-        .map((t) => t.replaceAll("~1", "/").replaceAll("~0", "~")),
-    ];
-    const last = tokens.pop() as string;
-    let parent = root as Record<string, unknown>;
-    for (const t of tokens) parent = parent[t] as Record<string, unknown>;
-    if (op.op === "remove") delete parent[last];
-    else parent[last] = structuredClone(op.value);
-  }
-  return root.doc;
-}
+import { inject, injectorConfig, jsonPatch } from "../../../control/injector/index.js";
+import { applyPatch as apply } from "../../support/json-patch.js";
 
 test("the patch from a pod to its injected form gives the injected pod; equal pods give no patch", () => {
   const anchors = readFileSync(new URL("../../fixtures/install/ca.crt", import.meta.url), "utf8");

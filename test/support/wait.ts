@@ -19,3 +19,19 @@ export async function until(
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+/** Resolves as `promise` does; rejects, naming `what`, if it has not settled in time. */
+export async function within<T>(what: string, promise: Promise<T>, timeoutMs = UNTIL_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`waited ${timeoutMs / 1000} s for ${what}, in vain`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

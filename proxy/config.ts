@@ -33,6 +33,11 @@ export const DEFAULTS = {
   DISCOVERY_FIRST_ANSWER_TIMEOUT_MS: 1_000,
   /** Ports whose intercepted traffic is opaque TCP without detection (Linkerd's default list). */
   OPAQUE_PORTS: DEFAULT_OPAQUE_PORTS.join(","),
+  /** Consecutive failures that take an endpoint out of its balancer (Linkerd's default: 7). */
+  FAILURE_ACCRUAL_CONSECUTIVE_FAILURES: 7,
+  /** Shortest and longest time an endpoint stays out before one request probes it. */
+  FAILURE_ACCRUAL_MIN_PENALTY_MS: 1_000,
+  FAILURE_ACCRUAL_MAX_PENALTY_MS: 60_000,
   /** Where a peer proxy's inbound listener is when the destination does not say. */
   PEER_INBOUND_PORT: PROXY_PORTS.INBOUND,
 } as const;
@@ -77,6 +82,8 @@ export interface ProxyConfig {
   destinations: DestinationConfig[];
   /** The destination service, when the proxy discovers endpoints (else only the static table). */
   destinationService?: { addr: string; svcName?: string; contextNamespace: string; idleMs: number };
+  /** When an endpoint is taken out of its balancer, and for how long (balance/index.ts). */
+  failureAccrual: { maxFailures: number; backoffBaseMs: number; backoffMaxMs: number };
   detectTimeoutMs: number;
   /**
    * Ports whose intercepted outbound connections are opaque TCP from their first byte (no HTTP
@@ -176,6 +183,7 @@ export function loadConfig(env: Record<string, string | undefined> | Lookup = pr
     },
     destinations: parseDestinations(get(ENV.DESTINATIONS), problems),
     destinationService: destinationService(get, problems),
+    failureAccrual: failureAccrual(int, problems),
     detectTimeoutMs: int(ENV.DETECT_TIMEOUT_MS, DEFAULTS.DETECT_TIMEOUT_MS, 1),
     opaquePorts: opaquePorts(get(ENV.OPAQUE_PORTS), problems),
     connectTimeoutMs: int(ENV.CONNECT_TIMEOUT_MS, DEFAULTS.CONNECT_TIMEOUT_MS, 1),
@@ -200,6 +208,24 @@ function opaquePorts(raw: string | undefined, problems: string[]): PortSet {
     `${ENV.OPAQUE_PORTS}: ${parsed.bad.map((b) => `"${b}"`).join(", ")} not a port (1-65535) or a range such as 8000-8100`,
   );
   return portsOf(DEFAULT_OPAQUE_PORTS);
+}
+
+function failureAccrual(
+  int: (name: string, fallback: number, min?: number) => number,
+  problems: string[],
+): ProxyConfig["failureAccrual"] {
+  const maxFailures = int(
+    ENV.FAILURE_ACCRUAL_CONSECUTIVE_FAILURES,
+    DEFAULTS.FAILURE_ACCRUAL_CONSECUTIVE_FAILURES,
+    1,
+  );
+  const backoffBaseMs = int(ENV.FAILURE_ACCRUAL_MIN_PENALTY_MS, DEFAULTS.FAILURE_ACCRUAL_MIN_PENALTY_MS, 1);
+  const backoffMaxMs = int(ENV.FAILURE_ACCRUAL_MAX_PENALTY_MS, DEFAULTS.FAILURE_ACCRUAL_MAX_PENALTY_MS, 1);
+  if (backoffMaxMs < backoffBaseMs)
+    problems.push(
+      `${ENV.FAILURE_ACCRUAL_MAX_PENALTY_MS}=${backoffMaxMs} is below ${ENV.FAILURE_ACCRUAL_MIN_PENALTY_MS}=${backoffBaseMs}`,
+    );
+  return { maxFailures, backoffBaseMs, backoffMaxMs };
 }
 
 function destinationService(get: Lookup, problems: string[]): ProxyConfig["destinationService"] {

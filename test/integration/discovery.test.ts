@@ -15,6 +15,7 @@ import {
 } from "../../control/api/gen/trellis/destination/v1/destination.js";
 import { get, startMesh } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";
+import { until } from "../support/wait.js";
 
 /** A stand-in destination service on loopback serving `handlers`; shut down when the test ends. */
 async function standInDestination(
@@ -123,9 +124,14 @@ test("a profile's split, route timeout and response classes apply per request", 
   const mesh = await startMesh(t);
   const portA = await namedApp(t, "a");
   const portB = await namedApp(t, "b");
+  // `/slow` never answers while the test runs: only the route's timeout can end it.
+  const held: http.ServerResponse[] = [];
+  t.after(() => {
+    for (const res of held) res.end("late");
+  });
   const slow = http.createServer((req, res) => {
     req.resume();
-    if (req.url === "/slow") setTimeout(() => res.end("late"), 2000).unref();
+    if (req.url === "/slow") held.push(res);
     else if (req.url === "/missing") {
       res.writeHead(404);
       res.end();
@@ -301,16 +307,26 @@ test("a retryable route retries failures within the budget; a non-retryable one 
   assert.ok(failed >= 9, `${failed} of 20 failed: the app's failures reach the client`);
 
   // A client that goes away while the proxy holds its body for a possible retry: the request is
-  // dropped and the proxy serves on.
+  // dropped (counted as failed, without a status) and the proxy serves on.
+  const retryRoute = async (name: string, labels: Record<string, string> = {}) =>
+    sum(await client.metrics(), name, { rt_route: "retry", ...labels });
+  const started = await retryRoute("route_request_total");
+  const dropped = await retryRoute("route_response_total", { status_code: "0" });
   const [host, outPort] = client.outbound.split(":");
   const quitter = net.connect({ host, port: Number(outPort) });
   quitter.on("error", () => {});
   await new Promise<void>((resolve) => quitter.once("connect", () => resolve()));
   quitter.write(`POST /retry/quit HTTP/1.1\r\nHost: ${authority}\r\nContent-Length: 10000\r\n\r\n`);
   quitter.write("x".repeat(100));
-  await new Promise((r) => setTimeout(r, 200));
+  await until(
+    "the proxy to start the request",
+    async () => (await retryRoute("route_request_total")) > started,
+  );
   quitter.destroy();
-  await new Promise((r) => setTimeout(r, 200));
+  await until(
+    "the proxy to count the dropped request",
+    async () => (await retryRoute("route_response_total", { status_code: "0" })) > dropped,
+  );
   assert.equal(client.child.running, true, client.child.stderr());
   assert.doesNotMatch(client.child.stderr(), /uncaught exception/);
   const after = await get(client.outbound, authority, "/once/after");
@@ -343,17 +359,14 @@ test("discovery streams are kept while in use, closed when idle, and reopened on
   const client = await mesh.proxy("client", {
     env: {
       TRELLIS_PROXY_DESTINATION_SVC_ADDR: `127.0.0.1:${port}`,
-      TRELLIS_PROXY_DESTINATION_IDLE_MS: "500",
+      // The proxy's own clock: the stream must outlive the moments the test takes to see the answer.
+      TRELLIS_PROXY_DESTINATION_IDLE_MS: "4000",
     },
   });
   const authority = "idle.test.svc.cluster.local";
   assert.equal((await get(client.outbound, authority, "/1")).body, "a");
   assert.equal(open, 1);
-  const deadline = Date.now() + 10_000;
-  while (open > 0) {
-    assert.ok(Date.now() < deadline, "the idle stream was never closed");
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await until("the idle stream to be closed", () => open === 0, 30_000);
   assert.equal((await get(client.outbound, authority, "/2")).body, "a");
   assert.equal(opened, 2, "the next request opened the stream again");
 });

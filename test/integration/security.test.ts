@@ -7,7 +7,7 @@ import { execFile, spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { join } from "node:path";
 import { type TestContext, test } from "node:test";
 import tls from "node:tls";
@@ -16,6 +16,7 @@ import { get, meshedDestination, startMesh, type TestMesh } from "../support/mes
 import { sum } from "../support/metrics.js";
 import { makeForeignPki, type TestLeaf } from "../support/pki.js";
 import { requireTools } from "../support/tools.js";
+import { until } from "../support/wait.js";
 
 const run = promisify(execFile);
 const OPAQUE_ALPN = "trellis.dev/opaque/v1";
@@ -257,6 +258,8 @@ test("a peer with the right identity that does not speak the mux protocol gets n
   const identity = mesh.identityOf("legacy");
   const leaf = await mesh.pki.leaf(identity);
   let received = 0;
+  let accepted = 0;
+  const open = new Set<Socket>();
   /** A mesh member's TLS server that speaks something else, offering these ALPN protocols. */
   const peer = async (alpn: string[] | undefined): Promise<string> => {
     const server = tls.createServer(
@@ -274,6 +277,13 @@ test("a peer with the right identity that does not speak the mux protocol gets n
         socket.on("error", () => {});
       },
     );
+    // The connections as TCP sees them: whether the TLS side finishes its handshake before the client
+    // hangs up is a race.
+    server.on("connection", (socket: Socket) => {
+      accepted++;
+      open.add(socket);
+      socket.once("close", () => open.delete(socket));
+    });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     t.after(() => server.close());
     return `127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -299,6 +309,8 @@ test("a peer with the right identity that does not speak the mux protocol gets n
     assert.equal(r.status, 502, name);
     assert.match(String(r.headers["trellis-proxy-error"]), why, name);
   }
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // Whatever the client proxy sent on a connection arrives before the connection's close.
+  await until("the client proxy to hang up on the peers", () => open.size === 0);
+  assert.ok(accepted >= cases.length, `${accepted} connections: the client proxy reached each peer`);
   assert.equal(received, 0, "not a byte was sent to either");
 });

@@ -7,6 +7,7 @@ import net, { type AddressInfo } from "node:net";
 import { type TestContext, test } from "node:test";
 import { freePort, get, meshedDestination, startMesh } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";
+import { until, within } from "../support/wait.js";
 
 function listening(server: net.Server): Promise<number> {
   return new Promise((resolve) =>
@@ -15,11 +16,16 @@ function listening(server: net.Server): Promise<number> {
 }
 
 /** An app behind a server proxy, reached as HTTP through a client proxy that has it as a meshed destination. */
-async function httpMesh(t: TestContext, name: string, app: net.Server) {
+async function httpMesh(
+  t: TestContext,
+  name: string,
+  app: net.Server,
+  serverEnv: Record<string, string> = {},
+) {
   const mesh = await startMesh(t);
   t.after(() => app.close());
   const appPort = await listening(app);
-  const server = await mesh.proxy(name, { inboundPorts: [appPort] });
+  const server = await mesh.proxy(name, { inboundPorts: [appPort], env: serverEnv });
   const authority = `${name}.test.svc.cluster.local:${appPort}`;
   const client = await mesh.proxy(`${name}-client`, {
     destinations: [meshedDestination(authority, appPort, server)],
@@ -223,20 +229,23 @@ test("SIGTERM: the proxy stops accepting, finishes the request in flight, and ex
       void released.then(() => res.end("finished\n"));
     } else res.end("fast\n");
   });
-  const { server, client, authority } = await httpMesh(t, "drain", app);
+  // A grace far longer than the test may wait: the proxy exits in time only if it stops once nothing is
+  // in flight.
+  const { server, client, authority } = await httpMesh(t, "drain", app, {
+    TRELLIS_PROXY_SHUTDOWN_GRACE_MS: "600000",
+  });
 
   const slow = get(client.outbound, authority, "/slow");
   await inFlight;
   server.child.process.kill("SIGTERM");
   // Not ready any more, and new connections are refused, while the slow request is still open.
-  for (;;) {
+  await until("the draining proxy to stop answering /ready with 200", async () => {
     const ready = await fetch(`http://${server.admin}/ready`).then(
       (r) => r.status,
       () => 0,
     );
-    if (ready !== 200) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    return ready !== 200;
+  });
   const refused = await new Promise<boolean>((resolve) => {
     const probe = net.connect(Number(server.inbound.split(":")[1]), "127.0.0.1");
     probe.on("connect", () => {
@@ -250,11 +259,12 @@ test("SIGTERM: the proxy stops accepting, finishes the request in flight, and ex
   const res = await slow;
   assert.equal(res.status, 200);
   assert.equal(res.body, "finished\n");
-  // Once nothing is in flight the proxy exits, without waiting out its 30 s grace: the client proxy's
-  // idle connection to it was told to go away and closed.
-  const exitedAfter = Date.now();
-  assert.equal(await server.child.exited, 0);
-  assert.ok(Date.now() - exitedAfter < 15_000, "exited once the last request was done, not at the deadline");
+  // Once nothing is in flight the proxy exits, without waiting out its grace: the client proxy's idle
+  // connection to it was told to go away and closed.
+  assert.equal(
+    await within("the proxy to exit once the last request was done", server.child.exited, 120_000),
+    0,
+  );
 });
 
 test("HTTP/1.1 between proxies: a client that stops reading a large answer holds up no other request", async (t) => {
@@ -281,17 +291,20 @@ test("HTTP/1.1 between proxies: a client that stops reading a large answer holds
   });
   assert.equal(stalled.statusCode, 200);
   stalled.pause();
+  // A moment for the bytes in flight to fill the way; the smaller requests must pass however full it is.
   await new Promise((resolve) => setTimeout(resolve, 500));
-  assert.equal(bigServed, false, "the app could not write it all: the stalled reader holds it back");
 
   // Meanwhile the same pair of proxies carries other requests, many at once.
   const smalls = await Promise.all(
-    Array.from({ length: 40 }, (_, i) => get(client.outbound, authority, `/${i}`, 5000)),
+    Array.from({ length: 40 }, (_, i) => get(client.outbound, authority, `/${i}`, 30_000)),
   );
   for (const [i, r] of smalls.entries()) {
     assert.equal(r.status, 200);
     assert.equal(r.body, `small /${i}\n`);
   }
+  // Checked once the others are through, which takes longer the slower the machine: however slow, a
+  // stalled reader holds the rest back.
+  assert.equal(bigServed, false, "the app could not write it all: the stalled reader holds it back");
 
   // The reader goes on: every byte arrives, in order.
   const hash = createHash("sha256");

@@ -35,6 +35,8 @@ export interface Http1PoolOptions {
   maxConnections?: number;
   maxIdle?: number;
   maxHeaderBytes?: number;
+  /** The clock idle connections are timed by, in ms: `Date.now` unless a test drives it. */
+  now?: () => number;
 }
 
 /** A pool's options for plaintext HTTP/1.1 to `host:port` (an app, or an endpoint outside the mesh). */
@@ -63,8 +65,11 @@ export class Http1Pool {
    * a timer per socket, which every read and write would have to push back.
    */
   private sweeper: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
 
-  constructor(readonly options: Http1PoolOptions) {}
+  constructor(readonly options: Http1PoolOptions) {
+    this.now = options.now ?? Date.now;
+  }
 
   /** Requests through this pool, with `extra` (the mesh's own) headers added to each. */
   upstream(extra?: Headers): Upstream {
@@ -134,7 +139,7 @@ export class Http1Pool {
       conn.socket.destroy();
       return;
     }
-    conn.idleSince = Date.now();
+    conn.idleSince = this.now();
     this.idle.push(conn);
     if (!this.sweeper) {
       this.sweeper = setInterval(() => this.expireIdle(), Math.min(1000, this.options.idleTimeoutMs));
@@ -144,7 +149,7 @@ export class Http1Pool {
 
   /** The idle list is oldest first: connections idle past the timeout are at its front. */
   private expireIdle(): void {
-    const before = Date.now() - this.options.idleTimeoutMs;
+    const before = this.now() - this.options.idleTimeoutMs;
     while (this.idle.length > 0 && (this.idle[0] as ClientConn).idleSince < before)
       (this.idle.shift() as ClientConn).socket.destroy();
     if (this.idle.length === 0) {

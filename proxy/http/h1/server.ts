@@ -31,6 +31,8 @@ export interface Http1ServerOptions {
   headersTimeoutMs: number;
   /** An idle connection between requests is closed after this. */
   keepAliveTimeoutMs: number;
+  /** The clock both deadlines are measured by, in ms: `Date.now` unless a test drives it. */
+  now?: () => number;
   /** `hop` holds the request's hop-by-hop fields (the mesh's own among them). */
   onRequest(down: Downstream, conn: Conn, hop: HopFields): void;
   /**
@@ -50,8 +52,10 @@ export class Http1Server {
   private readonly sweep: NodeJS.Timeout;
   /** Set while the proxy drains: every response closes its connection. */
   draining = false;
+  readonly now: () => number;
 
   constructor(readonly options: Http1ServerOptions) {
+    this.now = options.now ?? Date.now;
     // Deadlines are checked by this sweep rather than by a timer per socket, which every read and write
     // would have to push back.
     const every = Math.min(1000, options.headersTimeoutMs, options.keepAliveTimeoutMs);
@@ -80,7 +84,7 @@ export class Http1Server {
   }
 
   private expire(): void {
-    const now = Date.now();
+    const now = this.now();
     for (const conn of this.conns) conn.expire(now);
   }
 }
@@ -93,7 +97,7 @@ export class ServerConn implements ServerExchangeConn {
   private parsing: Exchange | undefined;
   headStartedAt = 0;
   /** When the connection last became idle (opened, or its last response finished). */
-  private idleSince = Date.now();
+  private idleSince: number;
   private upgrade: UpgradeRequest | undefined;
   private starting: Exchange | undefined;
   private ended = false;
@@ -113,9 +117,10 @@ export class ServerConn implements ServerExchangeConn {
     readonly server: Http1Server,
     readonly socket: Conn,
   ) {
+    this.idleSince = server.now();
     this.parser = new Http1Parser("request", server.options.maxHeaderBytes, {
       begin: () => {
-        this.headStartedAt = Date.now();
+        this.headStartedAt = server.now();
       },
       head: (head) => this.onHead(head),
       body: (chunk) => this.parsing?.pushBody(chunk),
@@ -210,7 +215,7 @@ export class ServerConn implements ServerExchangeConn {
   /** The exchange at the head of the queue answered; start the next one. */
   next(ex: Exchange, keepAlive: boolean): void {
     if (this.queue[0] === ex) this.queue.shift();
-    if (this.queue.length === 0) this.idleSince = Date.now();
+    if (this.queue.length === 0) this.idleSince = this.server.now();
     if (!keepAlive || (this.peerEnded && this.queue.length === 0)) {
       this.close();
       return;

@@ -6,6 +6,7 @@ import { type TestContext, test } from "node:test";
 import { RestartingInformer } from "../../../control/k8s/informer.js";
 import { listWatches } from "../../../control/k8s/resources.js";
 import { memoryLogger } from "../../support/log.js";
+import { until as poll } from "../../support/wait.js";
 import { fakeApiServer, kubeConfigFor, type Obj } from "./fake-api-server.js";
 
 const pod = (name: string): Obj => ({ apiVersion: "v1", kind: "Pod", metadata: { name, namespace: "shop" } });
@@ -67,7 +68,7 @@ test("a kind the API server does not serve is retried within the backoff's bound
       .lines()
       .filter((l) => l.msg === "informer failed; restarting after backoff" && l.kind === "serviceProfiles");
   // The log has no event to await: look again every few milliseconds.
-  while (failures().length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+  await poll("three failed attempts to be logged", () => failures().length >= 3);
   const waits = failures().map((l) => l.retryInMs as number);
   assert.ok(
     waits.every((w) => w >= 20 && w <= 200),
@@ -78,7 +79,8 @@ test("a kind the API server does not serve is retried within the backoff's bound
   await informer.stop();
   const before = api.requests.length;
   // Longer than the longest backoff: a retry still scheduled would have asked by then. One list already
-  // on its way when stop() was called may still arrive.
+  // on its way when stop() was called may still arrive. Nothing marks a retry that never comes, so this
+  // waits; a slow machine can only let a stray retry go unseen, never fail a stop that works.
   await new Promise((resolve) => setTimeout(resolve, 300));
   assert.ok(api.requests.length <= before + 1, `${api.requests.length - before} requests after stop()`);
 });

@@ -8,9 +8,9 @@ import { once } from "node:events";
 import net from "node:net";
 import { PassThrough } from "node:stream";
 import { type TestContext, test } from "node:test";
-import { setTimeout as delay } from "node:timers/promises";
 import { encodeOpaqueHeader, readOpaqueHeader } from "../../../proxy/transport/opaque.js";
 import { readInto, SplicedReads } from "../../../proxy/transport/reads.js";
+import { until } from "../../support/wait.js";
 
 interface Accepted {
   socket: net.Socket;
@@ -18,8 +18,11 @@ interface Accepted {
   header: Promise<number | string>;
 }
 
-/** A listener that reads the header off each connection; resolves the first one's, and a client. */
-async function headerServer(t: TestContext, timeoutMs = 2000) {
+/**
+ * A listener that reads the header off each connection; resolves the first one's, and a client.
+ * The header's deadline is one no test reaches unless it means to.
+ */
+async function headerServer(t: TestContext, timeoutMs = 60_000) {
   let first: (a: Accepted) => void = () => {};
   const accepted = new Promise<Accepted>((resolve) => {
     first = resolve;
@@ -51,9 +54,10 @@ async function spliced(a: Accepted): Promise<string> {
 
 test("a header sent a byte at a time: the port, then the bytes after it, in order", async (t) => {
   const { client, accepted } = await headerServer(t);
-  for (const byte of encodeOpaqueHeader(5432)) {
+  // Each byte goes once the one before was read, so each arrives in a read of its own.
+  for (const [i, byte] of encodeOpaqueHeader(5432).entries()) {
     client.write(Buffer.from([byte]));
-    await delay(20);
+    await until(`byte ${i} of the header to be read`, () => accepted.socket.bytesRead > i);
   }
   assert.equal(await accepted.header, 5432);
   client.end("after the header");
@@ -65,8 +69,9 @@ test("a header and its payload in one write: the payload waits for the splice, w
   const payload = "x".repeat(40_000);
   client.end(Buffer.concat([encodeOpaqueHeader(8080), Buffer.from(payload)]));
   assert.equal(await accepted.header, 8080);
-  // Reading stopped at the header: nothing is lost while the other side is being dialled.
-  await delay(100);
+  // Reading stopped at the header: nothing is lost while the other side is being dialled, however
+  // long that takes. The splice starts once the client has handed its last byte to the kernel.
+  await until("the client to send all it wrote", () => client.writableFinished);
   assert.equal(await spliced(accepted), payload);
 });
 

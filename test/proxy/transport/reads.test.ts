@@ -8,10 +8,10 @@ import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import net from "node:net";
 import { test } from "node:test";
-import { setTimeout as delay } from "node:timers/promises";
 import tls from "node:tls";
 import { OwnReads, readInto } from "../../../proxy/transport/reads.js";
 import { makeLoopbackServerCert } from "../../support/pki.js";
+import { until } from "../../support/wait.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
@@ -80,11 +80,14 @@ test("an accepted TLS socket reads into its own buffer, and returning false stop
   await once(client, "secureConnect");
   t.after(() => client.destroy());
   client.end(payload);
-  await delay(300);
+  await until("the first read", () => stopped);
   assert.equal(own, true, "this Node lets an accepted TLS socket read into a buffer");
-  // What TLS had already decrypted may still land; then nothing more until the socket resumes.
+  // What TLS had already decrypted lands in the same turn as the read that stopped; then nothing
+  // more until the socket resumes. More reads are all a broken stop could add, so a slow machine may
+  // let a broken stop pass this short window but never fails a working one.
+  await new Promise((resolve) => setImmediate(resolve));
   const readsWhenStopped = got.length;
-  await delay(200);
+  await new Promise((resolve) => setTimeout(resolve, 200));
   assert.equal(got.length, readsWhenStopped, "no reads while stopped");
   assert.ok(Buffer.concat(got).length < payload.length, "reading stopped before the end");
   assert.ok(accepted);
@@ -98,6 +101,11 @@ test("an accepted TLS socket reads into its own buffer, and returning false stop
 test("a socket with bytes already buffered is read as a stream, with the same callback", async (t) => {
   const reads = new OwnReads(() => true);
   const seen = collect(reads);
+  // The client sends its second part once the server reads through the callback: both parts go to it.
+  let reading: () => void = () => {};
+  const set = new Promise<void>((resolve) => {
+    reading = resolve;
+  });
   const result = new Promise<{ own: boolean; all: Buffer }>((resolve) => {
     const server = net.createServer((socket) => {
       socket.pause();
@@ -105,13 +113,14 @@ test("a socket with bytes already buffered is read as a stream, with the same ca
         const own = readInto(socket, reads);
         socket.once("end", () => resolve({ own, all: Buffer.concat(seen.got) }));
         socket.resume();
+        reading();
       });
     });
     t.after(() => server.close());
     void listen(server).then((port) => {
       const client = net.connect({ host: "127.0.0.1", port });
       client.write("first ");
-      setTimeout(() => client.end("second"), 100);
+      void set.then(() => client.end("second"));
     });
   });
   const { own, all } = await result;

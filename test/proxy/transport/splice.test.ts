@@ -1,15 +1,15 @@
 /**
  * The byte pipe under opaque TCP and HTTP/1.1 Upgrade, on real loopback sockets: a dialled socket
- * read into its own buffer, bytes that arrive before the splice, backpressure both ways.
+ * read into its own buffer, bytes that arrive before the splice, backpressure that reaches the origin.
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import net from "node:net";
 import { test } from "node:test";
-import { setTimeout as delay } from "node:timers/promises";
 import { splice } from "../../../proxy/transport/opaque.js";
-import { SplicedReads } from "../../../proxy/transport/reads.js";
+import { READ_BUFFER_BYTES, SplicedReads } from "../../../proxy/transport/reads.js";
+import { until } from "../../support/wait.js";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
@@ -21,17 +21,29 @@ async function listen(server: net.Server): Promise<number> {
 
 test("a dialled socket read into its own buffer: early bytes wait for the splice, all arrive in order", async (t) => {
   const greeting = Buffer.concat([Buffer.from("HELLO\n"), randomBytes(64 * 1024)]);
-  const reply = randomBytes(2 * 1024 * 1024);
   const upload = randomBytes(1024 * 1024);
   const uploaded: Buffer[] = [];
   let uploadedBytes = 0;
-  // The origin speaks first, then answers once it has the whole upload.
+  // The origin speaks first, then, once it has the whole upload, answers until the test has seen
+  // the whole way back full (a bounded answer: however large the kernel's buffers, it meets them).
+  const replied = createHash("sha256").update(greeting);
+  let originSide: net.Socket | undefined;
+  let full = false;
+  const answer = async (s: net.Socket) => {
+    for (let chunks = 0; !full && chunks < 4096; chunks++) {
+      const chunk = randomBytes(64 * 1024);
+      replied.update(chunk);
+      if (!s.write(chunk)) await once(s, "drain");
+    }
+    s.end();
+  };
   const origin = net.createServer((s) => {
+    originSide = s;
     s.write(greeting);
     s.on("data", (d: Buffer) => {
       uploaded.push(d);
       uploadedBytes += d.length;
-      if (uploadedBytes === upload.length) s.end(reply);
+      if (uploadedBytes === upload.length) void answer(s);
     });
   });
   const originPort = await listen(origin);
@@ -40,27 +52,49 @@ test("a dialled socket read into its own buffer: early bytes wait for the splice
   const reads = new SplicedReads();
   const dialled = net.connect({ host: "127.0.0.1", port: originPort, onread: reads });
   await once(dialled, "connect");
-  await delay(200);
-  // One read landed and reading stopped: the rest of the greeting waits in the kernel.
-  assert.ok(dialled.bytesRead > 0, "the greeting's first bytes were read");
+  await until("the greeting's first bytes to be read", () => dialled.bytesRead > 0);
+  // One read landed and reading stopped: the rest of the greeting waits in the kernel. Reading on
+  // could only add bytes, so a slow machine may let this pass but never makes it fail.
+  await new Promise((resolve) => setTimeout(resolve, 50));
   assert.ok(dialled.bytesRead <= reads.buffer.length, `read ${dialled.bytesRead} bytes before the splice`);
 
-  const front = net.createServer((accepted) => splice(accepted, dialled, { dialled: reads }));
+  let accepted: net.Socket | undefined;
+  const front = net.createServer((socket) => {
+    accepted = socket;
+    splice(socket, dialled, { dialled: reads });
+  });
   const frontPort = await listen(front);
   t.after(() => front.close());
 
   const client = net.connect({ host: "127.0.0.1", port: frontPort });
+  t.after(() => {
+    full = true;
+    client.destroy();
+    dialled.destroy();
+  });
   client.pause();
   client.write(upload);
-  // Nothing is read for a while, so the pipe meets backpressure on the way back.
-  await delay(300);
-  const received: Buffer[] = [];
-  client.on("data", (d: Buffer) => received.push(d));
+  // The client reads nothing until the answer has filled the way back: the splice's writes to the
+  // client wait, it stops reading the origin, and so the origin's own writes wait too.
+  await until(
+    "the answer to fill the way back from the origin to the client",
+    () => accepted?.writableNeedDrain === true && originSide?.writableNeedDrain === true,
+  );
+  full = true;
+  const waiting = accepted?.writableLength ?? 0;
+  assert.ok(waiting <= 4 * READ_BUFFER_BYTES, `the splice held ${waiting} bytes for the client, unbounded`);
+  let drained = false;
+  accepted?.once("drain", () => {
+    drained = true;
+  });
+  const received = createHash("sha256");
+  client.on("data", (d: Buffer) => received.update(d));
   client.resume();
   await once(client, "end");
   client.end();
 
-  assert.equal(sha(Buffer.concat(received)), sha(Buffer.concat([greeting, reply])));
+  assert.equal(drained, true, "the way back went on once the client read");
+  assert.equal(received.digest("hex"), replied.digest("hex"), "the greeting and the answer, in order");
   assert.equal(sha(Buffer.concat(uploaded)), sha(upload));
 });
 

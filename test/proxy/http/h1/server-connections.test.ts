@@ -5,9 +5,9 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { type Duplex, PassThrough } from "node:stream";
 import { test } from "node:test";
-import { setTimeout as delay } from "node:timers/promises";
 import type { UpgradeRequest } from "../../../../proxy/http/h1/server.js";
 import type { SplicedReads } from "../../../../proxy/transport/reads.js";
+import { until } from "../../../support/wait.js";
 import { assertStillServes, echoBackend, ok, rawBackend, refusal, slowBackend, text } from "./backends.js";
 import { closedPort, RawClient, signal, startRelay } from "./support.js";
 
@@ -41,6 +41,8 @@ test("a head trickled a byte at a time past headersTimeoutMs is answered 408 (or
   const relay = await startRelay(t, backend, { headersTimeoutMs: 1000 });
   const client = await RawClient.connect(t, relay.port);
   // 40 bytes at 200 ms each take 8 s: the relay must give up well before the head could complete.
+  // Both sides run on the real clock and timers fire in the order they are due, so the relay's sweep
+  // past the deadline comes before the last byte however slow the machine.
   const head = `GET / HTTP/1.1\r\nHost: backend\r\nX-Slow: ${"s".repeat(10)}`;
   let sent = 0;
   const trickle = setInterval(() => {
@@ -84,9 +86,8 @@ test("an Upgrade request hands onUpgrade the socket and the bytes after its head
   assert.equal(req.versionMinor, 1);
   assert.deepEqual(rest, Buffer.from("rest\x00\xff\r\n", "latin1"));
   // From here the bytes are the new owner's, even ones that look like HTTP. What comes before it takes
-  // the reads over waits for it.
+  // the reads over (here, written out by the client before) waits for it.
   await client.write("GET /not-http-any-more HTTP/1.1\r\n\r\n");
-  await delay(100);
   socket.write("HTTP/1.1 101 Switching Protocols\r\n\r\n");
   const owner = new PassThrough();
   reads.into(socket, owner);
@@ -147,7 +148,7 @@ test("closeIdle closes idle connections and spares one with a request in flight"
   await used.write("GET /1 HTTP/1.1\r\nHost: backend\r\n\r\n");
   assert.equal(text(await used.response()), "fast /1");
   const silent = await RawClient.connect(t, relay.port);
-  await silent.write(""); // connected, nothing sent
+  await until("the relay to accept the silent connection", () => relay.accepted === 3);
   relay.server.closeIdle();
   await used.whenClosed();
   await silent.whenClosed();
@@ -159,16 +160,20 @@ test("closeIdle closes idle connections and spares one with a request in flight"
 
 test("an idle connection closes after keepAliveTimeoutMs, one waiting for its response does not", async (t) => {
   const backend = await slowBackend(t);
-  const relay = await startRelay(t, backend.port, { keepAliveTimeoutMs: 300 });
+  // The deadline is measured on a clock the test moves: a slow machine cannot make a connection look
+  // idle between its accept and its request.
+  let clock = 0;
+  const relay = await startRelay(t, backend.port, { keepAliveTimeoutMs: 300, now: () => clock });
   const busy = await RawClient.connect(t, relay.port);
   await busy.write("GET /slow HTTP/1.1\r\nHost: backend\r\n\r\n");
   const release = await backend.held;
-  // The idle connection's last byte comes after the busy one's: once it is closed, the busy one has
-  // been quiet for longer than the timeout too.
   const idle = await RawClient.connect(t, relay.port);
   await idle.write("GET /1 HTTP/1.1\r\nHost: backend\r\n\r\n");
   assert.equal(text(await idle.response()), "fast /1");
+  // Ten timeouts pass for both: the next sweep closes the idle one, and spares the busy one.
+  clock += 10 * 300;
   await idle.whenClosed();
   release();
   assert.equal(text(await busy.response()), "slow");
+  assert.equal(busy.closed, false);
 });

@@ -55,6 +55,8 @@ export interface RelayOptions {
   connectTimeoutMs?: number;
   /** The pool's idle timeout towards the backend. */
   idleTimeoutMs?: number;
+  /** The clock of the relay's deadlines and of the pool's idle timeout (`Date.now` unless set). */
+  now?: () => number;
   onUpgrade?(req: UpgradeRequest, socket: Duplex, rest: Buffer, reads: SplicedReads): void;
 }
 
@@ -64,6 +66,8 @@ export interface Relay {
   pool: Http1Pool;
   /** What the recorder was told at the end of each exchange, in order. */
   outcomes: ResponseOutcome[];
+  /** Client connections the relay has accepted so far. */
+  accepted: number;
 }
 
 /** The relay the outbound proxy runs, forwarding every request to one backend port. */
@@ -77,13 +81,15 @@ export async function startRelay(
     connect: (onread) => net.connect({ host: "127.0.0.1", port: backendPort, onread }),
     readyEvent: "connect",
     target: "backend",
-    connectTimeoutMs: options.connectTimeoutMs ?? 2000,
+    connectTimeoutMs: options.connectTimeoutMs ?? DEADLINE_MS,
     idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
+    now: options.now,
   });
   const server = new Http1Server({
     maxHeaderBytes: options.maxHeaderBytes ?? 16 * 1024,
     headersTimeoutMs: options.headersTimeoutMs ?? 1000,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 30_000,
+    now: options.now,
     onRequest: (down) =>
       exchange(down, pool.upstream(), {
         firstByte() {},
@@ -93,18 +99,20 @@ export async function startRelay(
       }),
     onUpgrade: options.onUpgrade,
   });
+  const relay: Relay = { port: 0, server, pool, outcomes, accepted: 0 };
   // Upgraded sockets leave the Http1Server: the listener's own tracking cuts them after the test.
-  const port = await listen(
+  relay.port = await listen(
     t,
-    net.createServer({ noDelay: true, allowHalfOpen: options.allowHalfOpen ?? true }, (socket) =>
-      server.accept(socket),
-    ),
+    net.createServer({ noDelay: true, allowHalfOpen: options.allowHalfOpen ?? true }, (socket) => {
+      relay.accepted++;
+      server.accept(socket);
+    }),
   );
   t.after(() => {
     server.close();
     pool.close();
   });
-  return { port, server, pool, outcomes };
+  return relay;
 }
 
 /** One response as a raw client read it. */

@@ -6,11 +6,11 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import net from "node:net";
 import { test } from "node:test";
-import { setTimeout as delay } from "node:timers/promises";
 import type { UpstreamResponse } from "../../../../proxy/http/exchange.js";
 import { Http1Pool } from "../../../../proxy/http/h1/client.js";
 import { MUX_READY, MuxConnection } from "../../../../proxy/transport/mux/index.js";
 import { readInto } from "../../../../proxy/transport/reads.js";
+import { until } from "../../../support/wait.js";
 import { collect, hashBack, muxClient, muxServer, sha } from "./support.js";
 
 test("GOAWAY: open streams finish, new ones go on a new connection, the old one closes", async (t) => {
@@ -20,7 +20,8 @@ test("GOAWAY: open streams finish, new ones go on a new connection, the old one 
   before.write("before");
   await server.next();
   (server.conns[0] as MuxConnection).goAway();
-  await delay(100);
+  const first = before.conn as MuxConnection;
+  await until("the client to read the server's GOAWAY", () => first.goingAway);
 
   const after = client.open();
   const afterAnswer = collect(after);

@@ -6,8 +6,14 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import net from "node:net";
 import { test } from "node:test";
-import { setTimeout as delay } from "node:timers/promises";
-import { FIN, FRAME, INITIAL_WINDOW, type MuxStream } from "../../../../proxy/transport/mux/index.js";
+import {
+  FIN,
+  FRAME,
+  INITIAL_WINDOW,
+  type MuxConnection,
+  type MuxStream,
+} from "../../../../proxy/transport/mux/index.js";
+import { until } from "../../../support/wait.js";
 import { closed, frame, hashBack, muxServer, sha } from "./support.js";
 
 test("a peer that breaks the protocol is cut off with the reason; the server serves the next connection", async (t) => {
@@ -40,15 +46,19 @@ test("a peer that breaks the protocol is cut off with the reason; the server ser
     assert.match((server.errors.at(-1) as Error).message, reason, name);
   }
 
-  // A frame header a byte at a time is fine: frames may split anywhere.
+  // A frame header a byte at a time is fine: frames may split anywhere. Each byte is sent once the
+  // server has read the one before, so each arrives in a read of its own.
+  const accepted = server.conns.length;
   const raw = net.connect(server.port, "127.0.0.1");
   const got: Buffer[] = [];
   raw.on("data", (d: Buffer) => got.push(d));
-  for (const byte of Buffer.concat([frame(FRAME.DATA, FIN, 1, Buffer.from("split"))])) {
+  await until("the server to accept the connection", () => server.conns.length > accepted);
+  const serverSocket = (server.conns.at(-1) as MuxConnection).socket as net.Socket;
+  for (const [i, byte] of frame(FRAME.DATA, FIN, 1, Buffer.from("split")).entries()) {
     raw.write(Buffer.from([byte]));
-    await delay(5);
+    await until(`the server to read byte ${i}`, () => serverSocket.bytesRead > i);
   }
-  await delay(200);
+  await until("the answer on stream 1", () => Buffer.concat(got).length >= 8 + 64);
   const answer = Buffer.concat(got);
   assert.equal(answer.readUInt32BE(4), 1, "answered on stream 1");
   assert.equal(answer.subarray(8, 8 + 64).toString(), sha(Buffer.from("split")));
@@ -58,21 +68,29 @@ test("a peer that breaks the protocol is cut off with the reason; the server ser
 test("a control frame split across reads is read whole while the connection writes its own meanwhile", async (t) => {
   const server = await muxServer(t);
   const raw = net.connect(server.port, "127.0.0.1");
-  raw.on("data", () => {});
+  const got: Buffer[] = [];
+  raw.on("data", (d: Buffer) => got.push(d));
   t.after(() => raw.destroy());
-  raw.write(
-    Buffer.concat([frame(FRAME.DATA, 0, 1, Buffer.from("a")), frame(FRAME.DATA, 0, 3, Buffer.from("b"))]),
-  );
-  await delay(50);
+  const opening = Buffer.concat([
+    frame(FRAME.DATA, 0, 1, Buffer.from("a")),
+    frame(FRAME.DATA, 0, 3, Buffer.from("b")),
+  ]);
+  raw.write(opening);
+  await until("the server to accept streams 1 and 3", () => server.streams.length === 2);
   const [one, three] = server.streams as [MuxStream, MuxStream];
+  const serverSocket = (server.conns[0] as MuxConnection).socket as net.Socket;
   assert.equal(one.write(Buffer.alloc(INITIAL_WINDOW + 1)), false, "stream 1 wrote past its window");
   const drained = once(one, "drain");
   // Credit of 65536 for stream 1, its payload cut in two; in between, the server resets stream 3.
   const credit = frame(FRAME.WINDOW, 0, 1, Buffer.from([0, 1, 0, 0]));
   raw.write(credit.subarray(0, 10));
-  await delay(50);
+  await until(
+    "the server to read the credit's first half",
+    () => serverSocket.bytesRead === opening.length + 10,
+  );
   three.destroy();
-  await delay(50);
+  const reset = frame(FRAME.RESET, 0, 3, Buffer.alloc(4)).subarray(0, 8);
+  await until("the reset of stream 3 to arrive", () => Buffer.concat(got).includes(reset));
   raw.write(credit.subarray(10));
   await drained;
   assert.deepEqual(server.errors, []);

@@ -6,7 +6,6 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { test } from "node:test";
-import { setTimeout as delay } from "node:timers/promises";
 import { INITIAL_WINDOW, type MuxResetError } from "../../../../proxy/transport/mux/index.js";
 import { collect, hashBack, muxClient, muxServer, sha } from "./support.js";
 
@@ -37,12 +36,19 @@ test("a reader that stops holds up only its own stream: its writer waits for cre
   slowServer.pause();
   const slowRead = collect(slowServer);
 
-  // The writer may send a window's worth; then write() says wait, and no drain comes while stalled.
+  // The writer may send a window's worth; then write() says wait, and no credit (so no drain) comes
+  // while stalled.
   const big = randomBytes(INITIAL_WINDOW * 4);
   let drained = false;
   slow.on("drain", () => {
     drained = true;
   });
+  const credits: number[] = [];
+  const credit = slow.credit.bind(slow);
+  slow.credit = (n) => {
+    credits.push(n);
+    credit(n);
+  };
   assert.equal(slow.write(big), false, "write() says wait once past the window");
   slow.end();
 
@@ -55,7 +61,9 @@ test("a reader that stops holds up only its own stream: its writer waits for cre
   assert.equal(otherRead.toString(), "hello");
   otherServer.end("world");
   assert.equal((await otherAnswer).toString(), "world");
-  await delay(100);
+  // The server read the stalled stream's bytes before the other's request: credit it sent for them
+  // would have reached the writer before this answer, on the same connection.
+  assert.deepEqual(credits, [], "no credit while the reader is stalled");
   assert.equal(drained, false, "no drain while the reader is stalled");
 
   // The reader resumes: credit flows back and every byte arrives, in order.
@@ -63,6 +71,7 @@ test("a reader that stops holds up only its own stream: its writer waits for cre
   const all = await slowRead;
   assert.equal(sha(all), sha(Buffer.concat([Buffer.from("x"), big])));
   assert.equal(drained, true, "the writer was told to go on");
+  assert.ok(credits.length > 0, "credit came once the reader resumed");
 });
 
 test("destroying a stream resets it at the peer; the connection's other streams carry on", async (t) => {

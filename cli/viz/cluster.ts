@@ -31,7 +31,12 @@ export async function requireNamespace(api: Api, namespace: string): Promise<voi
 /** Whether `meshctl viz install` put its Prometheus's Service in `vizNamespace`. */
 export async function vizPrometheusInstalled(api: Api, vizNamespace: string): Promise<boolean> {
   const path = `/api/v1/namespaces/${vizNamespace}/services/${PROMETHEUS_NAME}`;
-  return (await read<V1Service>(api, path, `the Service ${vizNamespace}/${PROMETHEUS_NAME}`)) !== undefined;
+  const r = await api.get<V1Service>(path);
+  if (!r.ok)
+    throw new InputError(
+      `cannot read the Service ${vizNamespace}/${PROMETHEUS_NAME} from the API server at ${api.serverUrl}: ${r.reason}; to scrape the proxies without it, pass --direct`,
+    );
+  return r.body !== undefined;
 }
 
 /** The viz Prometheus, every request a path on the API server, through its service proxy. */

@@ -10,12 +10,15 @@ import { type MetricsSource, SourceError } from "./source.js";
 
 /** One proxy to scrape. */
 export interface ScrapeTarget {
-  /** host:port of its admin server. */
+  /** host:port of its admin server, or how messages name it when `url` says where its metrics are. */
   admin: string;
+  /** Where its metrics are, when not `http://<admin>/metrics` (in a cluster, the API server's pod proxy). */
+  url?: string;
   /** Labels added to each of its samples (the proxy's own labels win). */
   labels: Record<string, string>;
 }
 
+/** GETs a target's metrics text; throws when there is none. */
 export type Fetcher = (url: string) => Promise<string>;
 
 const defaultFetch: Fetcher = async (url) => {
@@ -38,8 +41,9 @@ export class DirectSource implements MetricsSource {
     private readonly targets: readonly ScrapeTarget[],
     readonly windowSeconds: number,
     private readonly fetchText: Fetcher = defaultFetch,
+    description = `direct scrape of ${targets.length} proxies`,
   ) {
-    this.description = `direct scrape of ${targets.length} proxies`;
+    this.description = description;
   }
 
   /** Scrapes every target, waits the window, scrapes again; a proxy unreachable at both ends fails it. */
@@ -62,7 +66,7 @@ export class DirectSource implements MetricsSource {
       this.targets.map(async (t) => {
         try {
           return withTargetLabels(
-            parsePrometheusText(await this.fetchText(`http://${t.admin}/metrics`)),
+            parsePrometheusText(await this.fetchText(t.url ?? `http://${t.admin}/metrics`)),
             t.labels,
           );
         } catch (err) {

@@ -47,31 +47,66 @@ interface VectorResponse {
   data?: { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] };
 }
 
+/** What one request to Prometheus's HTTP API got: an answer with its status, or why there is none. */
+export type PrometheusAnswer = { status: number; body: string } | { unreachable: string };
+
+/**
+ * How the source reaches Prometheus: GETs a URL under its base. Straight over HTTP by default; in a
+ * cluster through the API server's service proxy, with the kubeconfig's credentials.
+ */
+export type PrometheusTransport = (url: string) => Promise<PrometheusAnswer>;
+
+const httpTransport: PrometheusTransport = async (url) => {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    return { status: res.status, body: await res.text() };
+  } catch (err) {
+    const c = (err as { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }).cause;
+    return { unreachable: c?.code ?? c?.errors?.[0]?.code ?? c?.message ?? (err as Error).message };
+  }
+};
+
+export interface PrometheusOptions {
+  /** Default: plain HTTP to the base URL. */
+  transport?: PrometheusTransport;
+  /** What to do when Prometheus is unreachable, ending that message; default: check --prometheus-url. */
+  unreachableHint?: string;
+  /** How messages name this Prometheus; default `Prometheus at <base>`. */
+  description?: string;
+}
+
 export class PrometheusSource implements MetricsSource {
   readonly description: string;
   private readonly base: string;
+  private readonly transport: PrometheusTransport;
+  private readonly unreachableHint: string;
 
   constructor(
     url: string,
     readonly windowSeconds: number,
+    options: PrometheusOptions = {},
   ) {
     this.base = url.replace(/\/+$/, "");
-    this.description = `Prometheus at ${this.base}`;
+    this.description = options.description ?? `Prometheus at ${this.base}`;
+    this.transport = options.transport ?? httpTransport;
+    this.unreachableHint = options.unreachableHint ?? "check --prometheus-url";
   }
 
   private async get(path: string): Promise<unknown> {
-    let res: Response;
-    try {
-      res = await fetch(`${this.base}${path}`, { signal: AbortSignal.timeout(5000) });
-    } catch (err) {
-      const c = (err as { cause?: { code?: string; message?: string; errors?: { code?: string }[] } }).cause;
-      const cause = c?.code ?? c?.errors?.[0]?.code ?? c?.message ?? (err as Error).message;
-      throw new SourceError(`Prometheus at ${this.base} is unreachable (${cause}); check --prometheus-url`);
-    }
-    const body = (await res.json().catch(() => undefined)) as VectorResponse | undefined;
-    if (!res.ok || body?.status !== "success")
+    const answer = await this.transport(`${this.base}${path}`);
+    if ("unreachable" in answer)
       throw new SourceError(
-        `Prometheus at ${this.base} answered ${res.status}: ${body?.error ?? "not the Prometheus API"}`,
+        `${this.description} is unreachable (${answer.unreachable}); ${this.unreachableHint}`,
+      );
+    let body: VectorResponse | undefined;
+    try {
+      body = JSON.parse(answer.body) as VectorResponse;
+    } catch {
+      body = undefined;
+    }
+    if (answer.status < 200 || answer.status >= 300 || body?.status !== "success")
+      throw new SourceError(
+        `${this.description} answered ${answer.status}: ${body?.error ?? "not the Prometheus API"}`,
       );
     return body.data;
   }

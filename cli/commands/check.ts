@@ -7,17 +7,15 @@
  */
 import { Command, Option } from "commander";
 import { nonNegativeDuration } from "../../control/common/flags.js";
-import { apiErrorMessage, loadKubeConfig, RestClient } from "../../control/k8s/index.js";
 import {
   CHECK_OUTPUTS,
   type CheckContext,
   type CheckOutput,
   categoriesFor,
-  renderJson,
-  runChecks,
-  TablePrinter,
+  runAndPrint,
 } from "../check/index.js";
-import { EXIT_FAILURE, EXIT_OK, InputError, UsageError } from "../errors.js";
+import { CONTEXT_HELP, connect, KUBECONFIG_HELP } from "../cluster.js";
+import { EXIT_FAILURE, EXIT_OK, UsageError } from "../errors.js";
 import { FLAG_DEFAULTS, namespaceArg } from "../install/index.js";
 import { VERSION } from "../version.js";
 
@@ -54,8 +52,8 @@ export function checkCommand(): Command {
         .argParser(nonNegativeDuration),
     )
     .addOption(new Option("-o, --output <format>", "output format").choices(CHECK_OUTPUTS).default("table"))
-    .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
-    .option("--context <name>", "kubeconfig context to use (default: its current context)")
+    .option("--kubeconfig <path>", KUBECONFIG_HELP)
+    .option("--context <name>", CONTEXT_HELP)
     .addHelpText(
       "after",
       `
@@ -78,15 +76,7 @@ export async function runCheck(flags: CheckFlags, write: (text: string) => void)
   if (flags.pre && flags.proxy) throw new UsageError("--pre and --proxy cannot be combined");
   if (flags.proxyNamespace !== undefined && !flags.proxy)
     throw new UsageError("-n names the namespace of the proxies to check: it needs --proxy");
-  let api: RestClient;
-  try {
-    api = new RestClient(loadKubeConfig(flags.kubeconfig, flags.context));
-  } catch (err) {
-    throw new InputError(`cannot load the kubeconfig: ${apiErrorMessage(err)}`);
-  }
-  const reach = await api.getText("/version");
-  if (!reach.ok && reach.status === 0)
-    throw new InputError(`cannot reach the Kubernetes API server at ${api.serverUrl}: ${reach.reason}`);
+  const { api } = await connect(flags);
 
   const ctx: CheckContext = {
     api,
@@ -95,20 +85,11 @@ export async function runCheck(flags: CheckFlags, write: (text: string) => void)
     version: VERSION,
     now: () => new Date(),
   };
-  const table = flags.output === "json" ? undefined : new TablePrinter(write, flags.output === "short");
-  const waiting = new Set<string>();
-  const report = await runChecks(categoriesFor(flags), ctx, {
-    ...(flags.wait > 0 ? { deadline: Date.now() + flags.wait } : {}),
-    onCheck: (category, check) => table?.check(category, check),
-    onRetry: (_category, check) => {
-      // One line per waited-for check, on stderr so stdout stays the report.
-      if (waiting.has(check.description)) return;
-      waiting.add(check.description);
-      const why = (check.error ?? "").replace(/\s*\n\s*/g, " ").slice(0, 200);
-      process.stderr.write(`waiting: ${check.description}${why ? ` (${why})` : ""}\n`);
-    },
+  const report = await runAndPrint(categoriesFor(flags), ctx, {
+    output: flags.output,
+    waitMs: flags.wait,
+    write,
+    note: (t) => process.stderr.write(t),
   });
-  if (table) table.end(report);
-  else write(renderJson(report));
   return report.success ? EXIT_OK : EXIT_FAILURE;
 }

@@ -1,7 +1,9 @@
 /**
- * `meshctl viz stat|edges|routes`: golden metrics, who talks to whom, and per-route metrics, from a
- * Prometheus or straight from a running demo's proxies. Each action gathers from the source, computes
- * rows with viz/'s pure functions, and renders a table or JSON.
+ * `meshctl viz stat|edges|routes|dashboard`: golden metrics, who talks to whom, and per-route metrics,
+ * from a cluster (its viz Prometheus, or its meshed pods' proxies, through the API server), a
+ * Prometheus, or a running demo's proxies. Each action gathers from the source, computes rows with
+ * viz/'s pure functions, and renders a table or JSON. `viz install|uninstall|check` live in
+ * ./viz-install.ts and ./viz-check.ts.
  */
 import { Command, Option } from "commander";
 import { edgeRows, gatherEdges } from "../../viz/edges.js";
@@ -10,9 +12,13 @@ import { type Output, renderEdges, renderRoutes, renderSplit, renderStat } from 
 import { KIND_NAMES, parseResource, type Resource, shortKind } from "../../viz/resources.js";
 import { gatherRoutes, routeRows } from "../../viz/routes.js";
 import { SourceError } from "../../viz/source.js";
+import { CONTEXT_HELP, KUBECONFIG_HELP } from "../cluster.js";
 import { InputError, UsageError } from "../errors.js";
 import { requireTerminal, runDashboard } from "../viz/dashboard.js";
-import { chooseSource, loadSplits, type SourceOptions } from "../viz/source.js";
+import { VIZ_NAMESPACE } from "../viz/install.js";
+import { chooseSource, type SourceOptions } from "../viz/source.js";
+import { vizCheckCommand } from "./viz-check.js";
+import { vizInstallCommand, vizUninstallCommand } from "./viz-install.js";
 
 interface VizOptions extends SourceOptions {
   output: Output;
@@ -25,9 +31,20 @@ function sourceOptions(cmd: Command, withWindow: boolean): Command {
     .option("--demo", "scrape the proxies of the running `meshctl demo` (the newest one)", false)
     .option("--demo-state <path>", "scrape the demo whose state file this is (see `meshctl demo --help`)")
     .option("--prometheus-url <url>", "query this Prometheus, e.g. http://127.0.0.1:9090")
-    .option("-n, --namespace <ns>", "namespace (default: the demo's, or `default`)")
+    .option(
+      "--direct",
+      "in a cluster: scrape the meshed pods' proxies through the API server even when the viz Prometheus is installed",
+      false,
+    )
+    .option("--viz-namespace <ns>", "in a cluster: the namespace of the viz Prometheus", VIZ_NAMESPACE)
+    .option("--kubeconfig <path>", KUBECONFIG_HELP)
+    .option("--context <name>", CONTEXT_HELP)
+    .option("-n, --namespace <ns>", "namespace (default: the demo's, the kubeconfig context's, or `default`)")
     .option("-A, --all-namespaces", "every namespace", false)
-    .option("--store <dir>", "the destination service's local store, for TrafficSplits (default: the demo's)")
+    .option(
+      "--store <dir>",
+      "the destination service's local store, for TrafficSplits (default: the demo's, or the cluster's)",
+    )
     .addOption(
       new Option("-o, --output <format>", "table, wide or json")
         .choices(["table", "wide", "json"])
@@ -36,7 +53,7 @@ function sourceOptions(cmd: Command, withWindow: boolean): Command {
   if (withWindow)
     cmd.option(
       "-t, --time-window <duration>",
-      "the window the numbers cover (default 1m from Prometheus, 10s direct)",
+      "the window the numbers cover (default 1m from Prometheus, 10s from a direct scrape)",
     );
   return cmd;
 }
@@ -77,7 +94,13 @@ function statCommand(): Command {
     .addHelpText(
       "after",
       `
+Without --demo or --prometheus-url, viz reads the cluster of the kubeconfig: the Prometheus of
+\`meshctl viz install\` when it is there (over 1 m), else each meshed pod's proxy (over 10 s), both
+through the API server.
+
 Examples:
+  meshctl viz stat deploy -n shop                      # the cluster's workloads in shop
+  meshctl viz stat deploy/web -n shop --direct -t 30s  # web's proxies themselves, over 30 s
   meshctl viz stat deploy --demo                       # every workload of the running demo, over 10 s
   meshctl viz stat deploy/web --to svc/books --demo    # web's calls to books, seen by web's proxy
   meshctl viz stat trafficsplit --demo -o wide         # one row per backend of each split, with its weight
@@ -89,7 +112,7 @@ Examples:
       const to = opts.to ? resourceArg(opts.to, "--to") : undefined;
       const chosen = await chooseSource(windowOf(opts));
       const split = resource.kind === "trafficsplit";
-      const splits = split ? await loadSplits(opts, chosen.demo) : [];
+      const splits = split ? await guarded(() => chosen.splits()) : [];
       const wanted = splits.filter(
         (s) =>
           (!resource.name || s.name === resource.name) &&
@@ -97,7 +120,9 @@ Examples:
       );
       if (split && wanted.length === 0)
         throw new InputError(
-          `${resource.name ? `trafficsplit/${resource.name}` : "no TrafficSplit"} not found ${where(chosen.namespace)}`,
+          resource.name
+            ? `trafficsplit/${resource.name} not found ${where(chosen.namespace)}`
+            : `no TrafficSplit ${where(chosen.namespace)}`,
         );
       const plan = statPlan({
         resource: split ? { kind: "service" } : resource,
@@ -132,6 +157,7 @@ function edgesCommand(): Command {
       "after",
       `
 Examples:
+  meshctl viz edges deploy -n shop           # in the cluster of the kubeconfig
   meshctl viz edges deploy --demo            # SRC DST SRC_NS DST_NS SECURED
   meshctl viz edges deploy --demo -o wide    # adds CLIENT_ID and SERVER_ID`,
     )
@@ -160,6 +186,7 @@ function routesCommand(): Command {
       "after",
       `
 Examples:
+  meshctl viz routes deploy/web -n shop               # in the cluster of the kubeconfig
   meshctl viz routes svc/books --demo                 # every client's requests to books, by route
   meshctl viz routes deploy/web --to svc/books --demo # web's requests to books, by route`,
     )
@@ -199,15 +226,20 @@ Examples:
     .action(async (opts: VizOptions) => {
       requireTerminal();
       // A direct scrape's window is the refresh; Prometheus answers over its usual minute.
-      await runDashboard(await chooseSource({ ...opts, window: opts.prometheusUrl ? "1m" : "3s" }));
+      await runDashboard(await chooseSource({ ...opts, window: undefined, directWindow: "3s" }));
     });
 }
 
 export function vizCommand(): Command {
   return new Command("viz")
-    .description("golden metrics in the terminal: stat, edges and routes, from Prometheus or a running demo")
+    .description(
+      "golden metrics in the terminal: stat, edges and routes, from a cluster, a Prometheus or a running demo",
+    )
     .addCommand(statCommand())
     .addCommand(edgesCommand())
     .addCommand(routesCommand())
-    .addCommand(dashboardCommand());
+    .addCommand(dashboardCommand())
+    .addCommand(vizInstallCommand())
+    .addCommand(vizUninstallCommand())
+    .addCommand(vizCheckCommand());
 }

@@ -17,6 +17,7 @@ export * from "./image.js";
 export { crdObjects, type K8sObject, manifestsDir } from "./manifests.js";
 export {
   crdInstallObjects,
+  inApplyOrder,
   installObjects,
   KIND_ORDER,
   type OutputFormat,

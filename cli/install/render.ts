@@ -45,12 +45,17 @@ export function installObjects(
     ...(controllerObjects(values) as K8sObject[]),
     ...(webhookObjects(values, injectorTls) as K8sObject[]),
   ];
-  return sortByKind(objects).map((o) => labelled(o, values));
+  return inApplyOrder(objects, commonLabels(values));
+}
+
+/** Any set of objects (an install, an extension's) in apply order, each with `labels` added. */
+export function inApplyOrder(objects: K8sObject[], labels: Record<string, string>): K8sObject[] {
+  return sortByKind(objects).map((o) => labelled(o, labels));
 }
 
 /** The CRDs of manifests/crds/, labelled. */
 export function crdInstallObjects(values: InstallValues): K8sObject[] {
-  return crdObjects().map((o) => labelled(o, values));
+  return crdObjects().map((o) => labelled(o, commonLabels(values)));
 }
 
 /**
@@ -86,9 +91,6 @@ function sortByKind(objects: K8sObject[]): K8sObject[] {
   return objects.sort((a, b) => rank(a) - rank(b));
 }
 
-function labelled(object: K8sObject, values: InstallValues): K8sObject {
-  return {
-    ...object,
-    metadata: { ...object.metadata, labels: { ...object.metadata.labels, ...commonLabels(values) } },
-  };
+function labelled(object: K8sObject, labels: Record<string, string>): K8sObject {
+  return { ...object, metadata: { ...object.metadata, labels: { ...object.metadata.labels, ...labels } } };
 }

@@ -1,25 +1,42 @@
 /**
- * Where `meshctl viz` reads from, chosen by its flags: a Prometheus (`--prometheus-url`), or a direct
- * scrape of a running `meshctl demo`'s proxies (`--demo`, `--demo-state PATH`). The in-cluster
- * sources (the API server's service proxy to Prometheus, its pod proxy to each proxy) are not here yet.
+ * Where `meshctl viz` reads from, chosen by its flags: a Prometheus (`--prometheus-url`), a direct
+ * scrape of a running `meshctl demo`'s proxies (`--demo`, `--demo-state PATH`), or, with neither, the
+ * cluster of the kubeconfig (./cluster.ts): its viz Prometheus when `meshctl viz install` put one
+ * there, else (or with `--direct`) its meshed pods' proxies, each through the API server.
  */
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { DirectSource } from "../../viz/direct.js";
+import { DirectSource, type ScrapeTarget } from "../../viz/direct.js";
 import type { TrafficSplit } from "../../viz/golden.js";
 import { PrometheusSource, parseDuration } from "../../viz/promql.js";
 import type { MetricsSource } from "../../viz/source.js";
+import { connect, KubeconfigError, type KubeFlags } from "../cluster.js";
 import { type DemoState, findDemoState, readDemoState } from "../demo/state.js";
 import { InputError, UsageError } from "../errors.js";
+import {
+  apiFetcher,
+  clusterSplits,
+  meshedPodTargets,
+  requireNamespace,
+  vizPrometheus,
+  vizPrometheusInstalled,
+} from "./cluster.js";
+import { VIZ_NAMESPACE } from "./install.js";
 
-export interface SourceOptions {
+export interface SourceOptions extends KubeFlags {
   demo: boolean;
   demoState?: string;
   prometheusUrl?: string;
+  /** In a cluster: scrape the meshed pods even when the viz Prometheus is installed. */
+  direct?: boolean;
+  /** In a cluster: where `meshctl viz install` put Prometheus. */
+  vizNamespace?: string;
   namespace?: string;
   allNamespaces: boolean;
   window?: string;
+  /** The window of a direct scrape when `window` is not given (the dashboard's refresh). */
+  directWindow?: string;
   /** The destination service's local store, for TrafficSplits (the demo's by default). */
   store?: string;
 }
@@ -33,6 +50,8 @@ export interface Chosen {
   namespace: string | undefined;
   /** Builds the source over the window and collects what it needs (for direct scrapes: waits the window). */
   open(mode: "window" | "snapshot"): Promise<MetricsSource>;
+  /** The TrafficSplits `viz stat trafficsplit` reads: from the cluster, or from a local store. */
+  splits(): Promise<TrafficSplit[]>;
   demo?: DemoState;
 }
 
@@ -50,52 +69,103 @@ async function loadDemo(opts: SourceOptions): Promise<DemoState> {
   return found.state;
 }
 
+/** The window in seconds; a usage error when it is not a duration. */
+function windowOf(text: string): number {
+  const seconds = parseDuration(text);
+  if (seconds === undefined || seconds <= 0)
+    throw new UsageError(`-t ${text} is not a duration (e.g. 30s, 1m)`);
+  return seconds;
+}
+
+/** A direct scrape of `targets()` (asked again at every open, so new pods join) over the window. */
+function directOpen(
+  windowText: string,
+  targets: () => Promise<ScrapeTarget[]>,
+  fetcher?: ReturnType<typeof apiFetcher>,
+): Chosen["open"] {
+  const windowSeconds = windowOf(windowText);
+  if (windowSeconds < MIN_DIRECT_WINDOW_S)
+    throw new UsageError(`-t ${windowText} is under the ${MIN_DIRECT_WINDOW_S}s a direct scrape needs`);
+  return async (mode) => {
+    const source = new DirectSource(await targets(), windowSeconds, fetcher);
+    if (mode === "snapshot") await source.snapshot();
+    else await source.collect();
+    return source;
+  };
+}
+
+/** A Prometheus over the window, refusing a window shorter than its scrape interval. */
+function prometheusOpen(
+  windowText: string,
+  make: (windowSeconds: number) => PrometheusSource,
+): Chosen["open"] {
+  const windowSeconds = windowOf(windowText);
+  return async (mode) => {
+    const source = make(windowSeconds);
+    const interval = await source.scrapeIntervalSeconds();
+    if (mode === "window" && interval !== undefined && windowSeconds < interval)
+      throw new UsageError(
+        `-t ${windowText} is under Prometheus's scrape interval (${interval}s); a window needs two scrapes: use -t ${interval * 2}s or more`,
+      );
+    return source;
+  };
+}
+
 export async function chooseSource(opts: SourceOptions): Promise<Chosen> {
-  const direct = opts.demo || opts.demoState !== undefined;
-  if (direct && opts.prometheusUrl)
-    throw new UsageError("--demo and --prometheus-url cannot be used together");
-  if (!direct && !opts.prometheusUrl)
+  const demo = opts.demo || opts.demoState !== undefined;
+  if (demo && opts.prometheusUrl) throw new UsageError("--demo and --prometheus-url cannot be used together");
+  if (opts.direct && (demo || opts.prometheusUrl))
     throw new UsageError(
-      "say where the metrics are: --prometheus-url URL, or --demo for a running meshctl demo",
+      "--direct scrapes a cluster's pods: it cannot be used with --demo or --prometheus-url",
     );
   if (opts.allNamespaces && opts.namespace) throw new UsageError("-n and -A cannot be used together");
-  const windowText = opts.window ?? (direct ? DEFAULT_WINDOW.direct : DEFAULT_WINDOW.prometheus);
-  const windowSeconds = parseDuration(windowText);
-  if (windowSeconds === undefined || windowSeconds <= 0)
-    throw new UsageError(`-t ${windowText} is not a duration (e.g. 30s, 1m)`);
+  if (opts.window !== undefined) windowOf(opts.window);
+  const directWindow = opts.window ?? opts.directWindow ?? DEFAULT_WINDOW.direct;
+  const prometheusWindow = opts.window ?? DEFAULT_WINDOW.prometheus;
+  const fromStore = (state?: DemoState) => () => loadSplits(opts, state);
 
-  if (direct) {
-    const demo = await loadDemo(opts);
-    if (windowSeconds < MIN_DIRECT_WINDOW_S)
-      throw new UsageError(`-t ${windowText} is under the ${MIN_DIRECT_WINDOW_S}s a direct scrape needs`);
-    const namespace = opts.allNamespaces ? undefined : (opts.namespace ?? demo.namespace);
-    const targets = demo.proxies.map((p) => ({
+  if (demo) {
+    const state = await loadDemo(opts);
+    const targets = state.proxies.map((p) => ({
       admin: p.admin,
-      labels: { namespace: demo.namespace, deployment: p.name, pod: p.pod },
+      labels: { namespace: state.namespace, deployment: p.name, pod: p.pod },
     }));
     return {
-      namespace,
-      demo,
-      open: async (mode) => {
-        const source = new DirectSource(targets, windowSeconds);
-        if (mode === "snapshot") await source.snapshot();
-        else await source.collect();
-        return source;
-      },
+      namespace: opts.allNamespaces ? undefined : (opts.namespace ?? state.namespace),
+      demo: state,
+      open: directOpen(directWindow, async () => targets),
+      splits: fromStore(state),
     };
   }
-  const namespace = opts.allNamespaces ? undefined : (opts.namespace ?? "default");
+  if (opts.prometheusUrl) {
+    const url = opts.prometheusUrl;
+    return {
+      namespace: opts.allNamespaces ? undefined : (opts.namespace ?? "default"),
+      open: prometheusOpen(prometheusWindow, (w) => new PrometheusSource(url, w)),
+      splits: fromStore(),
+    };
+  }
+
+  const { api, contextNamespace } = await connect(opts).catch((err: Error) => {
+    if (!(err instanceof KubeconfigError)) throw err;
+    throw new InputError(
+      `${err.message}; viz reads the cluster of a kubeconfig (--kubeconfig), a Prometheus (--prometheus-url URL) or a running meshctl demo (--demo)`,
+    );
+  });
+  const namespace = opts.allNamespaces ? undefined : (opts.namespace ?? contextNamespace ?? "default");
+  if (namespace !== undefined) await requireNamespace(api, namespace);
+  const vizNamespace = opts.vizNamespace ?? VIZ_NAMESPACE;
+  const splits = opts.store ? fromStore() : () => clusterSplits(api, namespace);
+  if (!opts.direct && (await vizPrometheusInstalled(api, vizNamespace)))
+    return {
+      namespace,
+      open: prometheusOpen(prometheusWindow, (w) => vizPrometheus(api, vizNamespace, w)),
+      splits,
+    };
   return {
     namespace,
-    open: async (mode) => {
-      const source = new PrometheusSource(opts.prometheusUrl as string, windowSeconds);
-      const interval = await source.scrapeIntervalSeconds();
-      if (mode === "window" && interval !== undefined && windowSeconds < interval)
-        throw new UsageError(
-          `-t ${windowText} is under Prometheus's scrape interval (${interval}s); a window needs two scrapes: use -t ${interval * 2}s or more`,
-        );
-      return source;
-    },
+    open: directOpen(directWindow, () => meshedPodTargets(api, namespace), apiFetcher(api)),
+    splits,
   };
 }
 

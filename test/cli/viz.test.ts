@@ -16,10 +16,17 @@ const oneLine = (stderr: string) => assert.match(stderr, /^meshctl: [^\n]+\n$/, 
 test("meshctl viz: bad input gets one line and exit 2 (usage) or 1 (failure)", async (t) => {
   const runtime = await mkdtemp(join(tmpdir(), "trellis-viz-runtime-"));
   t.after(() => rm(runtime, { recursive: true, force: true }));
-  const env = { ...process.env, XDG_RUNTIME_DIR: runtime };
+  // No kubeconfig anywhere: HOME without ~/.kube, no KUBECONFIG.
+  const env = { ...process.env, XDG_RUNTIME_DIR: runtime, HOME: runtime, KUBECONFIG: "" };
   const cases: [string[], number, RegExp][] = [
     [["viz", "stat", "widgets", "--demo"], 2, /unknown resource kind "widgets"/],
-    [["viz", "stat", "deploy"], 2, /--prometheus-url URL, or --demo/],
+    [
+      ["viz", "stat", "deploy"],
+      1,
+      /no Kubernetes API server configured.*a kubeconfig \(--kubeconfig\), a Prometheus \(--prometheus-url URL\) or a running meshctl demo \(--demo\)/,
+    ],
+    [["viz", "stat", "deploy", "--demo", "--direct"], 2, /--direct scrapes a cluster's pods/],
+    [["viz", "check"], 1, /cannot load the kubeconfig: no Kubernetes API server configured/],
     [["viz", "edges", "svc", "--demo"], 2, /edges are between workloads/],
     [["viz", "stat", "deploy", "--demo", "-t", "soon"], 2, /not a duration/],
     [["viz", "stat", "deploy", "--demo"], 1, /no meshctl demo is running/],

@@ -10,7 +10,13 @@ import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { get, meshedDestination, NAMESPACE, startMesh } from "../support/mesh.js";
 import { meshctl } from "../support/meshctl.js";
-import { SCRAPE_INTERVAL_S, startPrometheus } from "../support/prometheus.js";
+import {
+  RPS_TOLERANCE,
+  SCRAPE_INTERVAL_S,
+  SUCCESS_TOLERANCE,
+  startPrometheus,
+  WINDOW_SCRAPES,
+} from "../support/prometheus.js";
 import { requireTools } from "../support/tools.js";
 
 interface StatJson {
@@ -53,16 +59,11 @@ async function load(
   await Promise.all(inFlight);
 }
 
-const WINDOW = "8s";
+const WINDOW = `${SCRAPE_INTERVAL_S * WINDOW_SCRAPES}s`;
 /**
- * How far the two sources may differ on the same steady traffic: Prometheus sees the window through
- * 1 s scrapes and extrapolates `increase` to the window's edges, so a count may be off by about one
- * scrape interval's share of the window (1/8) each end: 25 % for RPS. Success rates are ratios of
- * the same counts, within 5 points. Latency quantiles interpolate inside the same buckets: both in
- * the delay's bucket (100-200 ms), or both under 50 ms without delay.
+ * The tolerances are test/support/prometheus.ts's. Latency quantiles interpolate inside the same
+ * buckets: both in the delay's bucket (100-200 ms), or both under 50 ms without delay.
  */
-const RPS_TOLERANCE = 0.25;
-const SUCCESS_TOLERANCE = 0.05;
 
 test("viz stat from a real Prometheus and from a direct scrape agree; success and latency follow injected failures and delay; edges show identities", async (t) => {
   if (!requireTools(t, "prometheus")) return;

@@ -18,6 +18,17 @@ export interface PrometheusTarget {
 
 export const SCRAPE_INTERVAL_S = 1;
 
+/**
+ * How far `viz stat` from Prometheus and from a direct scrape may differ on the same steady traffic,
+ * over a window of WINDOW_SCRAPES scrape intervals (8 s here, 16 s in the cluster test's 2 s
+ * scrapes). Prometheus sees the window through its scrapes and extrapolates `increase` to the
+ * window's edges, so a count may be off by about one interval's share of the window (1/8) at each
+ * end: 25 % for RPS. Success rates are ratios of the same counts, within 5 points.
+ */
+export const WINDOW_SCRAPES = 8;
+export const RPS_TOLERANCE = 0.25;
+export const SUCCESS_TOLERANCE = 0.05;
+
 export async function startPrometheus(t: TestContext, targets: PrometheusTarget[]): Promise<{ url: string }> {
   const dir = await mkdtemp(join(tmpdir(), "trellis-prometheus-"));
   const port = await freePort();

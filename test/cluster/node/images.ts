@@ -14,6 +14,10 @@
  *   (certificate from $TLS_DIR, default /tls; port $PORT, default 8443) that annotates what it admits.
  * - `trellis.test/tools`: runs `command`/`args` as they are with this machine's programs (sh, curl,
  *   iptables, node, ...); without a command it sleeps until the pod is deleted.
+ * - `prom/prometheus` (the official image, any tag): this machine's Prometheus (Debian's
+ *   /usr/bin/prometheus) through test/cluster/images/prometheus.ts, which passes the container's
+ *   arguments on (`--config.file`, `--storage.tsdb.path`, ...) and stands in for the Kubernetes service
+ *   discovery Debian's build lacks. Without args, the official image's defaults.
  * Any other image leaves the container waiting with reason `ImageNotMapped`.
  */
 import { chmodSync, mkdirSync, statSync, writeFileSync } from "node:fs";
@@ -25,6 +29,8 @@ import { EXECUTABLES, IMAGE_DEFAULT_COMMAND, IMAGE_REPOSITORY } from "../../../c
 export const TRELLIS_IMAGE = IMAGE_REPOSITORY;
 /** Images of the test bed's own test programs. */
 export const TEST_IMAGE_PREFIX = "trellis.test/";
+/** The official Prometheus image, as `meshctl viz install` renders it. */
+export const PROMETHEUS_IMAGE = "prom/prometheus";
 
 export const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
 const tsxLoader = import.meta.resolve("tsx");
@@ -76,6 +82,15 @@ export function recipeFor(image: string, shimDir: string): ImageRecipe | undefin
     return { entrypoint: [process.execPath, "--import", tsxLoader, script], cmd: [], path: [] };
   }
   if (repo === `${TEST_IMAGE_PREFIX}tools`) return { entrypoint: [], cmd: ["sleep", "infinity"], path: [] };
+  if (repo === PROMETHEUS_IMAGE) {
+    const script = join(repoRoot, "test/cluster/images/prometheus.ts");
+    return {
+      entrypoint: [process.execPath, "--import", tsxLoader, script],
+      // The official image's CMD.
+      cmd: ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"],
+      path: [],
+    };
+  }
   return undefined;
 }
 

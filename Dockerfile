@@ -24,6 +24,12 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
+# trellis-init (`trellis-controller init`, the injected init container) drives iptables. Debian's package
+# brings both backends, iptables-nft and iptables-legacy, and trellis-init uses the one the pod's network
+# namespace holds its rules in.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends iptables \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/trellis
 COPY --from=deps /src/node_modules node_modules
 COPY --from=build /src/dist dist

@@ -44,6 +44,9 @@ export interface InstallFlags {
   identityIssuerCertificateFile?: string;
   identityIssuerKeyFile?: string;
   identityExternalIssuer: boolean;
+  /** Where the external issuer's Secret is read from (kubectl's flags). */
+  kubeconfig?: string;
+  context?: string;
   output: "yaml" | "json";
 }
 

@@ -14,9 +14,10 @@ import { gatherRoutes, routeRows } from "../../viz/routes.js";
 import { SourceError } from "../../viz/source.js";
 import { CONTEXT_HELP, KUBECONFIG_HELP } from "../cluster.js";
 import { InputError, UsageError } from "../errors.js";
-import { requireTerminal, runDashboard } from "../viz/dashboard.js";
+import { loadDashboard } from "../viz/dashboard-loader.js";
 import { VIZ_NAMESPACE } from "../viz/install.js";
-import { chooseSource, type SourceOptions } from "../viz/source.js";
+import { chooseSource, loadSplits, type SourceOptions } from "../viz/source.js";
+import { requireTerminal } from "../viz/terminal.js";
 import { vizCheckCommand } from "./viz-check.js";
 import { vizInstallCommand, vizUninstallCommand } from "./viz-install.js";
 
@@ -211,13 +212,15 @@ Examples:
 function dashboardCommand(): Command {
   return sourceOptions(new Command("dashboard"), false)
     .description(
-      "a live terminal view: workloads with golden metrics and sparklines, the selected one's edges",
+      "a live terminal view: workloads with golden metrics and sparklines, the selected one's edges and routes",
     )
     .addHelpText(
       "after",
       `
-Keys: ↑/↓ (or k/j) select a workload, s change the sort (name, rps, success, p99), q quit.
-Refreshes every 3 s; needs a terminal.
+Keys: ↑/↓ (or k/j) select a workload, n the next namespace, s the next sort (name, rps, success, p99),
+q or Ctrl-C quit. Refreshes every 3 s; needs a terminal (it uses the alternate screen and restores the
+terminal when it quits). -n picks the namespace shown first; n cycles through those in the data.
+With --demo (or --store DIR) it also shows the TrafficSplits of the store, as they are edited.
 
 Examples:
   meshctl viz dashboard --demo
@@ -226,7 +229,13 @@ Examples:
     .action(async (opts: VizOptions) => {
       requireTerminal();
       // A direct scrape's window is the refresh; Prometheus answers over its usual minute.
-      await runDashboard(await chooseSource({ ...opts, window: undefined, directWindow: "3s" }));
+      const chosen = await chooseSource({ ...opts, window: undefined, directWindow: "3s" });
+      const store = opts.store ?? chosen.demo?.storeDir;
+      const { runDashboard } = await loadDashboard();
+      await runDashboard(chosen, {
+        note: store && `store ${store}: edit its TrafficSplits, the rows follow`,
+        splits: store ? () => loadSplits(opts, chosen.demo) : undefined,
+      });
     });
 }
 

@@ -6,7 +6,8 @@
  *
  * Environment: DEMO_NAME, DEMO_ROLE (server|traffic), DEMO_LISTEN (host:port, server), DEMO_PROXY
  * (the proxy's outbound host:port), DEMO_UPSTREAMS (comma-separated authorities), DEMO_FAILURE_RATE
- * (0..1, server), DEMO_RPS (traffic), DEMO_MAX_SECONDS (traffic stops by itself after this).
+ * (0..1, server), DEMO_FAILURE_PATH (only requests under this path fail; default all), DEMO_RPS
+ * (traffic), DEMO_MAX_SECONDS (traffic stops by itself after this).
  */
 import http from "node:http";
 import { type HostPort, parseHostPort } from "../../lib/address.js";
@@ -48,10 +49,13 @@ function call(authority: string, path: string): Promise<number> {
 function serve(): void {
   const { host, port } = address("DEMO_LISTEN", env.DEMO_LISTEN ?? "127.0.0.1:8080");
   const failureRate = Number(env.DEMO_FAILURE_RATE ?? "0");
+  const failurePath = env.DEMO_FAILURE_PATH ?? "/";
   const server = http.createServer(async (req, res) => {
+    const path = req.url ?? "/";
     const results: Record<string, number> = {};
-    for (const authority of upstreams) results[authority] = await call(authority, req.url ?? "/");
-    const failed = Math.random() < failureRate || Object.values(results).some((s) => s >= 500 || s === 0);
+    for (const authority of upstreams) results[authority] = await call(authority, path);
+    const unlucky = path.startsWith(failurePath) && Math.random() < failureRate;
+    const failed = unlucky || Object.values(results).some((s) => s >= 500 || s === 0);
     res.writeHead(failed ? 500 : 200, { "content-type": "application/json" });
     res.end(JSON.stringify({ name, upstreams: results }));
   });

@@ -21,7 +21,7 @@ import {
   IDENTITY_PORTS,
   identityOf,
   podNameOf,
-  servicesYaml,
+  storeFiles,
 } from "./topology.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -140,7 +140,7 @@ export class LocalMesh {
 
     const meshDir = this.storeDir;
     await mkdir(meshDir);
-    await writeFile(join(meshDir, "services.yaml"), `${servicesYaml(topology)}\n`);
+    for (const file of storeFiles(topology)) await writeFile(join(meshDir, file.name), file.text);
     const destination = this.spawn(Tier.ControlPlane, "destination", script("../../control/main.js"), [
       "destination",
       "--source=local",
@@ -209,8 +209,8 @@ export class LocalMesh {
       DEMO_LISTEN: `${pod.ip}:${pod.appPort}`,
       DEMO_PROXY: `${pod.ip}:${PROXY_PORTS.OUTBOUND}`,
       DEMO_UPSTREAMS: authorities.join(","),
-      // A little failure keeps the success-rate column honest.
-      DEMO_FAILURE_RATE: pod.name === "authors" ? "0.05" : "0",
+      DEMO_FAILURE_RATE: String(pod.failureRate),
+      ...(pod.failurePath && { DEMO_FAILURE_PATH: pod.failurePath }),
       DEMO_RPS: "10",
     };
   }

@@ -27,6 +27,8 @@ export interface DemoState {
   /** The destination service's local store (Services, TrafficSplits), which the user may edit. */
   storeDir: string;
   proxies: DemoStateProxy[];
+  /** Every process the demo started (control plane, proxies, apps), gone once the demo has stopped. */
+  processes?: { name: string; pid: number }[];
 }
 
 export function demoStateDir(env: NodeJS.ProcessEnv = process.env): string {

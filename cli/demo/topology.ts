@@ -2,6 +2,8 @@
  * The demo's workloads, as pods: each has a loopback address of its own standing in for a pod IP, so
  * every proxy listens on the standard ports (4140, 4143, 4191) exactly as it would in a cluster.
  */
+
+import { stringify } from "yaml";
 import { PROXY_PORTS } from "../../lib/proxy-env.js";
 import { formatSpiffeId } from "../../lib/spiffe.js";
 
@@ -17,6 +19,10 @@ export interface DemoPod {
   role: "server" | "traffic";
   /** Services this app calls, by name. */
   upstreams: string[];
+  /** The share of requests the app answers 500 (0..1), so the dashboard has failures to show. */
+  failureRate: number;
+  /** Only requests whose path starts with this fail; all of them when unset. */
+  failurePath?: string;
 }
 
 export interface DemoTopology {
@@ -27,6 +33,8 @@ export interface DemoTopology {
   pods: DemoPod[];
   /** A canary: the apex service's requests split between its stable and canary workloads by weight. */
   canary?: { apex: string; stable: string; canary: string; canaryPercent: number };
+  /** A service whose ServiceProfile marks the requests under a path prefix retryable. */
+  retryable?: { service: string; prefix: string };
 }
 
 export const IDENTITY_PORTS = { grpc: 8080, admin: 9990 } as const;
@@ -34,31 +42,38 @@ export const DESTINATION_PORTS = { grpc: 8086, admin: 9996 } as const;
 const APP_PORT = 8080;
 
 /**
- * The bookshelf: `traffic` calls `web`, which calls `books` and `authors`. All addresses live in one
- * 127.a.b.0/24 picked at random, so concurrent demos (and tests) on one machine do not collide.
+ * The bookshelf: `traffic` calls `web`, which calls `books` and `authors`; books' requests are split
+ * between `books` and the `books-v2` canary, which fails a few per cent of them. `authors` fails a
+ * fifth of its `/authors` requests, and its ServiceProfile marks that route retryable, so its callers'
+ * proxies retry them (the dashboard shows the retries and the success they buy back). All addresses
+ * live in one 127.a.b.0/24 picked at random, so concurrent demos (and tests) on one machine do not collide.
  */
 export function bookshelf(base: string = randomLoopbackBase()): DemoTopology {
-  const pod = (n: number, name: string, role: DemoPod["role"], upstreams: string[]): DemoPod => ({
-    name,
-    ip: `${base}.${n}`,
-    appPort: APP_PORT,
-    role,
-    upstreams,
-  });
+  const pod = (
+    n: number,
+    name: string,
+    role: DemoPod["role"],
+    upstreams: string[],
+    failure: Pick<DemoPod, "failureRate" | "failurePath"> = { failureRate: 0 },
+  ): DemoPod => ({ name, ip: `${base}.${n}`, appPort: APP_PORT, role, upstreams, ...failure });
   return {
     namespace: "demo",
     trustDomain: "cluster.local",
     identityIp: `${base}.250`,
     pods: [
-      pod(10, "authors", "server", []),
+      pod(10, "authors", "server", [], { failureRate: 0.2, failurePath: RETRYABLE_PREFIX }),
       pod(11, "books", "server", ["authors"]),
       pod(12, "web", "server", ["books", "authors"]),
-      pod(13, "books-v2", "server", ["authors"]),
+      pod(13, "books-v2", "server", ["authors"], { failureRate: 0.05 }),
       pod(20, "traffic", "traffic", ["web"]),
     ],
     canary: { apex: "books", stable: "books", canary: "books-v2", canaryPercent: 10 },
+    retryable: { service: "authors", prefix: RETRYABLE_PREFIX },
   };
 }
+
+/** The authors path that fails now and then, and that authors' ServiceProfile marks retryable. */
+const RETRYABLE_PREFIX = "/authors";
 
 /** A random 127.a.b prefix, avoiding 127.0.0 (where other local services usually listen). */
 export function randomLoopbackBase(): string {
@@ -67,12 +82,12 @@ export function randomLoopbackBase(): string {
   return `127.${a}.${b}`;
 }
 
-/** The Service authority other pods use to reach a pod's app. */
 /** The one pod of a demo workload, as a Deployment's would be named. */
 export function podNameOf(workload: string): string {
   return `${workload}-0`;
 }
 
+/** The Service authority other pods use to reach a pod's app. */
 export function authorityOf(topology: DemoTopology, name: string): string {
   return `${name}.${topology.namespace}.svc.${topology.trustDomain}:${APP_PORT}`;
 }
@@ -85,51 +100,93 @@ export function identityOf(topology: DemoTopology, name: string): string {
   });
 }
 
-/** The static destination table of a pod's proxy: one entry per upstream service. */
-/** The demo's Services with their endpoints, as the destination service's local store reads them. */
 /**
- * The demo's Services with their endpoints, and the canary's TrafficSplit, as the destination
- * service's local store reads them. A canary's stable and canary workloads also get a Service each
- * (`<apex>-stable`, `<canary>`), the split's backends.
+ * One file of the destination service's local store. The store holds the demo's Services with their
+ * endpoints (`services.yaml`; a canary's stable and canary workloads also get a Service each,
+ * `<apex>-stable` and `<canary>`, the split's backends), the canary's TrafficSplit in a file of its own
+ * (`<apex>-canary.yaml`) whose weights the user edits, and the retryable route's ServiceProfile
+ * (`<service>-profile.yaml`).
  */
-export function servicesYaml(topology: DemoTopology): string {
-  const service = (name: string, p: DemoPod) =>
-    JSON.stringify({
-      apiVersion: "local.trellis.dev/v1",
-      kind: "Service",
-      metadata: { name, namespace: topology.namespace },
-      spec: {
-        ports: [{ name: "http", port: p.appPort, targetPort: p.appPort }],
-        endpoints: [
-          {
-            address: p.ip,
-            pod: podNameOf(p.name),
-            deployment: p.name,
-            serviceAccount: p.name,
-            inboundPort: PROXY_PORTS.INBOUND,
-          },
-        ],
-      },
-    });
-  const docs = topology.pods.filter((p) => p.role === "server").map((p) => service(p.name, p));
+export interface StoreFile {
+  name: string;
+  text: string;
+}
+
+/** The file holding the canary's TrafficSplit, the one to edit to move traffic. */
+export function canaryFile(topology: DemoTopology): string | undefined {
+  return topology.canary && `${topology.canary.apex}-canary.yaml`;
+}
+
+export function storeFiles(topology: DemoTopology): StoreFile[] {
+  const service = (name: string, p: DemoPod) => ({
+    apiVersion: "local.trellis.dev/v1",
+    kind: "Service",
+    metadata: { name, namespace: topology.namespace },
+    spec: {
+      ports: [{ name: "http", port: p.appPort, targetPort: p.appPort }],
+      endpoints: [
+        {
+          address: p.ip,
+          pod: podNameOf(p.name),
+          deployment: p.name,
+          serviceAccount: p.name,
+          inboundPort: PROXY_PORTS.INBOUND,
+        },
+      ],
+    },
+  });
+  const services = topology.pods.filter((p) => p.role === "server").map((p) => service(p.name, p));
+  const files: StoreFile[] = [];
   const c = topology.canary;
   const stable = topology.pods.find((p) => p.name === c?.stable);
-  if (c && stable) {
-    docs.push(service(`${c.apex}-stable`, stable));
-    docs.push(
-      JSON.stringify({
-        apiVersion: "split.smi-spec.io/v1alpha2",
-        kind: "TrafficSplit",
-        metadata: { name: `${c.apex}-canary`, namespace: topology.namespace },
-        spec: {
-          service: c.apex,
-          backends: [
-            { service: `${c.apex}-stable`, weight: 100 - c.canaryPercent },
-            { service: c.canary, weight: c.canaryPercent },
-          ],
-        },
-      }),
-    );
+  const split = canaryFile(topology);
+  if (c && stable && split) {
+    services.push(service(`${c.apex}-stable`, stable));
+    files.push({
+      name: split,
+      text: `# The requests to ${c.apex}, spread over its backends by weight. Edit the weights and save: the
+# destination service reloads this directory, the proxies follow, and so does the dashboard.
+${stringify({
+  apiVersion: "split.smi-spec.io/v1alpha2",
+  kind: "TrafficSplit",
+  metadata: { name: `${c.apex}-canary`, namespace: topology.namespace },
+  spec: {
+    service: c.apex,
+    backends: [
+      { service: `${c.apex}-stable`, weight: 100 - c.canaryPercent },
+      { service: c.canary, weight: c.canaryPercent },
+    ],
+  },
+})}`,
+    });
   }
-  return docs.join("\n---\n");
+  const r = topology.retryable;
+  if (r) {
+    const re = r.prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    files.push({
+      name: `${r.service}-profile.yaml`,
+      text: `# Routes of ${r.service} as its callers' proxies see them. Requests under ${r.prefix} may be retried
+# (within the retry budget); the others are only counted per route.
+${stringify({
+  apiVersion: "trellis.dev/v1alpha1",
+  kind: "ServiceProfile",
+  metadata: {
+    name: `${r.service}.${topology.namespace}.svc.${topology.trustDomain}`,
+    namespace: topology.namespace,
+  },
+  spec: {
+    routes: [
+      { name: `GET ${r.prefix}`, condition: { method: "GET", pathRegex: `${re}(/.*)?` }, isRetryable: true },
+      { name: "GET /books/{id}", condition: { method: "GET", pathRegex: "/books/\\d+" } },
+    ],
+  },
+})}`,
+    });
+  }
+  files.unshift({
+    name: "services.yaml",
+    text: `# The demo's Services and their endpoints, as the destination service's local store reads them.
+${services.map((d) => stringify(d)).join("---\n")}`,
+  });
+  return files;
 }

@@ -1,11 +1,12 @@
 // meshctl demo, end to end: the real identity service, proxies and apps as separate processes on
 // loopback, traffic flowing over mTLS, and the headless output other tools rely on.
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { scrape, sum } from "../support/metrics.js";
-import { bin, startNode } from "../support/process.js";
+import { bin, exitWithin, startNode } from "../support/process.js";
 
 interface ProxyLine {
   name: string;
@@ -74,6 +75,24 @@ test("meshctl demo --headless: every proxy ready with its identity, traffic coun
   // Apps, then proxies (each draining for up to 3 s), then the control plane: give it room on a busy machine.
   assert.equal(await demo.stop(20_000), 0, "SIGTERM stops the demo cleanly");
   assert.ok(!existsSync(anchorPath), "the demo removes its state when it stops");
+});
+
+test("meshctl demo without a terminal prints golden metrics tables, says why, and stops on SIGINT with 0", async (t) => {
+  const runtime = mkdtempSync(join(tmpdir(), "trellis-demo-tables-"));
+  t.after(() => rmSync(runtime, { recursive: true, force: true }));
+  const demo = startNode(t, bin("meshctl"), ["demo", "--duration", "170"], { XDG_RUNTIME_DIR: runtime });
+  // The table `viz stat deploy` prints, every 5 s, once the proxies answer.
+  await demo.waitForLine((l) => /^NAME\s+MESHED\s+SUCCESS\s+RPS/.test(l), 90_000);
+  await demo.waitForLine((l) => /^web\s+1\/1\s+\d/.test(l), 30_000);
+  const states = join(runtime, "trellis", "demos");
+  assert.equal(readdirSync(states).length, 1, "the state file exists while the demo runs");
+  // Ctrl-C where there is no dashboard to read it as a key.
+  demo.process.kill("SIGINT");
+  assert.equal(await exitWithin(demo, 60_000), 0);
+  assert.match(demo.stderr(), /from its proxy \(stdout is not a terminal\)/);
+  assert.match(demo.stderr(), /Store: \S+\/mesh \(edit books-canary\.yaml there: traffic follows\)/);
+  assert.match(demo.stderr(), /Stopped \(interrupted\)\./);
+  assert.deepEqual(readdirSync(states), [], "and is removed when it stops");
 });
 
 test("meshctl demo rejects a bad --duration with a usage error", async (t) => {

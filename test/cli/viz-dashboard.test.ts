@@ -1,67 +1,76 @@
-// The dashboard once in a real terminal: tmux (a server of the test's own) runs
-// `meshctl viz dashboard --demo` in an 80×24 pane next to a real `meshctl demo --headless`; the test
-// reads the pane, presses keys, and sees it quit with 0.
+// `meshctl viz dashboard --demo` once in a real terminal: tmux (a server of the test's own) runs it in
+// an 80×24 pane next to a real `meshctl demo --headless`, with CI=true as some users' shells export
+// it; the test reads the pane, presses keys, and sees it quit with 0 leaving the terminal as it found
+// it: main screen, cursor shown, echo and canonical mode back. Then once more, ended by SIGTERM.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
-import { promisify } from "node:util";
 import { bin, startNode } from "../support/process.js";
+import { assertFits, PRINT_TERMINAL_MODES, startPane } from "../support/tmux.js";
 import { requireTools } from "../support/tools.js";
 
-const run = promisify(execFile);
-
-test("viz dashboard --demo in an 80×24 tmux pane: workloads with sparklines, s sorts, q quits", async (t) => {
+test("viz dashboard --demo in an 80×24 tmux pane: workloads with sparklines, keys, q and SIGTERM restore the terminal", async (t) => {
   if (!requireTools(t, "tmux")) return;
   const runtime = await mkdtemp(join(tmpdir(), "trellis-viz-tmux-"));
   t.after(() => rm(runtime, { recursive: true, force: true }));
-  const demo = startNode(t, bin("meshctl"), ["demo", "--headless", "--duration", "120"], {
+  const demo = startNode(t, bin("meshctl"), ["demo", "--headless", "--duration", "150"], {
     XDG_RUNTIME_DIR: runtime,
   });
   await demo.waitForLine((l) => l.includes('"state"'), 60_000);
 
-  const socket = join(runtime, "tmux.sock");
-  const tmux = (...args: string[]) => run("tmux", ["-S", socket, ...args]);
-  t.after(() => tmux("kill-server").catch(() => undefined));
-  // The pane runs the dashboard, then prints a marker once it has exited, so the test sees it quit.
-  const script = join(runtime, "run.sh");
-  await writeFile(
-    script,
-    `export XDG_RUNTIME_DIR='${runtime}'\n# A user's terminal: ink draws only the last frame when it believes it runs in CI.\nunset CI CONTINUOUS_INTEGRATION BUILD_NUMBER RUN_ID\n'${process.execPath}' '${bin("meshctl")}' viz dashboard --demo\necho "dashboard exited $?"\nsleep 30\n`,
+  // Each run records the dashboard's PID (the shell execs it), then says how it ended and the terminal's modes.
+  const dashboard = (n: number) =>
+    `sh -c 'echo $$ > ${runtime}/dashboard-${n}.pid; exec "${process.execPath}" "${bin("meshctl")}" viz dashboard --demo'
+echo "dashboard ${n} exited $?"
+${PRINT_TERMINAL_MODES}`;
+  const pane = await startPane(
+    t,
+    runtime,
+    `export XDG_RUNTIME_DIR='${runtime}' CI=true
+${dashboard(1)}
+${dashboard(2)}
+sleep 60
+`,
   );
-  await tmux("new-session", "-d", "-x", "80", "-y", "24", "-s", "viz", `sh ${script}`);
-  const pane = async () => (await tmux("capture-pane", "-p", "-t", "viz")).stdout;
-  const waitFor = async (re: RegExp, what: string) => {
-    const deadline = Date.now() + 30_000;
-    let text = "";
-    while (Date.now() < deadline) {
-      text = await pane();
-      if (re.test(text)) return text;
-      await sleep(250);
-    }
-    assert.fail(`${what} did not show within 30 s:\n${text}`);
-  };
 
   // Two refreshes: every workload shows, with some history in its sparkline.
-  const screen = await waitFor(
-    /web\s+\d+\.\d+%\s+\d+\.\drps.*[▁▂▃▄▅▆▇█]{2}/,
+  const screen = await pane.waitFor(
+    /^. web\s+\d+\.\d+%\s+\d+\.\drps.*[▁▂▃▄▅▆▇█]{2}/m,
     "web with a two-point sparkline",
   );
   for (const name of ["authors", "books", "books-v2", "traffic", "web"])
-    assert.match(screen, new RegExp(`\\b${name}\\b`));
-  assert.match(screen, /Edges of authors/);
+    assert.match(screen, new RegExp(`^. ${name}\\s`, "m"));
+  assert.match(screen, /^Trellis · namespace demo \(1\/1\) · sorted by name$/m);
+  assert.match(screen, /^Edges of authors$/m);
   assert.match(screen, /√ mTLS/);
-  for (const line of screen.split("\n")) assert.ok(line.length <= 80);
+  assert.match(screen, /^TrafficSplit books-canary \(books\)/m);
+  assert.match(screen, /^store \/\S+\/mesh: edit its TrafficSplits/m);
+  assert.match(screen, /s sort: name rps success p99 · q quit/);
+  assertFits(screen);
+  assert.deepEqual(await pane.state(), { alternateScreen: true, cursorShown: false });
   t.diagnostic(`\n${screen}`);
 
-  await tmux("send-keys", "-t", "viz", "s");
-  await waitFor(/sorted by rps/, "the sort key change");
-  await tmux("send-keys", "-t", "viz", "Down");
-  await waitFor(/›\s+\S+/, "a selection");
-  await tmux("send-keys", "-t", "viz", "q");
-  // The shell after it runs on: the dashboard quit with 0 and left the pane usable.
-  await waitFor(/dashboard exited 0/, "the dashboard's exit");
+  await pane.keys("s");
+  await pane.waitFor(/sorted by rps/, "the sort key change");
+  await pane.keys("Down");
+  await pane.waitFor(/^› \S+/m, "a selection");
+  await pane.keys("n");
+  await pane.waitFor(/namespace demo \(1\/1\)/, "one namespace: n stays on it");
+  await pane.keys("q");
+  // The shell after it runs on: the dashboard quit with 0 and left the terminal as it was.
+  await pane.waitFor(
+    /dashboard 1 exited 0\nterminal: icanon echo/,
+    "the dashboard's exit, the modes restored",
+  );
+  assert.deepEqual(await pane.state(), { alternateScreen: false, cursorShown: true });
+
+  // The second run, ended by SIGTERM rather than a key.
+  await pane.waitFor(/^. web\s+\d/m, "the second dashboard");
+  const pid = Number(await readFile(join(runtime, "dashboard-2.pid"), "utf8"));
+  process.kill(pid, "SIGTERM");
+  const after = await pane.waitFor(/dashboard 2 exited 0\nterminal: icanon echo/, "the exit on SIGTERM");
+  assert.deepEqual(await pane.state(), { alternateScreen: false, cursorShown: true });
+  assert.doesNotMatch(after, /Trellis · namespace/, "the dashboard left with the alternate screen");
 });

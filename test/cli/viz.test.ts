@@ -98,14 +98,9 @@ test("meshctl viz --demo against a real demo: stat, a TrafficSplit following its
   );
   assert.ok(share(before) > 0.01 && share(before) < 0.3, `books-v2 gets about 10 %: ${share(before)}`);
 
-  // The user edits the weights in the store; the rows follow.
-  const services = join(state.storeDir, "services.yaml");
-  const docs = (await readFile(services, "utf8")).split("\n---\n").map((d) => {
-    const o = JSON.parse(d) as { kind: string; spec: { backends?: { weight: number }[] } };
-    if (o.kind === "TrafficSplit") for (const b of o.spec.backends ?? []) b.weight = 50;
-    return JSON.stringify(o);
-  });
-  await writeFile(services, `${docs.join("\n---\n")}\n`);
+  // The user edits the weights in the store's split file; the rows follow.
+  const split = join(state.storeDir, "books-canary.yaml");
+  await writeFile(split, (await readFile(split, "utf8")).replace(/weight: \d+/g, "weight: 50"));
   // The next windows' traffic follows the new weights once the destination service has read them.
   let after: Row[] = [];
   for (let i = 0; i < 4; i++) {

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseAllDocuments } from "yaml";
-import { bookshelf, servicesYaml } from "../../cli/demo/topology.js";
+import { bookshelf, storeFiles } from "../../cli/demo/topology.js";
 import { translate } from "../../control/destination/kubernetes.js";
 import { parseResource } from "../../control/destination/resources.js";
 import {
@@ -164,11 +164,16 @@ test("the CRD schemas are structural; ServiceProfile is trellis.dev/v1alpha1; Tr
       assert.deepEqual(structuralProblems(v.schema.openAPIV3Schema), [], `${def.metadata.name} ${v.name}`);
 });
 
-test("every example the destination service accepts, the CRD accepts unchanged, including the demo's canary split", () => {
-  const demo = parseAllDocuments(servicesYaml(bookshelf()))
+test("every example the destination service accepts, the CRD accepts unchanged, including the demo's canary split and profile", () => {
+  const demo = storeFiles(bookshelf())
+    .flatMap((f) => parseAllDocuments(f.text))
     .map((d) => d.toJS() as K8sObject)
-    .filter((o) => o.kind === "TrafficSplit");
-  assert.equal(demo.length, 1, "the demo has a canary TrafficSplit");
+    .filter((o) => o.kind === "TrafficSplit" || o.kind === "ServiceProfile");
+  assert.deepEqual(
+    demo.map((o) => o.kind),
+    ["TrafficSplit", "ServiceProfile"],
+    "the demo has a canary TrafficSplit and a ServiceProfile",
+  );
   const examples: Doc[] = [
     ...validExamples(),
     ...demo.map((object, i) => ({ file: "meshctl demo", index: i + 1, object })),

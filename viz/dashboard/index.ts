@@ -1,6 +1,10 @@
 /**
- * The live dashboard: its state as pure functions over refreshes (./model.ts) and the ink view that
- * renders that state and nothing else (./view.tsx). The refresh loop and keys live in cli/viz/.
+ * The live dashboard: its state and what each key does as pure functions (./model.ts), one refresh
+ * gathered from a metrics source (./snapshot.ts), the layout for a terminal's size as styled lines
+ * (./screen.ts), and the ink view that renders those lines and nothing else (./view.tsx). The refresh
+ * loop, the keys and the terminal live in cli/viz/dashboard.tsx.
  */
 export * from "./model.js";
-export { Dashboard } from "./view.js";
+export * from "./screen.js";
+export * from "./snapshot.js";
+export { Dashboard, Lines } from "./view.js";

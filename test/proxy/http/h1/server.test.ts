@@ -243,3 +243,31 @@ test("a client that half-closes after its request gets the response, then the co
     await client.whenClosed();
   }
 });
+
+test("a request head of more than 32 fields, or one read after trailers, keeps its target", async (t) => {
+  const backend = await echoBackend(t);
+  const relay = await startRelay(t, backend);
+  const client = await RawClient.connect(t, relay.port);
+  // llhttp hands such heads over in batches, the target with the first batch.
+  const fields = Array.from({ length: 40 }, (_, i) => `X-Field-${i}: ${i}\r\n`).join("");
+  await client.write(`GET /forty-fields HTTP/1.1\r\nHost: backend\r\n${fields}\r\n`);
+  assert.equal(text(await client.response()), "GET /forty-fields ");
+  await client.write(
+    "POST /trailers HTTP/1.1\r\nHost: backend\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n" +
+      "GET /after-trailers HTTP/1.1\r\nHost: backend\r\n\r\n",
+  );
+  assert.equal(text(await client.response()), "POST /trailers abc");
+  assert.equal(text(await client.response()), "GET /after-trailers ");
+});
+
+test("a request whose Connection header names Content-Length keeps its body", async (t) => {
+  const backend = await echoBackend(t);
+  const relay = await startRelay(t, backend);
+  const client = await RawClient.connect(t, relay.port);
+  await client.write(
+    "POST /named HTTP/1.1\r\nHost: backend\r\nConnection: content-length\r\nContent-Length: 3\r\n\r\nabc" +
+      "GET /next HTTP/1.1\r\nHost: backend\r\n\r\n",
+  );
+  assert.equal(text(await client.response()), "POST /named abc");
+  assert.equal(text(await client.response()), "GET /next ");
+});

@@ -9,8 +9,9 @@ import { EventEmitter } from "node:events";
 import { Readable } from "node:stream";
 import type { Downstream } from "../../proxy/http/exchange.js";
 import { Http1Server } from "../../proxy/http/h1/server.js";
-import type { Headers } from "../../proxy/http/headers.js";
+import { type Headers, splitHeaders } from "../../proxy/http/headers.js";
 import type { ReadInto } from "../../proxy/transport/reads.js";
+import type { Request } from "./http1.js";
 
 /** A request as the relay handed it to the proxy. */
 export interface Handed {
@@ -168,4 +169,19 @@ export function serve(pieces: Buffer[], maxHeaderBytes = 16 * 1024): Promise<Ser
     });
     server.accept(conn);
   });
+}
+
+/** What the relay should hand on for a request the reference parsed. */
+export function handedFor(r: Request): Omit<Handed, "complete"> {
+  const { headers, hop } = splitHeaders(r.headers.flat());
+  let authority = hop.host ?? "";
+  let path = r.target;
+  if (path.startsWith("http://")) {
+    try {
+      const url = new URL(path);
+      authority = url.host;
+      path = `${url.pathname}${url.search}`;
+    } catch {}
+  }
+  return { method: r.method, authority, path, headers, body: r.body };
 }

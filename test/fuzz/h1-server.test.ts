@@ -11,28 +11,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { splitHeaders } from "../../proxy/http/headers.js";
-import { type Served, serve } from "./h1-conn.js";
+import { handedFor, type Served, serve } from "./h1-conn.js";
 import { type Parsed, parseRequests, pipelineArb, type Request } from "./http1.js";
 import { asyncBudget, corpus, cuts, everySplit, hostile, splitAt } from "./support.js";
 
-/** What the relay should hand on for a request the reference parsed. */
-export function handedFor(r: Request) {
-  const { headers, hop } = splitHeaders(r.headers.flat());
-  let authority = hop.host ?? "";
-  let path = r.target;
-  if (path.startsWith("http://")) {
-    try {
-      const url = new URL(path);
-      authority = url.host;
-      path = `${url.pathname}${url.search}`;
-    } catch {}
-  }
-  return { method: r.method, authority, path, headers, body: r.body };
-}
-
 /** Every request the relay handed on is the reference's request at that position. */
-export function sound(served: Served, ref: Parsed, what: string): void {
+function sound(served: Served, ref: Parsed, what: string): void {
   assert.equal(served.thrown, undefined, `${what}: the relay threw`);
   assert.ok(
     served.requests.length <= ref.requests.filter((r) => !r.upgrade).length,

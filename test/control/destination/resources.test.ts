@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseAuthority } from "../../../control/destination/names.js";
-import { parseResources } from "../../../control/destination/resources.js";
-import { parseQuantityMilli } from "../../../control/destination/validate.js";
+import { parseResource, parseResources } from "../../../control/destination/resources.js";
+import { MAX_CONDITION_DEPTH, parseQuantityMilli } from "../../../control/destination/validate.js";
 
 const FILE = "/mesh/profiles.yaml";
 
@@ -103,6 +103,31 @@ spec:
     retryBudget: { retryRatio: 0.2, minRetriesPerSecond: 10, ttlMs: 10_000 },
     opaquePorts: [],
   });
+});
+
+test("a ServiceProfile from the Kubernetes API with conditions nested thousands deep is refused, not a stack overflow", () => {
+  let request: unknown = { method: "GET" };
+  let response: unknown = { status: { min: 500 } };
+  for (let i = 0; i < 20_000; i++) {
+    request = { not: request };
+    response = { any: [response] };
+  }
+  const profile = (condition: unknown, responseClass: unknown) => ({
+    apiVersion: "trellis.dev/v1alpha1",
+    kind: "ServiceProfile",
+    metadata: { name: "web.shop.svc.cluster.local", namespace: "shop" },
+    spec: { routes: [{ name: "r", condition, responseClasses: [{ condition: responseClass }] }] },
+  });
+  const r = parseResource(profile(request, { status: { min: 500 } }), "k8s", "cluster.local");
+  assert.ok(
+    "problem" in r && /condition(\.not)+: conditions nest more than 32 levels deep/.test(r.problem.reason),
+  );
+  const s = parseResource(profile({ method: "GET" }, response), "k8s", "cluster.local");
+  assert.ok("problem" in s && /nest more than 32 levels deep/.test(s.problem.reason));
+  // As deep as allowed still parses.
+  let deepest: unknown = { method: "GET" };
+  for (let i = 0; i < MAX_CONDITION_DEPTH; i++) deepest = { not: deepest };
+  assert.ok("resource" in parseResource(profile(deepest, { status: { min: 500 } }), "k8s", "cluster.local"));
 });
 
 test("TrafficSplit: v1alpha1 takes quantities, v1alpha2 integers; the wrong type is refused naming the field", () => {

@@ -188,6 +188,23 @@ test("garbage YAML, unknown kinds and broken documents are refused by file; good
   );
 });
 
+test("a YAML alias that names no anchor, or that would expand without bound, is refused as bad YAML, not thrown", () => {
+  const laughs = [
+    "a: &a [1]",
+    ..."bcdef".split("").map((k, i) => `${k}: &${k} [${Array(10).fill(`*${"abcde"[i]}`).join(", ")}]`),
+  ];
+  for (const [text, reason] of [
+    ["apiVersion: *nowhere\n", /Unresolved alias/],
+    [`${laughs.join("\n")}\n`, /Excessive alias count/],
+  ] as const) {
+    const parsed = parseResources(text, FILE, "cluster.local");
+    assert.equal(parsed.yamlOk, false);
+    assert.equal(parsed.problems[0]?.code, "TRELLIS_E_DESTINATION_BAD_YAML");
+    assert.match(parsed.problems[0]?.reason ?? "", reason);
+    assert.ok(parsed.problems[0]?.reason.startsWith(`${FILE}: `));
+  }
+});
+
 test("authorities: every service name form, ports, IPs, and what is refused", () => {
   const p = (a: string, ns = "ctx") => parseAuthority(a, ns, "cluster.local");
   const web = (namespace: string, port = 80) => ({ kind: "service", namespace, name: "web", port });

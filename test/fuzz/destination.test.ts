@@ -179,7 +179,7 @@ test("valid resources written as YAML parse into the model they describe", (t) =
       assert.deepEqual(parsed.problems, []);
       assert.deepEqual(parsed.resources, [{ kind, value: want }]);
     }),
-    budget(t, 300),
+    budget(t, 150),
   );
 });
 
@@ -262,7 +262,7 @@ test("a field replaced, removed or added: valid, or refused with the kind's code
         `${JSON.stringify(path)} ${JSON.stringify(e)}: ${problem.reason}`,
       );
     }),
-    budget(t, 600),
+    budget(t, 300),
   );
 });
 
@@ -277,7 +277,7 @@ test("any text, and any object from the Kubernetes API, is parsed without throwi
       if (!parsed.yamlOk) assert.equal(parsed.problems[0]?.code, "TRELLIS_E_DESTINATION_BAD_YAML");
       for (const p of parsed.problems) assert.ok(p.reason.startsWith(FILE), p.reason);
     }),
-    budget(t, 400),
+    budget(t, 200),
   );
   fc.assert(
     fc.property(anyCase, fc.anything({ maxDepth: 4 }), fc.nat(), (c, junk, pick) => {
@@ -288,7 +288,7 @@ test("any text, and any object from the Kubernetes API, is parsed without throwi
         DOMAIN,
       );
     }),
-    budget(t, 400),
+    budget(t, 200),
   );
 });
 

@@ -71,7 +71,7 @@ test("detection decides what the bytes say, as soon as they say it, however they
       assert.equal(got.protocol, want.protocol);
       assert.deepEqual(got.head, want.head, "the bytes handed on are those read, in order");
     }),
-    asyncBudget(t, 2000),
+    asyncBudget(t, 1000),
   );
 });
 

@@ -20,7 +20,7 @@ import {
 } from "../../proxy/transport/mux/frame.js";
 import { MuxConnection, MuxResetError, type MuxStream } from "../../proxy/transport/mux/index.js";
 import { readInto } from "../../proxy/transport/reads.js";
-import { budget, corpus, cuts, everySplit, hostile, splitAt } from "./support.js";
+import { asyncBudget, budget, corpus, cuts, everySplit, hostile, splitAt } from "./support.js";
 
 const HEADER = 8;
 const WINDOW = 64 * 1024;
@@ -303,7 +303,7 @@ test("frame headers: decode(encode(h)) is h, and headerError holds the format's 
         assert.equal(headerError(h) === undefined, ok, JSON.stringify(h));
       },
     ),
-    budget(t, 2000),
+    budget(t, 1000),
   );
 });
 
@@ -314,14 +314,14 @@ test("a server connection reads any input as the specification says, however it 
       same(await run([input]), want);
       same(await run(splitAt(input, offsets)), want);
     }),
-    budget(t, 400),
+    asyncBudget(t, 300),
   );
 });
 
 test("mux corpus: every saved input, whole and split at every byte", async () => {
   for (const { name, bytes } of corpus("mux")) {
     const want = model(bytes);
-    for (const pieces of everySplit(bytes)) {
+    for (const pieces of everySplit(bytes, 256)) {
       try {
         same(await run(pieces), want);
       } catch (err) {

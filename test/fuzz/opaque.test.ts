@@ -11,7 +11,7 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { encodeOpaqueHeader, OPAQUE_HEADER_BYTES, readOpaqueHeader } from "../../proxy/transport/opaque.js";
 import { SplicedReads } from "../../proxy/transport/reads.js";
-import { asyncBudget, budget, corpus, cuts, everySplit, hostile, splitAt } from "./support.js";
+import { asyncBudget, corpus, cuts, everySplit, hostile, splitAt } from "./support.js";
 
 /** What the header says, by the format alone: the port, or why there is none. */
 function expected(input: Buffer): { result: number | string; rest: Buffer } {
@@ -49,7 +49,7 @@ test("encode then read is the identity for every port", async (t) => {
       assert.equal(got.result, port);
       assert.equal(got.rest.length, 0);
     }),
-    budget(t, 1000),
+    asyncBudget(t, 500),
   );
 });
 
@@ -62,7 +62,7 @@ test("any input, split anywhere: the port only from a well-formed header, every 
       // Bytes after a refused header are of no use; after a good one they are the stream's first.
       if (typeof want.result === "number") assert.deepEqual(got.rest, want.rest);
     }),
-    asyncBudget(t, 1000),
+    asyncBudget(t, 500),
   );
 });
 

@@ -38,7 +38,6 @@ export function budget<T>(t: TestContext, runs: number): fc.Parameters<T> {
     seed: SEED,
     numRuns: RUNS ?? runs,
     plugins,
-    endOnFailure: RUNS !== undefined,
     includeErrorInReport: true,
   };
 }

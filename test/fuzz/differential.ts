@@ -173,6 +173,12 @@ export async function judge(
       `the app read bytes that do not parse: ${JSON.stringify(parsed.rest.toString("latin1").slice(0, 200))}`,
     );
     for (const req of parsed.requests) {
+      // Framed canonically: one length in plain digits, or chunked alone.
+      const framing = req.headers.filter(([n]) => /^(content-length|transfer-encoding)$/i.test(n));
+      assert.ok(framing.length <= 1, `framed twice: ${JSON.stringify(framing)}`);
+      const [name, value] = framing[0] ?? ["", ""];
+      if (/^content-length$/i.test(name)) assert.match(value, /^(0|[1-9][0-9]*)$/);
+      if (/^transfer-encoding$/i.test(name)) assert.equal(value, "chunked");
       const host = hostOf(req) ?? "";
       reached.push({ host, req });
       if (req.upgrade && conn.tunnel) tunnels.set(host, conn.tunnel);

@@ -174,6 +174,9 @@ export function serve(pieces: Buffer[], maxHeaderBytes = 16 * 1024): Promise<Ser
 /** What the relay should hand on for a request the reference parsed. */
 export function handedFor(r: Request): Omit<Handed, "complete"> {
   const { headers, hop } = splitHeaders(r.headers.flat());
+  // The relay passes a length on without leading zeros.
+  const length = headers["content-length"];
+  if (typeof length === "string") headers["content-length"] = length.replace(/^0+(?=\d)/, "");
   let authority = hop.host ?? "";
   let path = r.target;
   if (path.startsWith("http://")) {

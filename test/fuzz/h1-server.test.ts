@@ -9,7 +9,10 @@
  * - its own code never throws, and a bad input ends with a refusal or a cut connection.
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import fc from "fast-check";
 import { handedFor, type Served, serve } from "./h1-conn.js";
 import { type Parsed, parseRequests, pipelineArb, type Request } from "./http1.js";
@@ -72,4 +75,27 @@ test("h1 and smuggling corpora: every saved input, whole and split at every byte
     const ref = parseRequests(bytes);
     for (const pieces of everySplit(bytes, 24)) sound(await serve(pieces), ref, name);
   }
+});
+
+test("the relay's parser stays strict when node runs with --insecure-http-parser", async () => {
+  // node:http reads that flag itself; the relay gives llhttp no lenient flags whatever it says.
+  const script = `
+    import { Http1Parser } from "./proxy/http/h1/parser.ts";
+    const out = [];
+    for (const v of ${JSON.stringify([
+      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX: a\u0001b\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",
+    ])}) {
+      const p = new Http1Parser("request", 16384, { head: () => 0, body() {}, end() {} });
+      out.push(p.execute(Buffer.from(v, "latin1")) instanceof Error);
+    }
+    console.log(JSON.stringify(out));`;
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ["--insecure-http-parser", "--import", "tsx", "--input-type=module", "-e", script],
+    { cwd: fileURLToPath(new URL("../..", import.meta.url)) },
+  );
+  assert.deepEqual(JSON.parse(stdout), [true, true, true, true], "each lenient-only input refused");
 });

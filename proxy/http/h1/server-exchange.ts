@@ -59,8 +59,11 @@ export class Exchange implements Downstream {
         // Left as sent: routing answers 400 for what it cannot use.
       }
     }
-    // RFC 9112 §6.3: a request has a body when it says how long it is.
-    const length = headers["content-length"];
+    // RFC 9112 §6.3: a request has a body when it says how long it is. llhttp took the length as
+    // digits only; it goes on without leading zeros, so no app can read it another way.
+    let length = headers["content-length"];
+    if (typeof length === "string" && length.length > 1 && length.startsWith("0"))
+      headers["content-length"] = length = length.replace(/^0+(?=\d)/, "");
     const hasBody = hop.transferEncoding !== undefined || (length !== undefined && length !== "0");
     this.body = hasBody ? new SocketBody(conn.socket) : undefined;
     this.req = {

@@ -271,3 +271,13 @@ test("a request whose Connection header names Content-Length keeps its body", as
   assert.equal(text(await client.response()), "POST /named abc");
   assert.equal(text(await client.response()), "GET /next ");
 });
+
+test("a Content-Length with leading zeros reaches the backend as plain digits, the body intact", async (t) => {
+  const backend = await rawBackend(t, (socket) => ok(socket, "ok"));
+  const relay = await startRelay(t, backend.port);
+  const client = await RawClient.connect(t, relay.port);
+  // A body of zero bytes: the raw backend reads heads only.
+  await client.write("POST /zeros HTTP/1.1\r\nHost: backend\r\nContent-Length: 000\r\n\r\n");
+  assert.equal(text(await client.response()), "ok");
+  assert.match(backend.heads[0]?.toString("latin1") ?? "", /\r\ncontent-length: 0\r\n/);
+});

@@ -107,7 +107,9 @@ export function parseResource(
     "split.smi-spec.io/v1alpha1/TrafficSplit": "TrafficSplit",
     "split.smi-spec.io/v1alpha2/TrafficSplit": "TrafficSplit",
   };
-  const k = known[`${apiVersion}/${kind}`];
+  // Only strings name a kind: anything else could turn into one, or fail to turn into a string at all.
+  const k =
+    typeof apiVersion === "string" && typeof kind === "string" ? known[`${apiVersion}/${kind}`] : undefined;
   if (!k)
     return bad(
       `unknown apiVersion/kind ${JSON.stringify(apiVersion)}/${JSON.stringify(kind)}; expected local.trellis.dev/v1 Service, trellis.dev/v1alpha1 ServiceProfile or split.smi-spec.io/v1alpha1|v1alpha2 TrafficSplit`,

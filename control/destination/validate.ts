@@ -144,7 +144,8 @@ export function validateService(c: Checker, spec: Obj, namespace: string, name: 
       const l = c.object(o.labels, `${path}.labels`, Object.keys(isObj(o.labels) ? o.labels : {}));
       for (const [lk, lv] of Object.entries(l ?? {})) {
         if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(lk)) c.fail(`${path}.labels.${lk}`, "not a metric label name");
-        labels[lk] = String(lv);
+        if (typeof lv === "object" && lv !== null) c.fail(`${path}.labels.${lk}`, "expected a string");
+        else labels[lk] = String(lv);
       }
     }
     const weight = c.int(o.weight, `${path}.weight`, 0, 0xffffffff, DEFAULT_ENDPOINT_WEIGHT);

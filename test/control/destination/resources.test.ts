@@ -205,6 +205,23 @@ test("a YAML alias that names no anchor, or that would expand without bound, is 
   }
 });
 
+test("an apiVersion or label value that is a mapping with its own toString is refused, not thrown", () => {
+  const kind = parseResources("apiVersion: {toString: false}\nkind: Service\n", FILE, "cluster.local");
+  assert.match(kind.problems[0]?.reason ?? "", /unknown apiVersion\/kind \{"toString":false\}\/"Service"/);
+  const label = parseResources(
+    "apiVersion: local.trellis.dev/v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec:\n  endpoints: [{address: 10.0.0.1, labels: {zone: {toString: 1}}}]\n",
+    FILE,
+    "cluster.local",
+  );
+  assert.match(label.problems[0]?.reason ?? "", /spec\.endpoints\[0\]\.labels\.zone: expected a string/);
+  const list = parseResources(
+    "apiVersion: [local.trellis.dev/v1]\nkind: Service\nmetadata: {name: web}\n",
+    FILE,
+    "cluster.local",
+  );
+  assert.match(list.problems[0]?.reason ?? "", /unknown apiVersion\/kind/);
+});
+
 test("authorities: every service name form, ports, IPs, and what is refused", () => {
   const p = (a: string, ns = "ctx") => parseAuthority(a, ns, "cluster.local");
   const web = (namespace: string, port = 80) => ({ kind: "service", namespace, name: "web", port });

@@ -101,6 +101,16 @@ export function splitHeaders(raw: string[]): { headers: Headers; hop: HopFields 
   return { headers, hop };
 }
 
+/**
+ * Writes an HTTP/1.x Content-Length without leading zeros. llhttp took it as digits only; passed on as
+ * the plain number, no peer can read it another way.
+ */
+export function plainLength(headers: Headers): void {
+  const length = headers["content-length"];
+  if (typeof length === "string" && length.length > 1 && length.startsWith("0"))
+    headers["content-length"] = length.replace(/^0+(?=\d)/, "");
+}
+
 /** Trailers as received, minus anything hop-by-hop; undefined when there are none. */
 export function trailersOf(trailers: IncomingHttpHeaders | Headers | undefined): Headers | undefined {
   if (!trailers) return undefined;

@@ -1,10 +1,14 @@
 /**
- * The differential checks' parts: an app that is a raw socket server recording every byte it reads
- * (not node:http, which would parse them its own way), a raw client, and the check that what reached
- * the app is exactly what the strict reference parser reads in what the client sent.
+ * The differential checks' parts: the relay alone on loopback, an app that is a raw socket server
+ * recording every byte it reads (not node:http, which would parse them its own way), a raw client,
+ * and the check that what reached the app is exactly what the strict reference parser reads in what
+ * the client sent.
  */
 import assert from "node:assert/strict";
-import net from "node:net";
+import net, { type AddressInfo, type Socket } from "node:net";
+import { exchange } from "../../proxy/http/exchange.js";
+import { Http1Pool } from "../../proxy/http/h1/client.js";
+import { Http1Server } from "../../proxy/http/h1/server.js";
 import { parseResponse } from "../proxy/http/h1/support.js";
 import { handedFor } from "./h1-conn.js";
 import { parseRequests, type Request } from "./http1.js";
@@ -224,4 +228,37 @@ export async function judge(
       );
   }
   return outcomes;
+}
+
+/** The relay in front of `appPort` on a loopback port; `close` ends it and every connection. */
+export async function relay(appPort: number) {
+  const pool = new Http1Pool({
+    connect: (onread) => net.connect({ host: "127.0.0.1", port: appPort, onread }),
+    readyEvent: "connect",
+    target: "app",
+    connectTimeoutMs: 5000,
+    idleTimeoutMs: 60_000,
+  });
+  const server = new Http1Server({
+    maxHeaderBytes: 16 * 1024,
+    headersTimeoutMs: 10_000,
+    keepAliveTimeoutMs: 10_000,
+    onRequest: (down) => exchange(down, pool.upstream(), { firstByte() {}, end() {} }),
+  });
+  const sockets = new Set<Socket>();
+  const listener = net.createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    server.accept(socket);
+  });
+  await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (listener.address() as AddressInfo).port,
+    close() {
+      for (const s of sockets) s.destroy();
+      listener.close();
+      server.close();
+      pool.close();
+    },
+  };
 }

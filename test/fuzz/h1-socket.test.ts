@@ -6,48 +6,11 @@
  * nothing when the relay refuses. Fewer runs than the in-memory target: each one is a real exchange,
  * with an app and a relay of its own, so whatever reaches the app came from that run.
  */
-import net, { type AddressInfo, type Socket } from "node:net";
 import { test } from "node:test";
 import fc from "fast-check";
-import { exchange } from "../../proxy/http/exchange.js";
-import { Http1Pool } from "../../proxy/http/h1/client.js";
-import { Http1Server } from "../../proxy/http/h1/server.js";
-import { judge, recordingApp, send } from "./differential.js";
+import { judge, recordingApp, relay, send } from "./differential.js";
 import { pipelineArb } from "./http1.js";
 import { asyncBudget, hostile } from "./support.js";
-
-/** The relay in front of `appPort` on a loopback port; `close` ends it and every connection. */
-async function relay(appPort: number) {
-  const pool = new Http1Pool({
-    connect: (onread) => net.connect({ host: "127.0.0.1", port: appPort, onread }),
-    readyEvent: "connect",
-    target: "app",
-    connectTimeoutMs: 5000,
-    idleTimeoutMs: 60_000,
-  });
-  const server = new Http1Server({
-    maxHeaderBytes: 16 * 1024,
-    headersTimeoutMs: 10_000,
-    keepAliveTimeoutMs: 10_000,
-    onRequest: (down) => exchange(down, pool.upstream(), { firstByte() {}, end() {} }),
-  });
-  const sockets = new Set<Socket>();
-  const listener = net.createServer({ allowHalfOpen: true }, (socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    server.accept(socket);
-  });
-  await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (listener.address() as AddressInfo).port,
-    close() {
-      for (const s of sockets) s.destroy();
-      listener.close();
-      server.close();
-      pool.close();
-    },
-  };
-}
 
 test("pipelines over real sockets: the app gets exactly the requests the relay parsed, or none", async (t) => {
   const input = hostile(

@@ -40,10 +40,10 @@ const VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
  */
 const CHUNK_EXT = /^(?:;[\t\x20-\x7e\x80-\xff]*)?$/;
 
-class Incomplete extends Error {}
+export class Incomplete extends Error {}
 
 /** Reads CRLF-terminated lines off `b`; a bare CR or LF is an error. */
-class Lines {
+export class Lines {
   constructor(
     readonly b: Buffer,
     public at: number,
@@ -68,7 +68,7 @@ class Lines {
   }
 }
 
-function fields(lines: Lines): [string, string][] {
+export function fields(lines: Lines): [string, string][] {
   const out: [string, string][] = [];
   for (;;) {
     const line = lines.line();
@@ -83,9 +83,10 @@ function fields(lines: Lines): [string, string][] {
   }
 }
 
-const all = (headers: [string, string][], name: string) =>
+export const all = (headers: [string, string][], name: string) =>
   headers.filter(([n]) => n.toLowerCase() === name).map(([, v]) => v);
-const tokens = (values: string[]) => values.flatMap((v) => v.split(",")).map((s) => s.trim().toLowerCase());
+export const tokens = (values: string[]) =>
+  values.flatMap((v) => v.split(",")).map((s) => s.trim().toLowerCase());
 
 function request(lines: Lines): Request {
   // RFC 9112 §2.2: empty lines before a request line are ignored (llhttp skips any CR and LF there,
@@ -105,6 +106,20 @@ function request(lines: Lines): Request {
     method === "CONNECT" || (connection.includes("upgrade") && all(headers, "upgrade").length > 0);
   const base = { method, target, versionMinor, headers, trailers: [], keepAlive, upgrade };
   if (upgrade) return { ...base, body: Buffer.alloc(0), chunked: false };
+  const framed = body(lines, headers, versionMinor);
+  return { ...base, ...framed, body: framed.body ?? Buffer.alloc(0) };
+}
+
+/**
+ * A message's body as its framing fields say, strictly: `chunked` alone, or one Content-Length in
+ * digits, never both; `body` undefined when neither is there (a request has none, a response runs to
+ * the connection's end).
+ */
+export function body(
+  lines: Lines,
+  headers: [string, string][],
+  versionMinor: number,
+): { body: Buffer | undefined; chunked: boolean; trailers: [string, string][] } {
   const te = all(headers, "transfer-encoding");
   const cl = all(headers, "content-length");
   if (te.length > 0) {
@@ -121,7 +136,7 @@ function request(lines: Lines): Request {
         throw new Error(`a bad chunk line ${JSON.stringify(line)}`);
       if ((size[1] as string).replace(/^0+/, "").length > 12) throw new Error("an oversized chunk");
       const n = Number.parseInt(size[1] as string, 16);
-      if (n === 0) return { ...base, body: Buffer.concat(parts), chunked: true, trailers: fields(lines) };
+      if (n === 0) return { body: Buffer.concat(parts), chunked: true, trailers: fields(lines) };
       parts.push(lines.take(n));
       if (lines.line() !== "") throw new Error("a chunk not followed by CRLF");
     }
@@ -129,9 +144,9 @@ function request(lines: Lines): Request {
   if (cl.length > 1) throw new Error("several Content-Length fields");
   if (cl.length === 1) {
     if (!/^[0-9]{1,15}$/.test(cl[0] as string)) throw new Error(`Content-Length ${JSON.stringify(cl[0])}`);
-    return { ...base, body: Buffer.from(lines.take(Number(cl[0]))), chunked: false };
+    return { body: Buffer.from(lines.take(Number(cl[0]))), chunked: false, trailers: [] };
   }
-  return { ...base, body: Buffer.alloc(0), chunked: false };
+  return { body: undefined, chunked: false, trailers: [] };
 }
 
 /** Parses the requests at the start of `b`, as many as are complete. */
@@ -172,7 +187,7 @@ export function encodeRequest(r: Request): Buffer {
 
 const tokenArb = fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/);
 const valueArb = fc.stringMatching(/^[!-~]([ !-~]{0,20}[!-~])?$/);
-const fieldArb = fc
+export const fieldArb = fc
   .tuple(tokenArb, valueArb)
   .filter(
     ([n]) =>
@@ -185,11 +200,11 @@ const targetArb = fc
     fc.option(valueArb.map((v) => v.replace(/[ #]/g, ""))),
   )
   .map(([segments, query]) => `/${segments.join("/")}${query ? `?${query}` : ""}`);
-const bodyArb = fc.uint8Array({ maxLength: 96 }).map((a) => Buffer.from(a));
+export const bodyArb = fc.uint8Array({ maxLength: 96 }).map((a) => Buffer.from(a));
 const extArb = fc.constantFrom("", ";a", ";a=b", ';name="quoted \\" value"', ";x=1;y=2");
 
 /** A chunked body's wire form with its pieces, extensions and size spellings varied. */
-const chunksArb = fc
+export const chunksArb = fc
   .tuple(
     bodyArb,
     fc.array(fc.nat({ max: 96 }), { maxLength: 4 }),

@@ -6,7 +6,7 @@
 import type { ProxyError } from "../../errors.js";
 import { writeHttp1Error } from "../error-response.js";
 import type { Downstream, ProxyRequest, UpstreamResponse } from "../exchange.js";
-import type { Headers, HopFields } from "../headers.js";
+import { type Headers, type HopFields, plainLength } from "../headers.js";
 import { http } from "../node-http.js";
 import { byteLength, lastChunk, pumpBody, SocketBody, withBody, writeChunk } from "./body.js";
 import type { Conn } from "./conn.js";
@@ -59,11 +59,9 @@ export class Exchange implements Downstream {
         // Left as sent: routing answers 400 for what it cannot use.
       }
     }
-    // RFC 9112 §6.3: a request has a body when it says how long it is. llhttp took the length as
-    // digits only; it goes on without leading zeros, so no app can read it another way.
-    let length = headers["content-length"];
-    if (typeof length === "string" && length.length > 1 && length.startsWith("0"))
-      headers["content-length"] = length = length.replace(/^0+(?=\d)/, "");
+    // RFC 9112 §6.3: a request has a body when it says how long it is.
+    plainLength(headers);
+    const length = headers["content-length"];
     const hasBody = hop.transferEncoding !== undefined || (length !== undefined && length !== "0");
     this.body = hasBody ? new SocketBody(conn.socket) : undefined;
     this.req = {

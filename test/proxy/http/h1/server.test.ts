@@ -281,3 +281,34 @@ test("a Content-Length with leading zeros reaches the backend as plain digits, t
   assert.equal(text(await client.response()), "ok");
   assert.match(backend.heads[0]?.toString("latin1") ?? "", /\r\ncontent-length: 0\r\n/);
 });
+
+test("a backend's Transfer-Encoding other than chunked, or chunked on HTTP/1.0: 502, never a body passed on without its coding", async (t) => {
+  const backend = await rawBackend(t, (socket, head) => {
+    const p = path(head);
+    if (p === "/gzip-chunked")
+      socket.end("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+    else if (p === "/gzip") socket.end("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc");
+    else if (p === "/http10")
+      socket.end("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  });
+  const relay = await startRelay(t, backend.port);
+  for (const p of ["/gzip-chunked", "/gzip", "/http10"]) {
+    const client = await RawClient.connect(t, relay.port);
+    await client.write(`GET ${p} HTTP/1.1\r\nHost: backend\r\n\r\n`);
+    const res = await client.response();
+    assert.equal(res.status, 502, p);
+    assert.match(res.headers["trellis-proxy-error"] ?? "", /malformed response: Transfer-Encoding/, p);
+  }
+});
+
+test("a backend's Content-Length with leading zeros reaches the client as plain digits", async (t) => {
+  const backend = await rawBackend(t, (socket) =>
+    socket.write("HTTP/1.1 200 OK\r\nContent-Length: 0004\r\n\r\nfine"),
+  );
+  const relay = await startRelay(t, backend.port);
+  const client = await RawClient.connect(t, relay.port);
+  await client.write("GET / HTTP/1.1\r\nHost: backend\r\n\r\n");
+  const res = await client.response();
+  assert.equal(res.headers["content-length"], "4");
+  assert.equal(text(res), "fine");
+});

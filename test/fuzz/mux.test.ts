@@ -1,6 +1,7 @@
 /**
  * Fuzzing the mux frame reader (proxy/transport/mux): the frame header's codec, and a server
- * connection fed what a hostile client proxy may send, split anywhere across reads. Every outcome is
+ * connection fed what a hostile client proxy may send (a client connection, what a hostile server
+ * may send), split anywhere across reads. Every outcome is
  * checked against a model of docs/mux-protocol.md written here: which bytes each stream delivers,
  * which streams end, are reset or refused, and whether (and only when the specification says so) the
  * connection is closed for a protocol error. The connection never throws, whatever it reads.
@@ -106,8 +107,12 @@ interface Outcome {
 /** Streams 1, 5, 9… are read as they arrive; 3, 7, 11… never get a reader (they stall). */
 const reading = (id: number) => id % 4 === 1;
 
-/** docs/mux-protocol.md, for the server side, over the whole input. */
-function model(input: Buffer): Outcome {
+type Role = "client" | "server";
+/** The streams a client connection has opened before its input arrives. */
+const CLIENT_STREAMS = [1, 3, 5, 7, 9];
+
+/** docs/mux-protocol.md, for one side of a connection, over the whole input. */
+function model(input: Buffer, role: Role): Outcome {
   const out: Outcome = {
     protocolError: false,
     opened: [],
@@ -118,6 +123,12 @@ function model(input: Buffer): Outcome {
     exact: true,
   };
   const open = new Map<number, { received: number; sendWindow: number; peerEnded: boolean }>();
+  if (role === "client")
+    for (const id of CLIENT_STREAMS) {
+      open.set(id, { received: 0, sendWindow: WINDOW, peerEnded: false });
+      out.opened.push(id);
+      if (reading(id)) out.delivered[id] = "";
+    }
   let lastPeerId = 0;
   let goingAway = false;
   let at = 0;
@@ -138,6 +149,11 @@ function model(input: Buffer): Outcome {
     if (length > MAX_FRAME_PAYLOAD) return fail();
     if (type === 0) {
       if (id === 0) return fail();
+      if (!open.has(id) && role === "client") {
+        // Streams the client opened and closed since are dropped; any other is an error.
+        if (id % 2 === 0 || id > (CLIENT_STREAMS.at(-1) as number)) return fail();
+        continue;
+      }
       if (!open.has(id)) {
         if (id % 2 === 0) return fail();
         if (id > lastPeerId) {
@@ -159,6 +175,8 @@ function model(input: Buffer): Outcome {
       if (whole && flags & 1) {
         s.peerEnded = true;
         if (reading(id)) out.ended.push(id);
+        // A client stream ends its side when the peer ends: both done, it closes.
+        if (reading(id) && role === "client") open.delete(id);
       }
       continue;
     }
@@ -180,6 +198,13 @@ function model(input: Buffer): Outcome {
       }
     } else {
       goingAway = true;
+      // The client's streams past the last one the server took were never seen there: refused.
+      if (role === "client")
+        for (const [sid] of open)
+          if (sid > value) {
+            open.delete(sid);
+            out.reset[sid] = 1;
+          }
     }
     if (goingAway && open.size === 0) {
       out.exact = false;
@@ -203,8 +228,8 @@ class FakeSocket extends EventEmitter {
   }
 }
 
-/** Feeds `pieces` to a fresh server connection, one read each, and reports what it did. */
-async function run(pieces: Buffer[]): Promise<Outcome> {
+/** Feeds `pieces` to a fresh connection, one read each, and reports what it did. */
+async function run(pieces: Buffer[], role: Role): Promise<Outcome> {
   const out: Outcome = {
     protocolError: false,
     opened: [],
@@ -215,32 +240,34 @@ async function run(pieces: Buffer[]): Promise<Outcome> {
     exact: true,
   };
   const streams: MuxStream[] = [];
+  const watch = (s: MuxStream) => {
+    streams.push(s);
+    out.opened.push(s.id);
+    s.on("error", (err: Error) => {
+      if (err instanceof MuxResetError) out.reset[s.id] = err.code;
+    });
+    if (!reading(s.id)) return;
+    out.delivered[s.id] = "";
+    readInto(s, {
+      buffer: Buffer.alloc(0),
+      callback: (bytes, buffer) => {
+        out.delivered[s.id] += buffer.subarray(0, bytes).toString("latin1");
+        return true;
+      },
+    });
+    s.on("end", () => out.ended.push(s.id));
+  };
   const conn = new MuxConnection({
-    role: "server",
+    role,
     idleTimeoutMs: 60_000,
     onProtocolError: () => {
       out.protocolError = true;
     },
-    onStream: (s) => {
-      streams.push(s);
-      out.opened.push(s.id);
-      s.on("error", (err: Error) => {
-        if (err instanceof MuxResetError) out.reset[s.id] = err.code;
-      });
-      if (!reading(s.id)) return;
-      out.delivered[s.id] = "";
-      readInto(s, {
-        buffer: Buffer.alloc(0),
-        callback: (bytes, buffer) => {
-          out.delivered[s.id] += buffer.subarray(0, bytes).toString("latin1");
-          return true;
-        },
-      });
-      s.on("end", () => out.ended.push(s.id));
-    },
+    onStream: watch,
   });
   const socket = new FakeSocket();
   conn.attach(socket as unknown as Socket);
+  if (role === "client") for (const _ of CLIENT_STREAMS) watch(conn.open() as MuxStream);
   const read = conn.reads;
   for (const piece of pieces) {
     // A read lands in the connection's own buffer, as a socket reading into it would put it.
@@ -258,6 +285,7 @@ async function run(pieces: Buffer[]): Promise<Outcome> {
   const f: FrameHeader = { type: 0, flags: 0, length: 0, stream: 0 };
   for (let at = 0; at + HEADER <= written.length; at += HEADER + f.length) {
     decodeHeader(written, at, f);
+    if (f.type === 0) continue;
     const value = written.readUInt32BE(at + HEADER);
     if (f.type === 2 && value === 1) out.refused.push(f.stream);
     if (f.type === 1) credit[f.stream] = (credit[f.stream] ?? 0) + value;
@@ -307,26 +335,33 @@ test("frame headers: decode(encode(h)) is h, and headerError holds the format's 
   );
 });
 
-test("a server connection reads any input as the specification says, however it is split", async (t) => {
+test("a connection, server or client, reads any input as the specification says, however it is split", async (t) => {
   await fc.assert(
-    fc.asyncProperty(hostile(frames, 96), cuts(4096), async (input, offsets) => {
-      const want = model(input);
-      same(await run([input]), want);
-      same(await run(splitAt(input, offsets)), want);
-    }),
+    fc.asyncProperty(
+      hostile(frames, 96),
+      cuts(4096),
+      fc.constantFrom<Role>("server", "client"),
+      async (input, offsets, role) => {
+        const want = model(input, role);
+        same(await run([input], role), want);
+        same(await run(splitAt(input, offsets), role), want);
+      },
+    ),
     asyncBudget(t, 300),
   );
 });
 
 test("mux corpus: every saved input, whole and split at every byte", async () => {
-  for (const { name, bytes } of corpus("mux")) {
-    const want = model(bytes);
-    for (const pieces of everySplit(bytes, 256)) {
-      try {
-        same(await run(pieces), want);
-      } catch (err) {
-        throw new Error(`corpus/mux/${name} split as ${pieces.map((p) => p.length).join("+")}: ${err}`);
+  for (const { name, bytes } of corpus("mux"))
+    for (const role of ["server", "client"] as const) {
+      const want = model(bytes, role);
+      for (const pieces of everySplit(bytes, 128)) {
+        try {
+          same(await run(pieces, role), want);
+        } catch (err) {
+          const split = pieces.map((p) => p.length).join("+");
+          throw new Error(`corpus/mux/${name} (${role}) split as ${split}: ${err}`);
+        }
       }
     }
-  }
 });

@@ -67,7 +67,7 @@ test("a request with both Content-Length and Transfer-Encoding is refused 400, n
   assert.equal(relay.outcomes.length, 0);
 });
 
-test("Transfer-Encoding other than chunked, on HTTP/1.0, or an HTTP/0.9 request: refused, never forwarded", async (t) => {
+test("Transfer-Encoding other than chunked, on HTTP/1.0, or an HTTP/0.9 or 2.0 request line: refused, never forwarded", async (t) => {
   const backend = await echoBackend(t);
   const relay = await startRelay(t, backend);
   const body = "3\r\nabc\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: backend\r\n\r\n";
@@ -80,6 +80,7 @@ test("Transfer-Encoding other than chunked, on HTTP/1.0, or an HTTP/0.9 request:
     ],
     [`POST / HTTP/1.0\r\nHost: backend\r\nTransfer-Encoding: chunked\r\n\r\n${body}`, 400],
     ["GET /\r\n\r\n", 505],
+    ["GET / HTTP/2.0\r\nHost: backend\r\n\r\n", 505],
   ];
   for (const [request, status] of cases) {
     const client = await RawClient.connect(t, relay.port);

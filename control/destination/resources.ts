@@ -65,18 +65,23 @@ export interface Parsed {
 export function parseResources(text: string, file: string, clusterDomain: string): Parsed {
   const docs = parseAllDocuments(text);
   const list = Array.isArray(docs) ? docs : [];
+  const badYaml = (message: string | undefined): Parsed => ({
+    yamlOk: false,
+    resources: [],
+    problems: [{ code: "TRELLIS_E_DESTINATION_BAD_YAML", reason: `${file}: ${message ?? "bad YAML"}` }],
+  });
   const yamlErrors = list.flatMap((d) => d.errors);
-  if (yamlErrors.length > 0) {
-    const e = yamlErrors[0];
-    return {
-      yamlOk: false,
-      resources: [],
-      problems: [{ code: "TRELLIS_E_DESTINATION_BAD_YAML", reason: `${file}: ${e?.message ?? "bad YAML"}` }],
-    };
+  if (yamlErrors.length > 0) return badYaml(yamlErrors[0]?.message);
+  // Aliases are resolved only here: one that names no anchor, or that would expand without bound
+  // (a "billion laughs" file), throws.
+  let values: unknown[];
+  try {
+    values = list.map((doc) => doc.toJS());
+  } catch (err) {
+    return badYaml((err as Error).message);
   }
   const out: Parsed = { yamlOk: true, resources: [], problems: [] };
-  list.forEach((doc, i) => {
-    const value: unknown = doc.toJS();
+  values.forEach((value, i) => {
     if (value === null || value === undefined) return;
     const where = `${file} (document ${i + 1})`;
     const r = parseResource(value, where, clusterDomain);
@@ -103,7 +108,9 @@ export function parseResource(
     "split.smi-spec.io/v1alpha1/TrafficSplit": "TrafficSplit",
     "split.smi-spec.io/v1alpha2/TrafficSplit": "TrafficSplit",
   };
-  const k = known[`${apiVersion}/${kind}`];
+  // Only strings name a kind: anything else could turn into one, or fail to turn into a string at all.
+  const k =
+    typeof apiVersion === "string" && typeof kind === "string" ? known[`${apiVersion}/${kind}`] : undefined;
   if (!k)
     return bad(
       `unknown apiVersion/kind ${JSON.stringify(apiVersion)}/${JSON.stringify(kind)}; expected local.trellis.dev/v1 Service, trellis.dev/v1alpha1 ServiceProfile or split.smi-spec.io/v1alpha1|v1alpha2 TrafficSplit`,

@@ -24,6 +24,11 @@ import {
 /** A DNS-1123 label: namespaces, Service and ServiceAccount names. */
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const METHOD = /^[A-Z][A-Z0-9_-]*$/;
+/**
+ * How deep all/any/not may nest in a condition. The checks recurse, and an object from the Kubernetes
+ * API may nest thousands of levels (a YAML file that deep is already refused by the YAML parser).
+ */
+export const MAX_CONDITION_DEPTH = 32;
 
 export type Obj = Record<string, unknown>;
 
@@ -140,7 +145,8 @@ export function validateService(c: Checker, spec: Obj, namespace: string, name: 
       const l = c.object(o.labels, `${path}.labels`, Object.keys(isObj(o.labels) ? o.labels : {}));
       for (const [lk, lv] of Object.entries(l ?? {})) {
         if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(lk)) c.fail(`${path}.labels.${lk}`, "not a metric label name");
-        labels[lk] = String(lv);
+        if (typeof lv === "object" && lv !== null) c.fail(`${path}.labels.${lk}`, "expected a string");
+        else labels[lk] = String(lv);
       }
     }
     const weight = c.int(o.weight, `${path}.weight`, 0, 0xffffffff, DEFAULT_ENDPOINT_WEIGHT);
@@ -225,7 +231,9 @@ export function validateProfile(
   return { namespace, name, routes, ...(retryBudget && { retryBudget }), opaquePorts };
 }
 
-function requestMatch(c: Checker, v: unknown, path: string): RequestMatchSpec | undefined {
+function requestMatch(c: Checker, v: unknown, path: string, depth = 0): RequestMatchSpec | undefined {
+  if (depth > MAX_CONDITION_DEPTH)
+    return c.fail(path, `conditions nest more than ${MAX_CONDITION_DEPTH} levels deep`);
   const o = c.object(v, path, ["method", "pathRegex", "all", "any", "not"]);
   if (!o) return undefined;
   // Several fields at once mean all of them, as in Linkerd.
@@ -253,12 +261,12 @@ function requestMatch(c: Checker, v: unknown, path: string): RequestMatchSpec | 
     if (o[op] === undefined) continue;
     const items = c.list(o[op], `${path}.${op}`) ?? [];
     if (items.length === 0) c.fail(`${path}.${op}`, "expected at least one condition");
-    const subs = items.map((s, i) => requestMatch(c, s, `${path}.${op}[${i}]`));
+    const subs = items.map((s, i) => requestMatch(c, s, `${path}.${op}[${i}]`, depth + 1));
     if (subs.every((s) => s))
       parts.push(op === "all" ? { all: subs as RequestMatchSpec[] } : { any: subs as RequestMatchSpec[] });
   }
   if (o.not !== undefined) {
-    const sub = requestMatch(c, o.not, `${path}.not`);
+    const sub = requestMatch(c, o.not, `${path}.not`, depth + 1);
     if (sub) parts.push({ not: sub });
   }
   if (Object.keys(o).length === 0)
@@ -267,7 +275,9 @@ function requestMatch(c: Checker, v: unknown, path: string): RequestMatchSpec | 
   return parts.length > 1 ? { all: parts } : undefined;
 }
 
-function responseMatch(c: Checker, v: unknown, path: string): ResponseMatchSpec | undefined {
+function responseMatch(c: Checker, v: unknown, path: string, depth = 0): ResponseMatchSpec | undefined {
+  if (depth > MAX_CONDITION_DEPTH)
+    return c.fail(path, `conditions nest more than ${MAX_CONDITION_DEPTH} levels deep`);
   const o = c.object(v, path, ["status", "all", "any", "not"]);
   if (!o) return undefined;
   const parts: ResponseMatchSpec[] = [];
@@ -288,12 +298,12 @@ function responseMatch(c: Checker, v: unknown, path: string): ResponseMatchSpec 
     if (o[op] === undefined) continue;
     const items = c.list(o[op], `${path}.${op}`) ?? [];
     if (items.length === 0) c.fail(`${path}.${op}`, "expected at least one condition");
-    const subs = items.map((s, i) => responseMatch(c, s, `${path}.${op}[${i}]`));
+    const subs = items.map((s, i) => responseMatch(c, s, `${path}.${op}[${i}]`, depth + 1));
     if (subs.every((s) => s))
       parts.push(op === "all" ? { all: subs as ResponseMatchSpec[] } : { any: subs as ResponseMatchSpec[] });
   }
   if (o.not !== undefined) {
-    const sub = responseMatch(c, o.not, `${path}.not`);
+    const sub = responseMatch(c, o.not, `${path}.not`, depth + 1);
     if (sub) parts.push({ not: sub });
   }
   if (Object.keys(o).length === 0) return c.fail(path, "expected at least one of status, all, any, not");

@@ -51,6 +51,7 @@ export function endToEnd(headers: IncomingHttpHeaders | Headers): Headers {
  */
 export interface HopFields {
   host: string | undefined;
+  /** Every Transfer-Encoding field line's value, joined with ", ". */
   transferEncoding: string | undefined;
   dstPort: string | undefined;
   expect: string | undefined;
@@ -76,7 +77,9 @@ export function splitHeaders(raw: string[]): { headers: Headers; hop: HopFields 
     if (key === "expect") hop.expect ??= value;
     else if (HOP_BY_HOP.has(key)) {
       if (key === "host") hop.host ??= value;
-      else if (key === "transfer-encoding") hop.transferEncoding = value;
+      else if (key === "transfer-encoding")
+        hop.transferEncoding =
+          hop.transferEncoding === undefined ? value : `${hop.transferEncoding}, ${value}`;
       else if (key === DST_PORT_HEADER) hop.dstPort ??= value;
       else if (key === "connection") named = named === undefined ? value : `${named},${value}`;
       else if (key === "te" && value === "trailers") headers.te = value;
@@ -87,14 +90,25 @@ export function splitHeaders(raw: string[]): { headers: Headers; hop: HopFields 
     else if (Array.isArray(prev)) prev.push(value);
     else headers[key] = [prev, value];
   }
-  // "keep-alive" and "close", the usual values, name no other field.
+  // "keep-alive" and "close", the usual values, name no other field. Content-Length is how the
+  // message was framed, and the relay frames the body it forwards by it: naming it drops nothing.
   if (named !== undefined && named !== "keep-alive" && named !== "close") {
     for (const token of named.split(",")) {
       const name = token.trim().toLowerCase();
-      if (name !== "keep-alive" && name !== "close") delete headers[name];
+      if (name !== "keep-alive" && name !== "close" && name !== "content-length") delete headers[name];
     }
   }
   return { headers, hop };
+}
+
+/**
+ * Writes an HTTP/1.x Content-Length without leading zeros. llhttp took it as digits only; passed on as
+ * the plain number, no peer can read it another way.
+ */
+export function plainLength(headers: Headers): void {
+  const length = headers["content-length"];
+  if (typeof length === "string" && length.length > 1 && length.startsWith("0"))
+    headers["content-length"] = length.replace(/^0+(?=\d)/, "");
 }
 
 /** Trailers as received, minus anything hop-by-hop; undefined when there are none. */

@@ -6,7 +6,7 @@
 import { Readable } from "node:stream";
 import { connectError, ProxyError } from "../../errors.js";
 import type { ProxyRequest, UpstreamResponse } from "../exchange.js";
-import { type Headers, splitHeaders, trailersOf } from "../headers.js";
+import { type Headers, plainLength, splitHeaders, trailersOf } from "../headers.js";
 import { lastChunk, pumpBody, SocketBody } from "./body.js";
 import type { Conn } from "./conn.js";
 import { headerLines, type MessageHead, SKIP_BODY } from "./parser.js";
@@ -134,9 +134,19 @@ export class ClientExchange {
       this.conn.socket.destroy();
       return SKIP_BODY;
     }
+    const { headers, hop } = splitHeaders(head.rawHeaders);
+    // The relay re-frames the body: a coding besides chunked would be dropped on the way, and chunked
+    // on HTTP/1.0 is faulty framing (RFC 9112 §6.1).
+    const te = hop.transferEncoding;
+    if (te !== undefined && (head.versionMinor === 0 || te.toLowerCase() !== "chunked")) {
+      this.conn.socket.destroy(
+        new Error(`malformed response: Transfer-Encoding: ${te} on HTTP/1.${head.versionMinor}`),
+      );
+      return SKIP_BODY;
+    }
+    plainLength(headers);
     this.answered = true;
     this.keepAlive = head.keepAlive;
-    const { headers } = splitHeaders(head.rawHeaders);
     const bodiless = this.req.method === "HEAD" || status === 204 || status === 304;
     // Handed on once the bytes at hand are parsed (the body they hold is kept until then), so a
     // response that arrived whole goes on as buffers, without a stream.

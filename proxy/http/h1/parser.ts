@@ -46,6 +46,7 @@ export interface MessageHead {
   url: string;
   /** Responses: the status code. */
   status: number;
+  versionMajor: number;
   versionMinor: number;
   /** Names and values, alternating, as received. */
   rawHeaders: string[];
@@ -59,10 +60,13 @@ export interface MessageHead {
 export const SKIP_BODY = 1;
 /** `head()` returns this for an upgrade: parsing stops after the head. */
 export const UPGRADE = 2;
+/** `head()` returns this to refuse the message: `execute` returns an error (HPE_CB_HEADERS_COMPLETE). */
+export const REFUSE = -1;
 
 export interface ParserEvents {
   /** A message starts (its first byte arrived). Optional: without it, llhttp does not call into JS. */
   begin?(): void;
+  /** The head is complete; returns 0, SKIP_BODY, UPGRADE, or REFUSE to stop with an error. */
   head(head: MessageHead): number;
   body(chunk: Buffer): void;
   /** The message is complete; `trailers` as received, if any. */
@@ -73,17 +77,22 @@ export class Http1Parser {
   private readonly native: NativeParser;
   /** Header fields llhttp hands over in batches before the head (or the trailers) completes. */
   private partial: string[] = [];
+  /** The request target, handed over with the first batch when the head comes in several. */
+  private partialUrl = "";
 
   constructor(kind: "request" | "response", maxHeaderBytes: number, events: ParserEvents) {
     const native = new HTTPParser();
     native.initialize(kind === "request" ? HTTPParser.REQUEST : HTTPParser.RESPONSE, {}, maxHeaderBytes, 0);
     const begin = events.begin;
     if (begin) native[HTTPParser.kOnMessageBegin] = () => begin.call(events);
-    native[HTTPParser.kOnHeaders] = (fields: string[]) => {
+    // A head of more than 32 fields, or one parsed after trailers in the same read, comes in
+    // batches: the target comes with them, and the completed head then carries neither.
+    native[HTTPParser.kOnHeaders] = (fields: string[], url: string) => {
       for (const f of fields) this.partial.push(f);
+      this.partialUrl += url;
     };
     native[HTTPParser.kOnHeadersComplete] = (
-      _major: number,
+      major: number,
       minor: number,
       fields: string[] | undefined,
       method: number | undefined,
@@ -97,11 +106,14 @@ export class Http1Parser {
       if (rawHeaders === undefined) {
         rawHeaders = this.partial;
         this.partial = [];
+        url ||= this.partialUrl;
       }
+      this.partialUrl = "";
       return events.head({
         method: method === undefined ? "" : (methods[method] ?? ""),
         url: url ?? "",
         status: status ?? 0,
+        versionMajor: major,
         versionMinor: minor,
         rawHeaders,
         upgrade,
@@ -111,6 +123,8 @@ export class Http1Parser {
     native[HTTPParser.kOnBody] = (chunk: Buffer) => events.body(chunk);
     native[HTTPParser.kOnMessageComplete] = () => {
       let trailers: string[] | undefined;
+      // Trailers come with the target llhttp still holds from the head: not the next message's.
+      this.partialUrl = "";
       if (this.partial.length > 0) {
         trailers = this.partial;
         this.partial = [];

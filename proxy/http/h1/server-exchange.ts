@@ -6,7 +6,7 @@
 import type { ProxyError } from "../../errors.js";
 import { writeHttp1Error } from "../error-response.js";
 import type { Downstream, ProxyRequest, UpstreamResponse } from "../exchange.js";
-import type { Headers, HopFields } from "../headers.js";
+import { type Headers, type HopFields, plainLength } from "../headers.js";
 import { http } from "../node-http.js";
 import { byteLength, lastChunk, pumpBody, SocketBody, withBody, writeChunk } from "./body.js";
 import type { Conn } from "./conn.js";
@@ -60,6 +60,7 @@ export class Exchange implements Downstream {
       }
     }
     // RFC 9112 §6.3: a request has a body when it says how long it is.
+    plainLength(headers);
     const length = headers["content-length"];
     const hasBody = hop.transferEncoding !== undefined || (length !== undefined && length !== "0");
     this.body = hasBody ? new SocketBody(conn.socket) : undefined;

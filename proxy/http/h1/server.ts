@@ -12,7 +12,7 @@ import type { Downstream } from "../exchange.js";
 import { type HopFields, splitHeaders } from "../headers.js";
 import { http } from "../node-http.js";
 import type { Conn } from "./conn.js";
-import { Http1Parser, type MessageHead, type ParseError, UPGRADE } from "./parser.js";
+import { Http1Parser, type MessageHead, type ParseError, REFUSE, UPGRADE } from "./parser.js";
 import { Exchange, type ServerExchangeConn } from "./server-exchange.js";
 
 /** An Upgrade request: the connection leaves HTTP after this head. */
@@ -46,6 +46,20 @@ const ERROR_STATUS: Record<string, number> = {
   HPE_HEADER_OVERFLOW: 431,
   HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
 };
+
+/**
+ * Why a head llhttp accepted is refused all the same, as the status to answer: a request framed in a
+ * way the relay cannot pass on as it was read. llhttp takes HTTP/0.9 and 2.0 request lines, codings
+ * before `chunked` (which the relay would drop while it re-frames the body), and Transfer-Encoding on
+ * HTTP/1.0, which RFC 9112 §6.1 calls faulty framing.
+ */
+function refusal(head: MessageHead, hop: HopFields): number | undefined {
+  if (head.versionMajor !== 1) return 505;
+  const te = hop.transferEncoding;
+  if (te === undefined) return undefined;
+  if (head.versionMinor === 0) return 400;
+  return te.toLowerCase() === "chunked" ? undefined : 501;
+}
 
 export class Http1Server {
   private readonly conns = new Set<ServerConn>();
@@ -100,6 +114,8 @@ export class ServerConn implements ServerExchangeConn {
   private idleSince: number;
   private upgrade: UpgradeRequest | undefined;
   private starting: Exchange | undefined;
+  /** The status a head was refused with (see `refusal`). */
+  private refused: number | undefined;
   private ended = false;
 
   /** The connection's reads: parsed as they land, held from an upgrade until its new owner takes them. */
@@ -192,6 +208,8 @@ export class ServerConn implements ServerExchangeConn {
   private onHead(head: MessageHead): number {
     this.headStartedAt = 0;
     const { headers, hop } = splitHeaders(head.rawHeaders);
+    this.refused = refusal(head, hop);
+    if (this.refused !== undefined) return REFUSE;
     if (head.upgrade) {
       this.upgrade = {
         method: head.method,
@@ -243,7 +261,7 @@ export class ServerConn implements ServerExchangeConn {
   }
 
   private parseFailed(err: ParseError): void {
-    this.refuse(ERROR_STATUS[err.code] ?? 400);
+    this.refuse(this.refused ?? ERROR_STATUS[err.code] ?? 400);
   }
 
   /** Ends the connection once what is written has been sent. */

@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseAuthority } from "../../../control/destination/names.js";
-import { parseResources } from "../../../control/destination/resources.js";
-import { parseQuantityMilli } from "../../../control/destination/validate.js";
+import { parseResource, parseResources } from "../../../control/destination/resources.js";
+import { MAX_CONDITION_DEPTH, parseQuantityMilli } from "../../../control/destination/validate.js";
 
 const FILE = "/mesh/profiles.yaml";
 
@@ -105,6 +105,31 @@ spec:
   });
 });
 
+test("a ServiceProfile from the Kubernetes API with conditions nested thousands deep is refused, not a stack overflow", () => {
+  let request: unknown = { method: "GET" };
+  let response: unknown = { status: { min: 500 } };
+  for (let i = 0; i < 20_000; i++) {
+    request = { not: request };
+    response = { any: [response] };
+  }
+  const profile = (condition: unknown, responseClass: unknown) => ({
+    apiVersion: "trellis.dev/v1alpha1",
+    kind: "ServiceProfile",
+    metadata: { name: "web.shop.svc.cluster.local", namespace: "shop" },
+    spec: { routes: [{ name: "r", condition, responseClasses: [{ condition: responseClass }] }] },
+  });
+  const r = parseResource(profile(request, { status: { min: 500 } }), "k8s", "cluster.local");
+  assert.ok(
+    "problem" in r && /condition(\.not)+: conditions nest more than 32 levels deep/.test(r.problem.reason),
+  );
+  const s = parseResource(profile({ method: "GET" }, response), "k8s", "cluster.local");
+  assert.ok("problem" in s && /nest more than 32 levels deep/.test(s.problem.reason));
+  // As deep as allowed still parses.
+  let deepest: unknown = { method: "GET" };
+  for (let i = 0; i < MAX_CONDITION_DEPTH; i++) deepest = { not: deepest };
+  assert.ok("resource" in parseResource(profile(deepest, { status: { min: 500 } }), "k8s", "cluster.local"));
+});
+
 test("TrafficSplit: v1alpha1 takes quantities, v1alpha2 integers; the wrong type is refused naming the field", () => {
   const doc = (version: string, weights: unknown[]) =>
     `apiVersion: split.smi-spec.io/${version}\nkind: TrafficSplit\nmetadata: {name: s, namespace: shop}\nspec:\n  service: web\n  backends:\n${weights.map((w, i) => `  - {service: b${i}, weight: ${JSON.stringify(w)}}`).join("\n")}\n`;
@@ -161,6 +186,40 @@ test("garbage YAML, unknown kinds and broken documents are refused by file; good
     mixed.resources.map((r) => r.value.name),
     ["ok"],
   );
+});
+
+test("a YAML alias that names no anchor, or that would expand without bound, is refused as bad YAML, not thrown", () => {
+  const laughs = [
+    "a: &a [1]",
+    ..."bcdef".split("").map((k, i) => `${k}: &${k} [${Array(10).fill(`*${"abcde"[i]}`).join(", ")}]`),
+  ];
+  for (const [text, reason] of [
+    ["apiVersion: *nowhere\n", /Unresolved alias/],
+    [`${laughs.join("\n")}\n`, /Excessive alias count/],
+  ] as const) {
+    const parsed = parseResources(text, FILE, "cluster.local");
+    assert.equal(parsed.yamlOk, false);
+    assert.equal(parsed.problems[0]?.code, "TRELLIS_E_DESTINATION_BAD_YAML");
+    assert.match(parsed.problems[0]?.reason ?? "", reason);
+    assert.ok(parsed.problems[0]?.reason.startsWith(`${FILE}: `));
+  }
+});
+
+test("an apiVersion or label value that is a mapping with its own toString is refused, not thrown", () => {
+  const kind = parseResources("apiVersion: {toString: false}\nkind: Service\n", FILE, "cluster.local");
+  assert.match(kind.problems[0]?.reason ?? "", /unknown apiVersion\/kind \{"toString":false\}\/"Service"/);
+  const label = parseResources(
+    "apiVersion: local.trellis.dev/v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec:\n  endpoints: [{address: 10.0.0.1, labels: {zone: {toString: 1}}}]\n",
+    FILE,
+    "cluster.local",
+  );
+  assert.match(label.problems[0]?.reason ?? "", /spec\.endpoints\[0\]\.labels\.zone: expected a string/);
+  const list = parseResources(
+    "apiVersion: [local.trellis.dev/v1]\nkind: Service\nmetadata: {name: web}\n",
+    FILE,
+    "cluster.local",
+  );
+  assert.match(list.problems[0]?.reason ?? "", /unknown apiVersion\/kind/);
 });
 
 test("authorities: every service name form, ports, IPs, and what is refused", () => {

@@ -69,6 +69,31 @@ test("a request with both Content-Length and Transfer-Encoding is refused 400, n
   assert.equal(relay.outcomes.length, 0);
 });
 
+test("Transfer-Encoding other than chunked, on HTTP/1.0, or an HTTP/0.9 or 2.0 request line: refused, never forwarded", async (t) => {
+  const backend = await echoBackend(t);
+  const relay = await startRelay(t, backend);
+  const body = "3\r\nabc\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: backend\r\n\r\n";
+  const cases: Array<[string, number]> = [
+    // The relay re-frames a body as chunked: a coding before it would be dropped on the way.
+    [`POST / HTTP/1.1\r\nHost: backend\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${body}`, 501],
+    [
+      `POST / HTTP/1.1\r\nHost: backend\r\nTransfer-Encoding: x\r\nTransfer-Encoding: chunked\r\n\r\n${body}`,
+      501,
+    ],
+    [`POST / HTTP/1.0\r\nHost: backend\r\nTransfer-Encoding: chunked\r\n\r\n${body}`, 400],
+    ["GET /\r\n\r\n", 505],
+    ["GET / HTTP/2.0\r\nHost: backend\r\n\r\n", 505],
+  ];
+  for (const [request, status] of cases) {
+    const client = await RawClient.connect(t, relay.port);
+    await client.write(request);
+    assert.equal(await refusal(client), status, JSON.stringify(request.slice(0, 60)));
+    assert.doesNotMatch(client.all.toString("latin1"), /smuggled/);
+  }
+  assert.equal(relay.outcomes.length, 0, "nothing reached the backend");
+  await assertStillServes(t, relay.port);
+});
+
 test("an Upgrade request hands onUpgrade the socket and the bytes after its head", async (t) => {
   const backend = await rawBackend(t, (socket) => ok(socket, "no"));
   const upgraded = signal<{ req: UpgradeRequest; socket: Duplex; rest: Buffer; reads: SplicedReads }>();

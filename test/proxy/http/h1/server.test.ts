@@ -243,3 +243,72 @@ test("a client that half-closes after its request gets the response, then the co
     await client.whenClosed();
   }
 });
+
+test("a request head of more than 32 fields, or one read after trailers, keeps its target", async (t) => {
+  const backend = await echoBackend(t);
+  const relay = await startRelay(t, backend);
+  const client = await RawClient.connect(t, relay.port);
+  // llhttp hands such heads over in batches, the target with the first batch.
+  const fields = Array.from({ length: 40 }, (_, i) => `X-Field-${i}: ${i}\r\n`).join("");
+  await client.write(`GET /forty-fields HTTP/1.1\r\nHost: backend\r\n${fields}\r\n`);
+  assert.equal(text(await client.response()), "GET /forty-fields ");
+  await client.write(
+    "POST /trailers HTTP/1.1\r\nHost: backend\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n" +
+      "GET /after-trailers HTTP/1.1\r\nHost: backend\r\n\r\n",
+  );
+  assert.equal(text(await client.response()), "POST /trailers abc");
+  assert.equal(text(await client.response()), "GET /after-trailers ");
+});
+
+test("a request whose Connection header names Content-Length keeps its body", async (t) => {
+  const backend = await echoBackend(t);
+  const relay = await startRelay(t, backend);
+  const client = await RawClient.connect(t, relay.port);
+  await client.write(
+    "POST /named HTTP/1.1\r\nHost: backend\r\nConnection: content-length\r\nContent-Length: 3\r\n\r\nabc" +
+      "GET /next HTTP/1.1\r\nHost: backend\r\n\r\n",
+  );
+  assert.equal(text(await client.response()), "POST /named abc");
+  assert.equal(text(await client.response()), "GET /next ");
+});
+
+test("a Content-Length with leading zeros reaches the backend as plain digits, the body intact", async (t) => {
+  const backend = await rawBackend(t, (socket) => ok(socket, "ok"));
+  const relay = await startRelay(t, backend.port);
+  const client = await RawClient.connect(t, relay.port);
+  // A body of zero bytes: the raw backend reads heads only.
+  await client.write("POST /zeros HTTP/1.1\r\nHost: backend\r\nContent-Length: 000\r\n\r\n");
+  assert.equal(text(await client.response()), "ok");
+  assert.match(backend.heads[0]?.toString("latin1") ?? "", /\r\ncontent-length: 0\r\n/);
+});
+
+test("a backend's Transfer-Encoding other than chunked, or chunked on HTTP/1.0: 502, never a body passed on without its coding", async (t) => {
+  const backend = await rawBackend(t, (socket, head) => {
+    const p = path(head);
+    if (p === "/gzip-chunked")
+      socket.end("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+    else if (p === "/gzip") socket.end("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc");
+    else if (p === "/http10")
+      socket.end("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  });
+  const relay = await startRelay(t, backend.port);
+  for (const p of ["/gzip-chunked", "/gzip", "/http10"]) {
+    const client = await RawClient.connect(t, relay.port);
+    await client.write(`GET ${p} HTTP/1.1\r\nHost: backend\r\n\r\n`);
+    const res = await client.response();
+    assert.equal(res.status, 502, p);
+    assert.match(res.headers["trellis-proxy-error"] ?? "", /malformed response: Transfer-Encoding/, p);
+  }
+});
+
+test("a backend's Content-Length with leading zeros reaches the client as plain digits", async (t) => {
+  const backend = await rawBackend(t, (socket) =>
+    socket.write("HTTP/1.1 200 OK\r\nContent-Length: 0004\r\n\r\nfine"),
+  );
+  const relay = await startRelay(t, backend.port);
+  const client = await RawClient.connect(t, relay.port);
+  await client.write("GET / HTTP/1.1\r\nHost: backend\r\n\r\n");
+  const res = await client.response();
+  assert.equal(res.headers["content-length"], "4");
+  assert.equal(text(res), "fine");
+});

@@ -30,6 +30,11 @@ export const DEFAULTS = {
   DESTINATION_IDLE_MS: 600_000,
   /** How long a request waits for the first answer about an authority it is the first to name. */
   DISCOVERY_FIRST_ANSWER_TIMEOUT_MS: 1_000,
+  /** Consecutive failures that take an endpoint out of its balancer (Linkerd's default: 7). */
+  FAILURE_ACCRUAL_CONSECUTIVE_FAILURES: 7,
+  /** Shortest and longest time an endpoint stays out before one request probes it. */
+  FAILURE_ACCRUAL_MIN_PENALTY_MS: 1_000,
+  FAILURE_ACCRUAL_MAX_PENALTY_MS: 60_000,
   /** Where a peer proxy's inbound listener is when the destination does not say. */
   PEER_INBOUND_PORT: PROXY_PORTS.INBOUND,
 } as const;
@@ -74,6 +79,8 @@ export interface ProxyConfig {
   destinations: DestinationConfig[];
   /** The destination service, when the proxy discovers endpoints (else only the static table). */
   destinationService?: { addr: string; svcName?: string; contextNamespace: string; idleMs: number };
+  /** When an endpoint is taken out of its balancer, and for how long (balance/index.ts). */
+  failureAccrual: { maxFailures: number; backoffBaseMs: number; backoffMaxMs: number };
   detectTimeoutMs: number;
   connectTimeoutMs: number;
   maxHeaderBytes: number;
@@ -167,6 +174,7 @@ export function loadConfig(env: Record<string, string | undefined> | Lookup = pr
     },
     destinations: parseDestinations(get(ENV.DESTINATIONS), problems),
     destinationService: destinationService(get, problems),
+    failureAccrual: failureAccrual(int, problems),
     detectTimeoutMs: int(ENV.DETECT_TIMEOUT_MS, DEFAULTS.DETECT_TIMEOUT_MS, 1),
     connectTimeoutMs: int(ENV.CONNECT_TIMEOUT_MS, DEFAULTS.CONNECT_TIMEOUT_MS, 1),
     maxHeaderBytes: int(ENV.MAX_HEADER_BYTES, DEFAULTS.MAX_HEADER_BYTES, 1024),
@@ -179,6 +187,24 @@ export function loadConfig(env: Record<string, string | undefined> | Lookup = pr
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+function failureAccrual(
+  int: (name: string, fallback: number, min?: number) => number,
+  problems: string[],
+): ProxyConfig["failureAccrual"] {
+  const maxFailures = int(
+    ENV.FAILURE_ACCRUAL_CONSECUTIVE_FAILURES,
+    DEFAULTS.FAILURE_ACCRUAL_CONSECUTIVE_FAILURES,
+    1,
+  );
+  const backoffBaseMs = int(ENV.FAILURE_ACCRUAL_MIN_PENALTY_MS, DEFAULTS.FAILURE_ACCRUAL_MIN_PENALTY_MS, 1);
+  const backoffMaxMs = int(ENV.FAILURE_ACCRUAL_MAX_PENALTY_MS, DEFAULTS.FAILURE_ACCRUAL_MAX_PENALTY_MS, 1);
+  if (backoffMaxMs < backoffBaseMs)
+    problems.push(
+      `${ENV.FAILURE_ACCRUAL_MAX_PENALTY_MS}=${backoffMaxMs} is below ${ENV.FAILURE_ACCRUAL_MIN_PENALTY_MS}=${backoffBaseMs}`,
+    );
+  return { maxFailures, backoffBaseMs, backoffMaxMs };
 }
 
 function destinationService(get: Lookup, problems: string[]): ProxyConfig["destinationService"] {

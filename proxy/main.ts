@@ -102,7 +102,7 @@ async function main(): Promise<number> {
     await certified;
     if (stopping) return;
     tls = new MeshTls(identity, config.identity.trustAnchorsPem);
-    const table = new StaticDestinations(config.destinations);
+    const table = new StaticDestinations(config.destinations, config.failureAccrual);
     const ds = config.destinationService;
     discovery = ds
       ? new DiscoveryResolver(
@@ -113,6 +113,7 @@ async function main(): Promise<number> {
             firstAnswerTimeoutMs: DEFAULTS.DISCOVERY_FIRST_ANSWER_TIMEOUT_MS,
             retryBaseMs: config.identity.retryBaseMs,
             retryMaxMs: config.identity.retryMaxMs,
+            balancer: config.failureAccrual,
           },
           table,
         )

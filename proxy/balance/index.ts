@@ -9,6 +9,7 @@
  * the balancer needs no configuration per service.
  */
 import { Backoff } from "../../lib/backoff.js";
+import { DEFAULTS } from "../config.js";
 
 export interface BalancerOptions {
   /** How fast the latency estimate forgets, ms (Linkerd: 10 s). */
@@ -31,9 +32,9 @@ export interface BalancerOptions {
 export const DEFAULT_BALANCER: BalancerOptions = {
   decayMs: 10_000,
   defaultRttMs: 0,
-  maxFailures: 7,
-  backoffBaseMs: 1_000,
-  backoffMaxMs: 60_000,
+  maxFailures: DEFAULTS.FAILURE_ACCRUAL_CONSECUTIVE_FAILURES,
+  backoffBaseMs: DEFAULTS.FAILURE_ACCRUAL_MIN_PENALTY_MS,
+  backoffMaxMs: DEFAULTS.FAILURE_ACCRUAL_MAX_PENALTY_MS,
 };
 
 /**

@@ -6,7 +6,7 @@
  * failure accrual). The destination service's resolver (index.ts) implements the same interface and
  * consults this table first.
  */
-import { P2cBalancer, type Release } from "../balance/index.js";
+import { type BalancerOptions, P2cBalancer, type Release } from "../balance/index.js";
 import { type DestinationConfig, type EndpointConfig, normalizeAuthority } from "../config.js";
 import type { CompiledProfile } from "../profiles/index.js";
 
@@ -31,8 +31,11 @@ export interface DestinationResolver {
 
 class Balanced implements Destination {
   private readonly balancer: P2cBalancer<EndpointConfig>;
-  constructor(readonly config: DestinationConfig) {
-    this.balancer = new P2cBalancer(config.endpoints);
+  constructor(
+    readonly config: DestinationConfig,
+    balancer: Partial<BalancerOptions>,
+  ) {
+    this.balancer = new P2cBalancer(config.endpoints, balancer);
   }
   pick(): { endpoint: EndpointConfig; release: Release } | undefined {
     return this.balancer.pick();
@@ -44,8 +47,8 @@ export class StaticDestinations implements DestinationResolver {
   /** Authorities as requests spell them; null for one with no destination. */
   private readonly cache = new Map<string, Destination | null>();
 
-  constructor(table: readonly DestinationConfig[]) {
-    for (const config of table) this.byAuthority.set(config.authority, new Balanced(config));
+  constructor(table: readonly DestinationConfig[], balancer: Partial<BalancerOptions> = {}) {
+    for (const config of table) this.byAuthority.set(config.authority, new Balanced(config, balancer));
   }
 
   resolve(authority: string): Destination | undefined {

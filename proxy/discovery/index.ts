@@ -22,7 +22,7 @@ import {
   TrustAnchorsProvider,
 } from "../../lib/identity/index.js";
 import { uriSans } from "../../lib/spiffe.js";
-import { P2cBalancer, type Release } from "../balance/index.js";
+import { type BalancerOptions, P2cBalancer, type Release } from "../balance/index.js";
 import { DEFAULTS, type DestinationConfig, type EndpointConfig, normalizeAuthority } from "../config.js";
 import { type CompiledProfile, compileProfile } from "../profiles/index.js";
 import type { Destination, DestinationResolver } from "./destinations.js";
@@ -44,6 +44,8 @@ export interface DiscoveryOptions {
   retryMaxMs: number;
   /** Streams of an authority no request used for this long are closed (reopened on the next use). */
   idleMs: number;
+  /** Failure accrual of each authority's balancer. */
+  balancer?: Partial<BalancerOptions>;
 }
 
 /** One authority's endpoints as the destination service last described them. */
@@ -54,7 +56,7 @@ class Watch implements Destination {
   readonly answered: Promise<void>;
   private markAnswered: () => void = () => {};
   private readonly endpoints = new Map<string, EndpointConfig>();
-  private readonly balancer = new P2cBalancer<EndpointConfig>([]);
+  private readonly balancer: P2cBalancer<EndpointConfig>;
   private readonly stream: ResilientStream<Update>;
 
   constructor(
@@ -63,6 +65,7 @@ class Watch implements Destination {
     options: DiscoveryOptions,
   ) {
     this.config = { authority, protocol: "http", labels: {}, endpoints: [] };
+    this.balancer = new P2cBalancer<EndpointConfig>([], options.balancer);
     this.answered = new Promise((resolve) => {
       this.markAnswered = resolve;
     });

@@ -61,6 +61,7 @@ test("a valid environment: defaults, units and the destination table", () => {
   assert.equal(config.detectTimeoutMs, 2500);
   assert.equal(config.connectTimeoutMs, DEFAULTS.CONNECT_TIMEOUT_MS);
   assert.equal(config.maxHeaderBytes, DEFAULTS.MAX_HEADER_BYTES);
+  assert.deepEqual(config.failureAccrual, { maxFailures: 7, backoffBaseMs: 1_000, backoffMaxMs: 60_000 });
   const [dest] = config.destinations;
   assert.equal(dest?.authority, "web.shop.svc.cluster.local:80");
   assert.equal(dest?.protocol, "http");
@@ -105,6 +106,8 @@ test("several bad variables: one ConfigError naming each of them", () => {
     [ENV.CONNECT_TIMEOUT_MS]: "three seconds",
     [ENV.MAX_HEADER_BYTES]: "100",
     [ENV.SHUTDOWN_GRACE_MS]: "soon",
+    [ENV.FAILURE_ACCRUAL_CONSECUTIVE_FAILURES]: "0",
+    [ENV.FAILURE_ACCRUAL_MIN_PENALTY_MS]: "a second",
     [ENV.DESTINATIONS]: "[{",
   };
   const problems = problemsOf({ ...valid(), ...bad });
@@ -115,6 +118,24 @@ test("several bad variables: one ConfigError naming each of them", () => {
     const problem = problems.find((p) => p.includes(name));
     assert.ok(problem?.includes(value), `${problem} quotes "${value}"`);
   }
+});
+
+test("failure accrual: set together, and a longest penalty below the shortest is refused", () => {
+  const config = loadConfig({
+    ...valid(),
+    [ENV.FAILURE_ACCRUAL_CONSECUTIVE_FAILURES]: "3",
+    [ENV.FAILURE_ACCRUAL_MIN_PENALTY_MS]: "250",
+    [ENV.FAILURE_ACCRUAL_MAX_PENALTY_MS]: "250",
+  });
+  assert.deepEqual(config.failureAccrual, { maxFailures: 3, backoffBaseMs: 250, backoffMaxMs: 250 });
+  const problems = problemsOf({
+    ...valid(),
+    [ENV.FAILURE_ACCRUAL_MIN_PENALTY_MS]: "5000",
+    [ENV.FAILURE_ACCRUAL_MAX_PENALTY_MS]: "4000",
+  });
+  assert.deepEqual(problems, [
+    `${ENV.FAILURE_ACCRUAL_MAX_PENALTY_MS}=4000 is below ${ENV.FAILURE_ACCRUAL_MIN_PENALTY_MS}=5000`,
+  ]);
 });
 
 test("unknown fields in the destination table are named, with every other problem in it", () => {

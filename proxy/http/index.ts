@@ -7,6 +7,7 @@
  * response (error-response.ts). What to do with a request (route, retry, balance) is the outbound and
  * inbound stages' business, not this folder's.
  */
+export { type CutOffReason, guardSession, serverOptions } from "./abuse.js";
 export { http2Downstream } from "./downstream.js";
 export { PROXY_ERROR_HEADER, respondHttp2Error, upgradeRefusal, writeHttp1Error } from "./error-response.js";
 export {

@@ -10,16 +10,12 @@ import http2, { type Http2Session } from "node:http2";
 import type { TLSSocket } from "node:tls";
 import { logger } from "../../lib/log.js";
 import { ProxyError } from "../errors.js";
+import { guardSession, serverOptions } from "../http/abuse.js";
 import { http2Downstream } from "../http/downstream.js";
 import { refuse } from "../http/exchange.js";
 import { Http1Server } from "../http/h1/server.js";
 import { DST_PORT_HEADER, first, headerListBytes } from "../http/headers.js";
-import {
-  idleSessionDeadline,
-  MAX_SESSION_MEMORY_MB,
-  SESSION_SETTINGS,
-  settingsDeadline,
-} from "../http/sessions.js";
+import { idleSessionDeadline, settingsDeadline } from "../http/sessions.js";
 import type { ProxyMetrics, StackLabels } from "../metrics/index.js";
 import { spiffeIdOf } from "../tls/index.js";
 import type { Connections } from "../transport/connections.js";
@@ -57,14 +53,12 @@ export class InboundHttp {
     connections: Connections,
     app: App,
   ) {
-    this.h2 = http2.createServer({
-      settings: { ...SESSION_SETTINGS, maxHeaderListSize: options.maxHeaderBytes },
-      maxSessionMemory: MAX_SESSION_MEMORY_MB,
-    });
+    this.h2 = http2.createServer(serverOptions(options.maxHeaderBytes));
     this.h2.on("session", (session) => {
       connections.addSession(session);
       settingsDeadline(session, options.detectTimeoutMs);
       idleSessionDeadline(session, IDLE_TIMEOUT_MS);
+      guardSession(session, (reason) => options.metrics.http2CutOff("inbound", reason));
       const clientId = spiffeIdOf((session.socket as TLSSocket).getPeerCertificate());
       this.sessionLabels.set(
         session,

@@ -81,6 +81,7 @@ export class ProxyMetrics {
   /** The same per ServiceProfile route: route_request_total, route_response_total, route_response_latency_ms. */
   private readonly routes: SeriesFamily;
   private readonly routeRetries: SeriesCounter;
+  private readonly http2CutOffs: SeriesCounter;
   /** A short id per stack label set: the hot path's series keys are built from it. */
   private readonly stackIds = new WeakMap<StackLabels, string>();
   private readonly stacks = new Map<string, StackLabels>();
@@ -102,6 +103,11 @@ export class ProxyMetrics {
     this.routeRetries = new SeriesCounter(
       "route_retry_total",
       "Total count of retries sent per route, within the retry budget.",
+      registry,
+    );
+    this.http2CutOffs = new SeriesCounter(
+      "http2_session_cut_off_total",
+      "Total count of HTTP/2 client connections the proxy cut off for abuse, per reason.",
       registry,
     );
     this.tcpOpen = new SeriesCounter("tcp_open_total", "Total count of opened connections.", registry);
@@ -210,6 +216,15 @@ export class ProxyMetrics {
       direction: "outbound",
       dst,
       rt_route: route,
+    }));
+  }
+
+  /** Counts one HTTP/2 client connection cut off for abuse (rapid reset, a flood, a stalled window...). */
+  http2CutOff(direction: "inbound" | "outbound", reason: string): void {
+    this.http2CutOffs.inc(`${direction}|${reason}`, () => ({
+      ...definedOnly(this.podLabels),
+      direction,
+      reason,
     }));
   }
 

@@ -33,15 +33,11 @@ import type { PortSet } from "../../lib/ports.js";
 import type { ListenAddr } from "../config.js";
 import type { DestinationResolver } from "../discovery/destinations.js";
 import { ProxyError } from "../errors.js";
+import { guardSession, serverOptions } from "../http/abuse.js";
 import { http2Downstream } from "../http/downstream.js";
 import { Http1Server } from "../http/h1/server.js";
 import { headerListBytes } from "../http/headers.js";
-import {
-  idleSessionDeadline,
-  MAX_SESSION_MEMORY_MB,
-  SESSION_SETTINGS,
-  settingsDeadline,
-} from "../http/sessions.js";
+import { idleSessionDeadline, settingsDeadline } from "../http/sessions.js";
 import type { ProxyMetrics } from "../metrics/index.js";
 import type { MeshTls } from "../tls/index.js";
 import { Connections } from "../transport/connections.js";
@@ -111,10 +107,7 @@ export class Outbound {
       onUpgrade: (req, socket, rest, reads) => this.upgrades.upgrade(req, socket, rest, reads),
     });
     this.connections.addHttp1Server(this.http1);
-    this.http2 = http2.createServer({
-      settings: { ...SESSION_SETTINGS, maxHeaderListSize: options.maxHeaderBytes },
-      maxSessionMemory: MAX_SESSION_MEMORY_MB,
-    });
+    this.http2 = http2.createServer(serverOptions(options.maxHeaderBytes));
     this.http2.on("stream", (stream, headers, flags) => {
       const down = http2Downstream(stream, headers, flags);
       if (headerListBytes(headers) > options.maxHeaderBytes)
@@ -125,6 +118,7 @@ export class Outbound {
       this.connections.addSession(session);
       settingsDeadline(session, options.detectTimeoutMs);
       idleSessionDeadline(session, IDLE_TIMEOUT_MS);
+      guardSession(session, (reason) => metrics.http2CutOff("outbound", reason));
     });
     this.http2.on("sessionError", (err) => log.debug({ err: err.message }, "client session error"));
     this.intercepted = new Intercepted({

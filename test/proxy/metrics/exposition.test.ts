@@ -233,6 +233,9 @@ route_response_latency_ms_count{namespace="shop",pod="web-1",deployment="web",di
 # TYPE route_retry_total counter
 route_retry_total{namespace="shop",pod="web-1",deployment="web",direction="outbound",dst="books",rt_route="GET /books/{id}"} 1
 
+# HELP http2_session_cut_off_total Total count of HTTP/2 client connections the proxy cut off for abuse, per reason.
+# TYPE http2_session_cut_off_total counter
+
 # HELP tcp_open_total Total count of opened connections.
 # TYPE tcp_open_total counter
 tcp_open_total{namespace="shop",pod="web-1",deployment="web",direction="outbound",peer="src",tls="no_identity",no_tls_reason="loopback"} 2
@@ -287,6 +290,9 @@ identity_cert_refresh_count 2
 
 # HELP route_retry_total Total count of retries sent per route, within the retry budget.
 # TYPE route_retry_total counter
+
+# HELP http2_session_cut_off_total Total count of HTTP/2 client connections the proxy cut off for abuse, per reason.
+# TYPE http2_session_cut_off_total counter
 
 # HELP tcp_open_total Total count of opened connections.
 # TYPE tcp_open_total counter

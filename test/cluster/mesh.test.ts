@@ -286,6 +286,29 @@ test("meshed through the webhook: an annotated namespace", async () => {
   await cluster.kubectl(["annotate", "namespace", ns, "trellis.dev/inject=enabled"]);
   await cluster.kubectl(["-n", ns, "apply", "-f", "-"], { input: list(appManifests()) });
   await exercise(ns);
+
+  // viz reads the meshed pods by direct scrape through the API server's pod proxy, while the client
+  // sends a bounded run of requests.
+  const client = await readyPod(ns, "client");
+  const load = cluster.node.exec(
+    ns,
+    client.metadata?.name ?? "",
+    ["sh", "-c", "for i in $(seq 1 60); do curl -s -o /dev/null --max-time 5 http://web/; sleep 0.2; done"],
+    120_000,
+  );
+  const stat = await meshctl(["viz", "stat", "deploy", "-n", ns, "--direct", "-t", "5s", "-o", "json"]);
+  await load;
+  assert.equal(stat.code, 0, stat.stderr);
+  const rows = JSON.parse(stat.stdout) as {
+    name: string;
+    meshed: string | null;
+    rps: number;
+    success: number | null;
+  }[];
+  const web = rows.find((r) => r.name === "web");
+  assert.equal(web?.meshed, "1/1", stat.stdout);
+  assert.ok((web?.rps ?? 0) > 0, `web shows no requests:\n${stat.stdout}`);
+  assert.equal(web?.success, 1);
 });
 
 test("meshed with meshctl inject --manual; uninject and apply take the proxy away", async () => {

@@ -1,6 +1,8 @@
 /**
  * The direct source: every proxy's admin /metrics scraped at the start and at the end of the window,
- * answered with the same arithmetic Prometheus applies (./series.ts). A target's labels (namespace,
+ * answered with the same arithmetic Prometheus applies (./series.ts), increases included: what the
+ * two scrapes saw is scaled to the window when a busy machine took longer between them, as
+ * Prometheus extrapolates `increase` from the samples it has to the window's length. A target's labels (namespace,
  * pod, deployment) are added to its samples where the proxy did not set them, as a Prometheus scrape
  * config adds them (`honor_labels: true`).
  */
@@ -36,6 +38,8 @@ export class DirectSource implements MetricsSource {
   readonly description: string;
   private before: Sample[] = [];
   private after: Sample[] = [];
+  /** What the increases between the scrapes are multiplied by to cover the window (1 when on time). */
+  private toWindow = 1;
 
   constructor(
     private readonly targets: readonly ScrapeTarget[],
@@ -46,13 +50,24 @@ export class DirectSource implements MetricsSource {
     this.description = description;
   }
 
-  /** Scrapes every target, waits the window, scrapes again; a proxy unreachable at both ends fails it. */
+  /**
+   * Scrapes every target, waits the window, scrapes again; a proxy unreachable at both ends fails it.
+   * `now` (ms) times the scrapes: each read its proxies between its request and its answer, so the
+   * middles stand for when.
+   */
   async collect(
     sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+    now: () => number = () => performance.now(),
   ): Promise<void> {
+    const windowMs = this.windowSeconds * 1000;
+    const asked = now();
     this.before = await this.scrapeAll(true);
-    await sleep(this.windowSeconds * 1000);
+    const start = (asked + now()) / 2;
+    await sleep(windowMs);
+    const askedAgain = now();
     this.after = await this.scrapeAll(false);
+    const elapsedMs = (askedAgain + now()) / 2 - start;
+    this.toWindow = elapsedMs > windowMs ? windowMs / elapsedMs : 1;
   }
 
   /** One scrape standing for both ends: enough for `current`, the lifetime counters edges read. */
@@ -81,7 +96,8 @@ export class DirectSource implements MetricsSource {
   }
 
   async increase(metric: string, match: Matchers, by: readonly string[]): Promise<Series[]> {
-    return increaseBy(this.before, this.after, metric, match, by);
+    const seen = increaseBy(this.before, this.after, metric, match, by);
+    return this.toWindow === 1 ? seen : seen.map((s) => ({ ...s, value: s.value * this.toWindow }));
   }
 
   async quantile(q: number, metric: string, match: Matchers, by: readonly string[]): Promise<Series[]> {

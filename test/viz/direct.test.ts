@@ -25,6 +25,26 @@ test("the direct source answers increase over the window, with the target's labe
   );
 });
 
+test("a second scrape that comes late is scaled to the window, as Prometheus extrapolates increase", async () => {
+  let n = 0;
+  let clock = 0;
+  const texts = ['request_total{direction="inbound"} 0\n', 'request_total{direction="inbound"} 30\n'];
+  const source = new DirectSource([{ admin: "a:1", labels: { deployment: "web" } }], 10, async () => {
+    clock += 1000; // each scrape takes a second
+    return texts[n++] ?? "";
+  });
+  // A 10 s window whose sleep ran 4 s late: the scrapes' middles are 15 s apart.
+  await source.collect(
+    async (ms) => {
+      clock += ms + 4000;
+    },
+    () => clock,
+  );
+  assert.deepEqual(await source.increase("request_total", {}, ["deployment"]), [
+    { labels: { deployment: "web" }, value: 20 },
+  ]);
+});
+
 test("no proxy answering is a SourceError, said in one line", async () => {
   const source = new DirectSource([{ admin: "a:1", labels: {} }], 1, async () => {
     throw new Error("ECONNREFUSED");

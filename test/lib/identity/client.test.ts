@@ -96,12 +96,15 @@ test("the first certificate names our identity, is for our key, chains to the an
   socket.destroy();
 });
 
-test("renews before expiry and hands every new certificate to subscribers", async (t) => {
-  const { addr } = await service(t, 3000);
+test("renews on its schedule and hands every new certificate to subscribers", async (t) => {
+  // Day-long leaves renewed at the refresh bound, so no renewal races an expiry however busy the
+  // machine; when in a leaf's life the renewal falls is refreshDelayMs's (timing.test.ts). The bound
+  // is over a second, the resolution of a certificate's times.
+  const { addr } = await service(t, 86_400_000);
   const token = await tokenFile(t, TOKEN);
-  const c = client(t, { svcAddr: addr, tokenFile: token.path });
-  const received: { creds: Credentials; at: number }[] = [];
-  c.subscribe((creds) => received.push({ creds, at: Date.now() }));
+  const c = client(t, { svcAddr: addr, tokenFile: token.path, maxRefreshMs: 1100 });
+  const received: Credentials[] = [];
+  c.subscribe((creds) => received.push(creds));
   c.start();
   await nextCredentials(c);
   await nextCredentials(c);
@@ -111,12 +114,8 @@ test("renews before expiry and hands every new certificate to subscribers", asyn
   for (let i = 1; i < received.length; i++) {
     const prev = received[i - 1]!;
     const next = received[i]!;
-    assert.ok(
-      next.at < prev.creds.notAfter.getTime(),
-      `renewal ${i} arrived before the previous certificate expired`,
-    );
-    assert.ok(next.creds.notAfter > prev.creds.notAfter);
-    assert.notEqual(next.creds.keyPem, prev.creds.keyPem, "every renewal rotates the key");
+    assert.ok(next.notAfter > prev.notAfter, `renewal ${i} is a later certificate`);
+    assert.notEqual(next.keyPem, prev.keyPem, "every renewal rotates the key");
   }
   assert.equal(c.refreshCount, 3);
   let late: Credentials | undefined;

@@ -11,6 +11,7 @@ import {
   applyKey,
   initialModel,
   isQuitKey,
+  keysOf,
   type Snapshot,
   withError,
   withSnapshot,
@@ -83,9 +84,10 @@ export function LiveDashboard({ namespace, feed, note, onQuit, onNamespace, size
     onNamespace?.(model.namespace);
   }, [model.namespace, onNamespace]);
   useInput((input, key) => {
-    const pressed = { input, upArrow: key.upArrow, downArrow: key.downArrow, ctrl: key.ctrl };
-    if (isQuitKey(pressed)) onQuit();
-    else setModel((m) => applyKey(m, pressed));
+    for (const pressed of keysOf({ input, upArrow: key.upArrow, downArrow: key.downArrow, ctrl: key.ctrl })) {
+      if (isQuitKey(pressed)) return onQuit();
+      setModel((m) => applyKey(m, pressed));
+    }
   });
   const { width, height } = useTerminalSize(size);
   return <Dashboard model={model} width={width} height={height} note={note} />;

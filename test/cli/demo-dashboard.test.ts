@@ -72,6 +72,7 @@ sleep 120
   let screen = await pane.waitFor(
     /^. web\s+\d+\.\d+%\s+(?!0\.0rps)\d+\.\drps/m,
     "web with requests per second",
+    60_000,
   );
   for (const name of ["authors", "books", "books-v2", "traffic", "web"])
     assert.match(screen, new RegExp(`^. ${name}\\s`, "m"));

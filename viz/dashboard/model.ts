@@ -150,6 +150,15 @@ export interface Key {
   ctrl?: boolean;
 }
 
+/**
+ * The keys in what one read of the terminal brought: keys typed faster than the terminal is read arrive
+ * as one string (`nq`), each character a key of its own.
+ */
+export function keysOf(key: Key): Key[] {
+  if (key.input.length <= 1 || key.ctrl) return [key];
+  return Array.from(key.input, (input) => ({ input }));
+}
+
 /** `q` and Ctrl-C quit. */
 export function isQuitKey(key: Key): boolean {
   return key.input === "q" || (key.ctrl === true && key.input === "c") || key.input === "\x03";

@@ -91,8 +91,8 @@ test("n cycles through the namespaces of the data, s through the sort keys, arro
   assert.equal(quits, 0);
 });
 
-test("q and Ctrl-C quit", async (t) => {
-  for (const key of ["q", "\x03"]) {
+test("q and Ctrl-C quit, also behind other keys read at once", async (t) => {
+  for (const key of ["q", "\x03", "snq"]) {
     let quits = 0;
     const { stdin, unmount } = render(
       <LiveDashboard

@@ -9,6 +9,7 @@ import {
   HISTORY,
   initialModel,
   isQuitKey,
+  keysOf,
   moveSelection,
   namespaceSplits,
   selectedEdges,
@@ -87,6 +88,10 @@ test("keys: q and Ctrl-C quit; s, n, arrows and j/k change the model; others do 
   assert.equal(applyKey(m, { input: "j" }).selected, "books");
   assert.equal(applyKey(applyKey(m, { input: "j" }), { input: "k" }).selected, "authors");
   assert.equal(applyKey(m, { input: "x" }), m);
+  // Keys typed faster than the terminal is read come as one string.
+  assert.deepEqual(keysOf({ input: "nq" }), [{ input: "n" }, { input: "q" }]);
+  assert.deepEqual(keysOf({ input: "", upArrow: true }), [{ input: "", upArrow: true }]);
+  assert.deepEqual(keysOf({ input: "c", ctrl: true }), [{ input: "c", ctrl: true }]);
 });
 
 test("the selected workload's edges both ways, its routes, the namespace's splits; an error stays until a refresh", () => {

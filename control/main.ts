@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 /**
  * trellis-controller: the control plane's executable. One subcommand per service (`identity`,
- * `destination`, `injector`). This file only builds the command tree, parses, and turns the outcome
+ * `destination`, `injector`), and `init`, the trellis-init container that applies a meshed pod's
+ * iptables rules and exits. This file only builds the command tree, parses, and turns the outcome
  * into an exit code: 0 ok, 1 failure, 2 usage (a bad flag, named by the message). Each subcommand's
- * builder lives with its service: control/identity, control/destination and control/injector are the
- * controllers, which never import each other; control/common, control/k8s and control/local hold what
- * they share, and control/api the contracts with the proxy.
+ * builder lives with its own module: control/identity, control/destination, control/injector and
+ * control/init are the controllers, which never import each other; control/common, control/k8s and
+ * control/local hold what they share, and control/api the contracts with the proxy.
  */
 import { Command, CommanderError } from "commander";
 import { EXIT_FAILURE, EXIT_USAGE } from "../lib/exit-codes.js";
 import { destinationCommand } from "./destination/command.js";
 import { identityCommand } from "./identity/command.js";
+import { initCommand } from "./init/command.js";
 import { injectorCommand } from "./injector/command.js";
 
 export function buildProgram(): Command {
@@ -18,7 +20,7 @@ export function buildProgram(): Command {
     .description("Trellis control plane services")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
-  for (const command of [identityCommand(), destinationCommand(), injectorCommand()]) {
+  for (const command of [identityCommand(), destinationCommand(), injectorCommand(), initCommand()]) {
     // addCommand does not pass settings down: without this a subcommand's usage error exits 1 by itself.
     command.copyInheritedSettings(program);
     program.addCommand(command);

@@ -27,6 +27,7 @@ export const PROXY_ENV = {
   DESTINATION_CONTEXT_NAMESPACE: "TRELLIS_PROXY_DESTINATION_CONTEXT_NAMESPACE",
   DESTINATION_IDLE_MS: "TRELLIS_PROXY_DESTINATION_IDLE_MS",
   DETECT_TIMEOUT_MS: "TRELLIS_PROXY_DETECT_TIMEOUT_MS",
+  OPAQUE_PORTS: "TRELLIS_PROXY_OPAQUE_PORTS",
   CONNECT_TIMEOUT_MS: "TRELLIS_PROXY_CONNECT_TIMEOUT_MS",
   MAX_HEADER_BYTES: "TRELLIS_PROXY_MAX_HEADER_BYTES",
   SHUTDOWN_GRACE_MS: "TRELLIS_PROXY_SHUTDOWN_GRACE_MS",
@@ -43,6 +44,16 @@ export const PROXY_PORTS = {
   /** Reserved for a future control port; never intercepted. */
   RESERVED: 4190,
 } as const;
+
+/**
+ * Ports whose traffic is not HTTP unless a workload or Service says otherwise (Linkerd's default list:
+ * SMTP 25 and 587, MySQL 3306, Galera 4444, PostgreSQL 5432, Redis 6379, Elasticsearch 9300,
+ * memcached 11211). On most of them the server speaks first, so waiting for the client's first bytes
+ * to detect HTTP would stall the connection for the detection timeout. The proxy's default for
+ * TRELLIS_PROXY_OPAQUE_PORTS, and what the destination service announces for a Service without a
+ * `trellis.dev/opaque-ports` annotation.
+ */
+export const DEFAULT_OPAQUE_PORTS: readonly number[] = [25, 587, 3306, 4444, 5432, 6379, 9300, 11211];
 
 /** The names of the containers injection adds to a pod; the destination service and check look for the proxy's. */
 export const PROXY_CONTAINER = "trellis-proxy";

@@ -6,7 +6,8 @@
 import { type HostPort, parseHostPort } from "../lib/address.js";
 import type { IdentityClientOptions } from "../lib/identity/options.js";
 import { IDENTITY_CLIENT_TIMING_DEFAULTS } from "../lib/identity/timing.js";
-import { PROXY_ENV, PROXY_PORTS } from "../lib/proxy-env.js";
+import { type PortSet, parsePortList, portsOf } from "../lib/ports.js";
+import { DEFAULT_OPAQUE_PORTS, PROXY_ENV, PROXY_PORTS } from "../lib/proxy-env.js";
 import { parseSpiffeId } from "../lib/spiffe.js";
 
 /** The variable names live in lib/proxy-env.ts, which the injector shares; read them here as ENV. */
@@ -30,6 +31,8 @@ export const DEFAULTS = {
   DESTINATION_IDLE_MS: 600_000,
   /** How long a request waits for the first answer about an authority it is the first to name. */
   DISCOVERY_FIRST_ANSWER_TIMEOUT_MS: 1_000,
+  /** Ports whose intercepted traffic is opaque TCP without detection (Linkerd's default list). */
+  OPAQUE_PORTS: DEFAULT_OPAQUE_PORTS.join(","),
   /** Where a peer proxy's inbound listener is when the destination does not say. */
   PEER_INBOUND_PORT: PROXY_PORTS.INBOUND,
 } as const;
@@ -75,6 +78,12 @@ export interface ProxyConfig {
   /** The destination service, when the proxy discovers endpoints (else only the static table). */
   destinationService?: { addr: string; svcName?: string; contextNamespace: string; idleMs: number };
   detectTimeoutMs: number;
+  /**
+   * Ports whose intercepted outbound connections are opaque TCP from their first byte (no HTTP
+   * detection, so a server that speaks first is not kept waiting), besides those the destination
+   * service announces as opaque.
+   */
+  opaquePorts: PortSet;
   connectTimeoutMs: number;
   maxHeaderBytes: number;
   shutdownGraceMs: number;
@@ -168,6 +177,7 @@ export function loadConfig(env: Record<string, string | undefined> | Lookup = pr
     destinations: parseDestinations(get(ENV.DESTINATIONS), problems),
     destinationService: destinationService(get, problems),
     detectTimeoutMs: int(ENV.DETECT_TIMEOUT_MS, DEFAULTS.DETECT_TIMEOUT_MS, 1),
+    opaquePorts: opaquePorts(get(ENV.OPAQUE_PORTS), problems),
     connectTimeoutMs: int(ENV.CONNECT_TIMEOUT_MS, DEFAULTS.CONNECT_TIMEOUT_MS, 1),
     maxHeaderBytes: int(ENV.MAX_HEADER_BYTES, DEFAULTS.MAX_HEADER_BYTES, 1024),
     shutdownGraceMs: int(ENV.SHUTDOWN_GRACE_MS, DEFAULTS.SHUTDOWN_GRACE_MS),
@@ -179,6 +189,17 @@ export function loadConfig(env: Record<string, string | undefined> | Lookup = pr
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** Unset: Linkerd's default list; set (even empty): exactly the ports and ranges it lists. */
+function opaquePorts(raw: string | undefined, problems: string[]): PortSet {
+  if (raw === undefined) return portsOf(DEFAULT_OPAQUE_PORTS);
+  const parsed = parsePortList(raw);
+  if ("ports" in parsed) return parsed.ports;
+  problems.push(
+    `${ENV.OPAQUE_PORTS}: ${parsed.bad.map((b) => `"${b}"`).join(", ")} not a port (1-65535) or a range such as 8000-8100`,
+  );
+  return portsOf(DEFAULT_OPAQUE_PORTS);
 }
 
 function destinationService(get: Lookup, problems: string[]): ProxyConfig["destinationService"] {

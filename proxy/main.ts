@@ -17,6 +17,7 @@ import { Inbound } from "./inbound/index.js";
 import { ProxyMetrics } from "./metrics/index.js";
 import { Outbound } from "./outbound/index.js";
 import { MeshTls } from "./tls/index.js";
+import { loadOriginalDst } from "./transport/original-dst.js";
 
 const log = logger("proxy");
 
@@ -149,6 +150,8 @@ async function main(): Promise<number> {
       connectTimeoutMs: config.connectTimeoutMs,
       detectTimeoutMs: config.detectTimeoutMs,
       maxHeaderBytes: config.maxHeaderBytes,
+      originalDst: loadOriginalDst(),
+      opaquePorts: config.opaquePorts,
     });
     const [inboundAddr, [outboundAddr, ...binds]] = await Promise.all([inbound.listen(), outbound.listen()]);
     for (const addr of [inboundAddr, outboundAddr, adminAddr, ...binds])

@@ -22,6 +22,7 @@ import {
   PROXY_HA_LIMITS,
   PROXY_LOG_LEVELS,
   PROXY_RESOURCES,
+  readIssuerSecret,
   registryArg,
   resolveValues,
   serialize,
@@ -110,8 +111,16 @@ export function installCommand(): Command {
     .option("--identity-issuer-key-file <path>", "PEM private key of the issuer certificate")
     .option(
       "--identity-external-issuer",
-      "do not render the issuer Secret trellis-identity-issuer: someone else (cert-manager) owns it; needs --identity-trust-anchors-file",
+      "do not render the issuer Secret trellis-identity-issuer: someone else (cert-manager) owns it; install reads and validates it from the cluster, its ca.crt the anchors unless --identity-trust-anchors-file",
       false,
+    )
+    .option(
+      "--kubeconfig <path>",
+      "with --identity-external-issuer: kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)",
+    )
+    .option(
+      "--context <name>",
+      "with --identity-external-issuer: kubeconfig context (default: its current context)",
     )
     .option(
       "--injector-ca-file <path>",
@@ -132,6 +141,7 @@ Examples:
   meshctl install --ha --namespace mesh | kubectl apply -f -
   meshctl install --identity-trust-anchors-file ca.crt \\
       --identity-issuer-certificate-file issuer.crt --identity-issuer-key-file issuer.key > trellis.yaml
+  meshctl install --identity-external-issuer | kubectl apply -f -   # cert-manager owns the issuer Secret
 
 Without the three identity files, an ECDSA P-256 trust anchor (10 years) and issuer (1 year) are
 generated on every run and the anchor's key is discarded; likewise the injector webhook's CA and
@@ -156,6 +166,11 @@ export async function runInstall(flags: InstallFlags): Promise<string> {
       : {}),
     ...(flags.identityIssuerKeyFile !== undefined ? { issuerKeyFile: flags.identityIssuerKeyFile } : {}),
     externalIssuer: flags.identityExternalIssuer,
+    readIssuerSecret: () =>
+      readIssuerSecret(values.namespace, {
+        ...(flags.kubeconfig !== undefined && { path: flags.kubeconfig }),
+        ...(flags.context !== undefined && { context: flags.context }),
+      }),
     trustDomain: values.trustDomain,
   });
   const tls = await injectorTls({

@@ -3,8 +3,9 @@
  * and key. Generated (an ECDSA P-256 anchor valid 10 years, an issuer valid 1 year, the anchor's key
  * thrown away) unless the three files are given; given files are validated as the identity service
  * will load them, before anything is printed, with one error naming the flag, the file and the fault.
- * With `--identity-external-issuer` only the anchors are given: the issuer Secret belongs to someone
- * else (cert-manager) and the identity service reads it from the cluster.
+ * With `--identity-external-issuer` the issuer Secret belongs to someone else (cert-manager) and is
+ * not rendered: install reads it from the cluster instead, validates it the same way, and takes the
+ * anchors from its `ca.crt` unless `--identity-trust-anchors-file` gives them.
  */
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -19,12 +20,23 @@ export interface IdentityPki {
   issuer?: { certPem: string; keyPem: string };
 }
 
+/** The issuer Secret an external issuer keeps in the cluster, its keys decoded (absent ones undefined). */
+export interface IssuerSecret {
+  /** How errors name it: `Secret <ns>/<name>`. */
+  name: string;
+  crtPem?: string;
+  keyPem?: string;
+  caPem?: string;
+}
+
 /** The three identity flags (paths as given) and whether the issuer is external. */
 export interface IdentityInputs {
   trustAnchorsFile?: string;
   issuerCertificateFile?: string;
   issuerKeyFile?: string;
   externalIssuer: boolean;
+  /** Reads the external issuer's Secret; asked only with externalIssuer, after the flags are checked. */
+  readIssuerSecret?: () => Promise<IssuerSecret>;
   trustDomain: string;
   /** The clock certificates are checked against; now by default. */
   now?: Date;
@@ -49,14 +61,8 @@ export async function identityPki(inputs: IdentityInputs): Promise<IdentityPki> 
       throw new UsageError(
         `${extra.map((k) => FLAGS[k]).join(" and ")} cannot be combined with --identity-external-issuer: the issuer comes from the Secret trellis-identity-issuer`,
       );
-    if (!inputs.trustAnchorsFile)
-      throw new UsageError(
-        "--identity-external-issuer needs --identity-trust-anchors-file: the anchors that signed the external issuer",
-      );
-    const pem = await readInput("trustAnchorsFile", inputs.trustAnchorsFile);
-    return {
-      trustAnchorsPem: checkAnchors(pem, named("trustAnchorsFile", inputs.trustAnchorsFile), inputs.now),
-    };
+    if (!inputs.readIssuerSecret) throw new Error("an external issuer needs a way to read its Secret");
+    return externalPki(inputs, inputs.readIssuerSecret);
   }
   if (given.length === 0) return generate(inputs.trustDomain);
   if (given.length < 3) {
@@ -90,6 +96,50 @@ export async function identityPki(inputs: IdentityInputs): Promise<IdentityPki> 
     trustAnchorsPem: certificateBlocks(anchors).join(""),
     issuer: { certPem: certificateBlocks(cert).join(""), keyPem: `${key.trim()}\n` },
   };
+}
+
+/**
+ * An external issuer: its Secret read from the cluster and validated as the identity service will load
+ * it, against the anchors of the file given or else of the Secret's `ca.crt`. Only the anchors are
+ * rendered.
+ */
+async function externalPki(inputs: IdentityInputs, read: () => Promise<IssuerSecret>): Promise<IdentityPki> {
+  const anchorsPem = inputs.trustAnchorsFile
+    ? await readInput("trustAnchorsFile", inputs.trustAnchorsFile)
+    : undefined;
+  const secret = await read();
+  const anchorsName = inputs.trustAnchorsFile
+    ? named("trustAnchorsFile", inputs.trustAnchorsFile)
+    : `${secret.name} ca.crt`;
+  const anchors = anchorsPem ?? secret.caPem;
+  if (anchors === undefined)
+    throw new InputError(
+      `${secret.name} has no ca.crt: give the anchors that signed its issuer with --identity-trust-anchors-file`,
+    );
+  const trustAnchorsPem = checkAnchors(anchors, anchorsName, inputs.now);
+  for (const [key, value] of [
+    ["tls.crt", secret.crtPem],
+    ["tls.key", secret.keyPem],
+  ] as const)
+    if (value === undefined)
+      throw new InputError(
+        `${secret.name} has no ${key}: an external issuer's Secret is of type kubernetes.io/tls with tls.crt and tls.key`,
+      );
+  const names = {
+    trustAnchors: anchorsName,
+    issuerCertificate: `${secret.name} tls.crt`,
+    issuerKey: `${secret.name} tls.key`,
+  };
+  checkIssuerAlgorithm(secret.crtPem as string, names.issuerCertificate);
+  const loaded = await CertificateAuthority.tryLoad({
+    trustAnchorsPem,
+    issuerCertPem: secret.crtPem as string,
+    issuerKeyPem: secret.keyPem as string,
+    names,
+    ...(inputs.now ? { now: inputs.now } : {}),
+  });
+  if (!loaded.ok) throw new InputError(loaded.reason);
+  return { trustAnchorsPem };
 }
 
 async function generate(trustDomain: string): Promise<IdentityPki> {

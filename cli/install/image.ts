@@ -7,6 +7,7 @@
  */
 import pkg from "../../package.json" with { type: "json" };
 import { PROXY_NODE_FLAGS } from "../../proxy/node-flags.js";
+import { ADDON_PATH } from "../../proxy/transport/original-dst.js";
 
 /** The registry `meshctl install` pulls from unless `--registry` says otherwise. */
 export const IMAGE_REGISTRY = "ghcr.io/trellis-mesh";
@@ -17,6 +18,12 @@ export const IMAGE_REPOSITORY = `${IMAGE_REGISTRY}/${IMAGE_NAME}`;
 
 /** Where the image holds the build (`dist/`), its dependencies and `manifests/`. */
 export const IMAGE_APP_DIR = "/opt/trellis";
+/**
+ * The proxy's native addon (SO_ORIGINAL_DST), relative to {@link IMAGE_APP_DIR}: the image's build
+ * stage compiles it into dist/ and fails without it; the proxy loads it from beside its bundle.
+ */
+export const IMAGE_NATIVE_ADDON = ADDON_PATH;
+
 /** Where the executables are linked, on the image's PATH. */
 export const IMAGE_BIN_DIR = "/usr/local/bin";
 

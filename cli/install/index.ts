@@ -1,14 +1,17 @@
 /**
  * `meshctl install` without the command line: values resolved from flags (values.ts), the identity PKI
- * and the webhook's TLS generated or validated from files (certificates.ts, webhook-certificates.ts),
- * the objects built by typed functions (controllers.ts, config.ts, webhook.ts, fragments.ts) or read
- * from manifests/ (manifests.ts), and put in apply order and printed (render.ts). `image.ts` is the one
- * place that names the Trellis image. Pure apart from reading files and generating keys: the same flags
- * and certificate files give the same bytes.
+ * generated or validated from files (certificates.ts), and the webhook's TLS generated or validated
+ * from files (webhook-certificates.ts), the objects built by typed functions (controllers.ts,
+ * config.ts, webhook.ts, fragments.ts) or read from manifests/ (manifests.ts), and put in apply order
+ * and printed (render.ts). With an external issuer, external-issuer.ts reads its Secret from the
+ * cluster, the one time install reads a cluster. `image.ts` is the one place that names the Trellis
+ * image. Pure apart from reading files and generating keys: the same flags and certificate files give
+ * the same bytes.
  */
-export { type IdentityPki, identityPki } from "./certificates.js";
+export { type IdentityPki, type IssuerSecret, identityPki } from "./certificates.js";
 export { CONFIG_CONFIGMAP, type MeshConfig, meshConfig } from "./config.js";
 export { INJECTOR_TLS_SECRET, ISSUER_SECRET, TRUST_ROOTS_CONFIGMAP, TRUST_ROOTS_KEY } from "./controllers.js";
+export { readIssuerSecret } from "./external-issuer.js";
 export { LABEL_COMPONENT, LABEL_CONTROL_PLANE_NS, LABEL_VERSION } from "./fragments.js";
 export * from "./image.js";
 export { crdObjects, type K8sObject, manifestsDir } from "./manifests.js";

@@ -50,6 +50,9 @@ export interface InstallFlags {
   identityIssuerCertificateFile?: string;
   identityIssuerKeyFile?: string;
   identityExternalIssuer: boolean;
+  /** Where the external issuer's Secret is read from (kubectl's flags). */
+  kubeconfig?: string;
+  context?: string;
   injectorCaFile?: string;
   injectorCertificateFile?: string;
   injectorKeyFile?: string;

@@ -1,7 +1,9 @@
 /**
  * The admin HTTP server: `/metrics` (Prometheus), `/ready` (200 once serving with a valid issuer),
- * `/live` (200 while the process runs). Anything else is 404, other methods 405; malformed or oversized
- * requests get 400 or 431 and the connection closed, and never reach the service.
+ * `/live` (200 while the process runs), and the read-only JSON routes a service adds (the destination
+ * service's `/endpoints`, which `meshctl check` asks through the API server's pod proxy). Anything else
+ * is 404, other methods 405; malformed or oversized requests get 400 or 431 and the connection closed,
+ * and never reach the service.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -14,6 +16,8 @@ export interface AdminOptions {
   /** Whether /ready answers 200; asked on every request. */
   ready: () => { ok: boolean; reason: string };
   log: Logger;
+  /** Read-only JSON routes by path: given the query, the status and the document to answer. */
+  json?: Record<string, (query: URLSearchParams) => Promise<{ status: number; body: unknown }>>;
 }
 
 // Admin requests are a path and a few headers; refuse anything bigger than this.
@@ -30,15 +34,28 @@ export function createAdminServer(options: AdminOptions): Server {
     (req, res) => {
       // A body is never expected; do not buffer one.
       req.resume();
-      const path = (req.url ?? "/").split("?")[0];
+      const [path = "/", query = ""] = (req.url ?? "/").split("?", 2);
       const text = (status: number, body: string, headers: Record<string, string> = {}) => {
         res.writeHead(status, { "content-type": "text/plain; charset=utf-8", ...headers });
         res.end(body);
       };
-      if (path !== "/metrics" && path !== "/ready" && path !== "/live") return text(404, "not found\n");
+      const route = Object.hasOwn(options.json ?? {}, path) ? options.json?.[path] : undefined;
+      if (path !== "/metrics" && path !== "/ready" && path !== "/live" && !route)
+        return text(404, "not found\n");
       if (req.method !== "GET" && req.method !== "HEAD")
         return text(405, "method not allowed\n", { allow: "GET, HEAD" });
       if (path === "/live") return text(200, "live\n");
+      if (route) {
+        route(new URLSearchParams(query)).then(
+          ({ status, body }) =>
+            text(status, `${JSON.stringify(body)}\n`, { "content-type": "application/json" }),
+          (err: Error) => {
+            options.log.error({ err, path }, "admin route failed");
+            text(500, `${path} failed\n`);
+          },
+        );
+        return;
+      }
       if (path === "/ready") {
         const ready = options.ready();
         return text(ready.ok ? 200 : 503, `${ready.ok ? "ready" : `not ready: ${ready.reason}`}\n`);

@@ -8,7 +8,13 @@
 import { formatSpiffeId } from "../../lib/spiffe.js";
 import type { Update, WeightedAddr } from "../api/gen/trellis/destination/v1/destination.js";
 import { ProtocolHint } from "../api/gen/trellis/destination/v1/destination.js";
-import type { ClusterState, Endpoint, Service, ServicePort } from "./model.js";
+import {
+  type ClusterState,
+  defaultProtocol,
+  type Endpoint,
+  type Service,
+  type ServicePort,
+} from "./model.js";
 import { resolveTarget, type Target } from "./names.js";
 
 export interface EndpointView {
@@ -27,13 +33,14 @@ export function servicePort(service: Service | undefined, port: number): Service
       name: String(port),
       port,
       targetPort: port,
-      protocol: "http",
+      protocol: defaultProtocol(port),
     }
   );
 }
 
-function servicePortByTarget(service: Service, targetPort: number): ServicePort["protocol"] {
-  return service.ports.find((p) => p.targetPort === targetPort)?.protocol ?? "http";
+/** The protocol of an endpoint's own port: the Service port that targets it, else the default. */
+export function servicePortByTarget(service: Service, targetPort: number): ServicePort["protocol"] {
+  return service.ports.find((p) => p.targetPort === targetPort)?.protocol ?? defaultProtocol(targetPort);
 }
 
 export function endpointView(target: Target, state: ClusterState, trustDomain: string): EndpointView {

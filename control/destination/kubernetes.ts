@@ -10,12 +10,15 @@
  *   `trellis-proxy` container) and its owner: a ReplicaSet is reported as its Deployment (the name
  *   without the pod-template-hash), other owners by their kind.
  * - A named targetPort is resolved through the slice's port of the same name.
- * - `trellis.dev/opaque-ports: "5432,6379"` on a Service marks those Service ports opaque.
+ * - `trellis.dev/opaque-ports: "5432,6379,8000-8100"` on a Service marks those Service ports opaque and
+ *   no others; a Service without it has Linkerd's default opaque ports (defaultProtocol). A malformed
+ *   list counts as absent.
  * - TrafficSplit weights are read as quantities whatever the served version: an integer is a quantity
  *   too, and a v1alpha1 object read through v1alpha2 keeps its `900m`.
  */
 
 import type { V1EndpointSlice, V1Pod, V1Service } from "@kubernetes/client-node";
+import { parsePortList } from "../../lib/ports.js";
 import { PROXY_CONTAINER } from "../../lib/proxy-env.js";
 import { ANNOTATIONS } from "../common/annotations.js";
 import {
@@ -23,6 +26,7 @@ import {
   clusterState,
   DEFAULT_ENDPOINT_WEIGHT,
   DEFAULT_PROXY_INBOUND_PORT,
+  defaultProtocol,
   type Endpoint,
   key,
   type Service,
@@ -93,12 +97,10 @@ function service(
   slices: V1EndpointSlice[],
   pods: Map<string, V1Pod>,
 ): Service {
-  const opaque = new Set(
-    (svc.metadata?.annotations?.[ANNOTATIONS.OPAQUE_PORTS] ?? "")
-      .split(",")
-      .map((p) => Number(p.trim()))
-      .filter((p) => Number.isInteger(p) && p > 0),
-  );
+  const annotation = svc.metadata?.annotations?.[ANNOTATIONS.OPAQUE_PORTS];
+  const declared = annotation === undefined ? undefined : parsePortList(annotation);
+  const protocolOf = (port: number): ServicePort["protocol"] =>
+    declared && "ports" in declared ? (declared.ports.has(port) ? "opaque" : "http") : defaultProtocol(port);
   const ports: ServicePort[] = (svc.spec?.ports ?? []).map((p) => {
     const portName = p.name ?? String(p.port);
     let targetPort = p.port;
@@ -110,7 +112,7 @@ function service(
       const found = slices.flatMap((s) => s.ports ?? []).find((sp) => (sp.name ?? "") === (p.name ?? ""));
       if (found?.port) targetPort = found.port;
     }
-    return { name: portName, port: p.port, targetPort, protocol: opaque.has(p.port) ? "opaque" : "http" };
+    return { name: portName, port: p.port, targetPort, protocol: protocolOf(p.port) };
   });
   const endpoints: Endpoint[] = [];
   const seen = new Set<string>();

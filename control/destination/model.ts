@@ -4,6 +4,8 @@
  * snapshot on every change; watchers compare the part they serve between two snapshots.
  */
 
+import { DEFAULT_OPAQUE_PORTS } from "../../lib/proxy-env.js";
+
 /** An endpoint's weight when its source does not give one. */
 export const DEFAULT_ENDPOINT_WEIGHT = 10_000;
 /** Where an endpoint's proxy listens for inbound traffic when its source does not say. */
@@ -18,8 +20,17 @@ export interface ServicePort {
   port: number;
   /** The port endpoints listen on. */
   targetPort: number;
-  /** `opaque`: treat as TCP (protocol hint, opaque_protocol). */
+  /** `opaque`: treat as TCP (protocol hint, opaque_protocol); undeclared ports: defaultProtocol. */
   protocol: "http" | "opaque";
+}
+
+/**
+ * The protocol of a port nothing declares (no `trellis.dev/opaque-ports` on the Service, no
+ * `protocol` in a local Service): opaque on Linkerd's default opaque ports, where the server often
+ * speaks first, else HTTP (detected by the proxy).
+ */
+export function defaultProtocol(port: number): ServicePort["protocol"] {
+  return DEFAULT_OPAQUE_PORTS.includes(port) ? "opaque" : "http";
 }
 
 /** One endpoint (a pod) behind a Service. */

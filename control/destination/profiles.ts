@@ -12,7 +12,7 @@ import type {
   Route,
   WeightedDst,
 } from "../api/gen/trellis/destination/v1/destination.js";
-import { servicePort } from "./endpoints.js";
+import { servicePort, servicePortByTarget } from "./endpoints.js";
 import {
   type ClusterState,
   key,
@@ -39,8 +39,13 @@ export function profileView(
     retryBudget: { ...DEFAULT_RETRY_BUDGET },
     dstOverrides: [],
   };
-  // Unknown, or an endpoint's own IP (no Service routing: the client asks Get for that endpoint).
-  if (!resolved || resolved.endpointIP) return profile;
+  if (!resolved) return profile;
+  // An endpoint's own IP: no Service routing (the client asks Get for that endpoint), only its port's protocol.
+  if (resolved.endpointIP) {
+    profile.opaqueProtocol =
+      resolved.service !== undefined && servicePortByTarget(resolved.service, target.port) === "opaque";
+    return profile;
+  }
   const name = fqdn(resolved.namespace, resolved.name, clusterDomain);
   profile.fullyQualifiedName = name;
   profile.opaqueProtocol =

@@ -9,8 +9,9 @@
  *   metadata: { name: web, namespace: shop }
  *   spec:
  *     clusterIP: 10.96.0.10              # optional; IP:port authorities resolve through it
- *     ports:                             # optional; a port not listed maps to itself (http)
+ *     ports:                             # optional; a port not listed maps to itself
  *     - { name: http, port: 80, targetPort: 8080, protocol: http }   # protocol: http | opaque
+ *                                        # (default: opaque on Linkerd's default opaque ports)
  *     endpoints:
  *     - address: 127.0.0.2               # IPv4 or IPv6
  *       pod: web-1                       # default: the address

@@ -1,8 +1,9 @@
 /**
  * Wires the destination service together and runs it: a source (already loaded), the watchers on it,
  * the Get/GetProfile gRPC server (mutual TLS: the service's own mesh certificate, clients' chaining to
- * the trust anchors; or plaintext for local use) and the admin HTTP server (/metrics, /ready, /live, shared with the identity service). Used by `trellis-controller destination` and, in process,
- * by tests.
+ * the trust anchors; or plaintext for local use) and the admin HTTP server (/metrics, /ready, /live,
+ * shared with the identity service, plus the read-only `/endpoints` lookup of lookup.ts). Used by
+ * `trellis-controller destination` and, in process, by tests.
  */
 import type { Server as HttpServer } from "node:http";
 import * as grpc from "@grpc/grpc-js";
@@ -11,6 +12,7 @@ import { type Logger, logger } from "../../lib/log.js";
 import { DestinationService } from "../api/gen/trellis/destination/v1/destination.js";
 import { createAdminServer, listenAdmin } from "../common/admin.js";
 import { DestinationError } from "./errors.js";
+import { endpointsRoute } from "./lookup.js";
 import { DestinationMetrics } from "./metrics.js";
 import { DEFAULT_STREAM_QUEUE_CAPACITY, destinationServer } from "./service.js";
 import type { Source } from "./source.js";
@@ -137,6 +139,7 @@ export async function startDestinationService(
       registry: metrics.registry,
       log,
       ready: () => (accepting ? { ok: true, reason: "" } : { ok: false, reason: "shutting down" }),
+      json: { "/endpoints": endpointsRoute({ source, watchers, clusterDomain: options.clusterDomain }) },
     });
     const adminServer = admin;
     const adminAddr = await listenAdmin(adminServer, options.adminListen).catch((err: Error) => {

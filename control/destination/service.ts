@@ -7,6 +7,7 @@
  */
 import { constants as http2 } from "node:http2";
 import * as grpc from "@grpc/grpc-js";
+import type { Refusal } from "../../lib/errors.js";
 import type { Logger } from "../../lib/log.js";
 import type {
   DestinationProfile,
@@ -14,7 +15,7 @@ import type {
   GetDestination,
   Update,
 } from "../api/gen/trellis/destination/v1/destination.js";
-import { describe, grpcStatusOf, type StreamErrorCode } from "./errors.js";
+import { describe, grpcStatusOf, refuse, type StreamErrorCode } from "./errors.js";
 import type { DestinationMetrics, Rpc } from "./metrics.js";
 import { parseAuthority, type Target } from "./names.js";
 import type { Source } from "./source.js";
@@ -31,6 +32,26 @@ export interface ServiceOptions {
 }
 
 export const DEFAULT_STREAM_QUEUE_CAPACITY = 100;
+
+/**
+ * What a request names, or why it is refused: an authority that does not parse, or an IP that is neither
+ * a ClusterIP nor an endpoint's. Shared by the gRPC streams and the admin server's `/endpoints`.
+ */
+export function targetOf(
+  options: Pick<ServiceOptions, "source" | "clusterDomain">,
+  authority: string,
+  contextNamespace: string,
+): Target | Refusal<StreamErrorCode> {
+  const target = parseAuthority(authority, contextNamespace, options.clusterDomain);
+  if ("ok" in target) return target;
+  const known = options.source.current();
+  if (target.kind === "ip" && !known.clusterIPs.has(target.ip) && !known.endpointIPs.has(target.ip))
+    return refuse(
+      "TRELLIS_E_DESTINATION_NOT_IN_CLUSTER",
+      `${target.ip} is neither a ClusterIP nor an endpoint's IP`,
+    );
+  return target;
+}
 
 type Subscribe<M> = (target: Target, request: GetDestination, send: (messages: M[]) => void) => () => void;
 
@@ -61,17 +82,9 @@ function serve<M>(
     log.debug({ peer, rpc, code, authority: request.authority.slice(0, 300) }, `refused ${rpc}: ${reason}`);
     call.emit("error", { code: grpcStatusOf(code), details: describe(code, reason) });
   };
-  const target = parseAuthority(request.authority, request.contextNamespace, options.clusterDomain);
+  const target = targetOf(options, request.authority, request.contextNamespace);
   if ("ok" in target) {
     refuse(target.code, target.reason);
-    return;
-  }
-  const known = options.source.current();
-  if (target.kind === "ip" && !known.clusterIPs.has(target.ip) && !known.endpointIPs.has(target.ip)) {
-    refuse(
-      "TRELLIS_E_DESTINATION_NOT_IN_CLUSTER",
-      `${target.ip} is neither a ClusterIP nor an endpoint's IP`,
-    );
     return;
   }
 

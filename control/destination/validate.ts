@@ -9,6 +9,7 @@ import { parseDuration } from "../../lib/duration.js";
 import {
   DEFAULT_ENDPOINT_WEIGHT,
   DEFAULT_PROXY_INBOUND_PORT,
+  defaultProtocol,
   type Endpoint,
   type RequestMatchSpec,
   type ResponseMatchSpec,
@@ -89,7 +90,7 @@ export function validateService(c: Checker, spec: Obj, namespace: string, name: 
     if (!o) return;
     const port = c.int(o.port, `${path}.port`, 1, 65535);
     const targetPort = c.int(o.targetPort, `${path}.targetPort`, 1, 65535, port);
-    const protocol = o.protocol ?? "http";
+    const protocol = o.protocol ?? (port === undefined ? "http" : defaultProtocol(port));
     if (protocol !== "http" && protocol !== "opaque")
       c.fail(`${path}.protocol`, `expected http or opaque, got ${JSON.stringify(protocol)}`);
     if (port === undefined || targetPort === undefined) return;

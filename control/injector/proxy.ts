@@ -46,6 +46,9 @@ function proxyEnv(config: InjectorConfig, inputs: ProxyInputs): Obj[] {
   env.push({ name: LOG_LEVEL_ENV, value: inputs.settings.logLevel ?? config.proxyLogLevel });
   if (inputs.inboundPorts.length > 0)
     env.push({ name: PROXY_ENV.INBOUND_PORTS, value: inputs.inboundPorts.join(",") });
+  // The workload's opaque ports replace the proxy's default list (Linkerd's) for its outbound traffic.
+  if (inputs.settings.opaquePorts.length > 0)
+    env.push({ name: PROXY_ENV.OPAQUE_PORTS, value: inputs.settings.opaquePorts.join(",") });
   env.push(
     {
       name: PROXY_ENV.IDENTITY_NAME,

@@ -5,7 +5,9 @@
  * for its ServiceProfile), shared by every request to it, turned into a balanced Destination. The
  * first request for an authority waits (bounded) for its first answer; after that, lookups are
  * synchronous. When a stream fails (stream.ts) the last endpoints stay in force and the stream is
- * opened again with jittered backoff, so traffic does not stop while the control plane is away.
+ * opened again with jittered backoff, so traffic does not stop while the control plane is away. An
+ * authority the service does not know (NOT_FOUND: an IP that is neither a ClusterIP nor a pod's)
+ * is answered at once as unknown, and asked again with the same backoff.
  */
 
 import * as grpc from "@grpc/grpc-js";
@@ -71,7 +73,17 @@ class Watch implements Destination {
       () => client.get({ authority, contextNamespace: options.contextNamespace }),
       (u) => this.apply(u),
       options,
+      () => this.notFound(),
     );
+  }
+
+  /** The service does not know the authority: nothing to balance over, answered now. */
+  private notFound(): void {
+    this.endpoints.clear();
+    this.exists = false;
+    this.config = { ...this.config, endpoints: [] };
+    this.balancer.update([]);
+    this.markAnswered();
   }
 
   pick(): { endpoint: EndpointConfig; release: Release } | undefined {
@@ -132,6 +144,11 @@ class ProfileWatch {
         this.markAnswered();
       },
       options,
+      () => {
+        this.profile = undefined;
+        this.answeredYet = true;
+        this.markAnswered();
+      },
     );
   }
 

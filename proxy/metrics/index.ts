@@ -46,6 +46,8 @@ const TCP_LABELS = [
   "no_tls_reason",
   "client_id",
   "server_id",
+  /** The address an intercepted connection was forwarded to when the destination service does not know it. */
+  "target_addr",
   "namespace",
   "pod",
   "deployment",

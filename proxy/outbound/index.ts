@@ -2,8 +2,13 @@
  * The outbound side (:4140): plaintext from the app, on its way to a destination. A request passes
  * through one file per stage, each calling the next, in this order:
  *
- * - index.ts (accept, detect): the listener; a connection's first bytes decide its protocol
- *   (HTTP/1.1 or HTTP/2), and each request goes on to the route stage.
+ * - index.ts (accept, detect): the listener. A connection iptables redirected here has its original
+ *   destination read (transport/original-dst.ts) and goes to intercepted.ts, which asks the
+ *   destination service about that address before anything else. Any other connection's first bytes
+ *   decide its protocol (HTTP/1.1 or HTTP/2), and each request goes on to the route stage.
+ * - intercepted.ts: a redirected connection by its original destination: unknown addresses are
+ *   forwarded as they are, opaque ports proxied at once, HTTP detected and routed, anything else
+ *   proxied opaquely.
  * - route.ts (logical): the authority's ServiceProfile: traffic split, route match, the route's
  *   metrics and timeout. A retryable route goes through retry.ts, any other straight to balance.ts.
  * - retry.ts: a failed attempt is sent again to a new pick, within the service's retry budget.
@@ -13,13 +18,18 @@
  *   the peer proxy, or plaintext to an endpoint without identity.
  *
  * Byte streams take the same path without the HTTP stages: an HTTP/1.1 Upgrade (upgrade.ts) picks
- * through balance.ts; an opaque TCP destination (opaque.ts) has a listener of its own (`bind`),
- * since without the original destination address a byte stream does not say where it is going.
- * Both dial through connect.ts.
+ * through balance.ts; opaque TCP (opaque.ts) comes from an intercepted connection, or, without
+ * interception (where a byte stream does not say where it is going), from a listener of an opaque
+ * destination's own (`bind`). Both dial through connect.ts.
+ *
+ * Without the original destination (the addon is not built, not Linux, or reading it fails) the
+ * proxy works as if nothing were intercepted: HTTP routed by Host, opaque TCP only through `bind`
+ * listeners. Why is logged once.
  */
 import http2 from "node:http2";
 import net, { type Server, type Socket } from "node:net";
 import { logger } from "../../lib/log.js";
+import type { PortSet } from "../../lib/ports.js";
 import type { ListenAddr } from "../config.js";
 import type { DestinationResolver } from "../discovery/destinations.js";
 import { ProxyError } from "../errors.js";
@@ -35,11 +45,13 @@ import {
 import type { ProxyMetrics } from "../metrics/index.js";
 import type { MeshTls } from "../tls/index.js";
 import { Connections } from "../transport/connections.js";
-import { detect, handOff } from "../transport/detect.js";
+import { type Detected, detect, handOff } from "../transport/detect.js";
 import { listenOn } from "../transport/net.js";
+import type { OriginalDst, OriginalDstReader } from "../transport/original-dst.js";
 import { Balance } from "./balance.js";
 import { Connect } from "./connect.js";
 import { Endpoints } from "./endpoint.js";
+import { Intercepted } from "./intercepted.js";
 import { bindOpaque } from "./opaque.js";
 import { Retry } from "./retry.js";
 import { Router } from "./route.js";
@@ -60,6 +72,10 @@ export interface OutboundOptions {
   maxHeaderBytes: number;
   /** Whether host:port is one of this proxy's own listeners (a request there would loop). */
   isSelf: (host: string, port: number) => boolean;
+  /** Reads a redirected connection's original destination. */
+  originalDst: OriginalDstReader;
+  /** Ports whose intercepted traffic is opaque from the first byte (TRELLIS_PROXY_OPAQUE_PORTS). */
+  opaquePorts: PortSet;
 }
 
 export class Outbound {
@@ -70,6 +86,11 @@ export class Outbound {
   private readonly servers: Server[] = [];
   private readonly http1: Http1Server;
   private readonly http2: http2.Http2Server;
+  private readonly intercepted: Intercepted;
+  /** The original destination of intercepted HTTP/1 connections: the authority of a request without Host. */
+  private readonly originalAuthority = new WeakMap<object, string>();
+  /** Set once the failure to read an original destination was logged. */
+  private originalDstFailed = false;
 
   constructor(private readonly options: OutboundOptions) {
     const { resolver, metrics } = options;
@@ -83,7 +104,10 @@ export class Outbound {
       maxHeaderBytes: options.maxHeaderBytes,
       headersTimeoutMs: options.detectTimeoutMs,
       keepAliveTimeoutMs: IDLE_TIMEOUT_MS,
-      onRequest: (down) => this.router.handle(down),
+      onRequest: (down, conn) => {
+        if (down.req.authority === "") down.req.authority = this.originalAuthority.get(conn) ?? "";
+        this.router.handle(down);
+      },
       onUpgrade: (req, socket, rest, reads) => this.upgrades.upgrade(req, socket, rest, reads),
     });
     this.connections.addHttp1Server(this.http1);
@@ -103,6 +127,18 @@ export class Outbound {
       idleSessionDeadline(session, IDLE_TIMEOUT_MS);
     });
     this.http2.on("sessionError", (err) => log.debug({ err: err.message }, "client session error"));
+    this.intercepted = new Intercepted({
+      resolver,
+      connect: this.connect,
+      metrics,
+      opaquePorts: options.opaquePorts,
+      detectTimeoutMs: options.detectTimeoutMs,
+      isSelf: options.isSelf,
+      http: (socket, detected, authority) => {
+        this.originalAuthority.set(socket, authority);
+        this.http(socket, detected);
+      },
+    });
   }
 
   /** Starts listening; resolves the bound addresses (main listener first, then opaque binds). */
@@ -111,8 +147,15 @@ export class Outbound {
     const main = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
     const addresses = [await listenOn(main, this.options.listen)];
     this.servers.push(main);
+    const why = this.options.originalDst.unavailable;
+    if (why)
+      log.warn(
+        { why },
+        "original destinations cannot be read: HTTP is routed by Host, opaque TCP only through bind listeners",
+      );
+    const stage = { connect: this.connect, metrics: this.options.metrics };
     for (const dest of this.options.resolver.bound()) {
-      const server = bindOpaque(dest, this.connect, this.options.metrics, this.connections);
+      const server = bindOpaque(dest, stage, this.connections);
       addresses.push(await listenOn(server, dest.config.bind as ListenAddr));
       this.servers.push(server);
     }
@@ -126,12 +169,14 @@ export class Outbound {
       socket,
     );
     socket.on("error", (err) => log.debug({ err: err.message }, "app connection error"));
+    const original = this.originalDst(socket);
+    if (original) {
+      this.intercepted.accept(socket, original);
+      return;
+    }
     void detect(socket, this.options.detectTimeoutMs).then((detected) => {
       const { protocol } = detected;
-      if (protocol === "http1") {
-        this.http1.accept(socket, detected.head);
-        socket.resume();
-      } else if (protocol === "http2") handOff(socket, detected, this.http2);
+      if (protocol === "http1" || protocol === "http2") this.http(socket, detected);
       else {
         if (protocol !== "closed") {
           log.warn(
@@ -147,6 +192,29 @@ export class Outbound {
         socket.destroy();
       }
     });
+  }
+
+  /** Where the app was going, when iptables redirected the connection here. */
+  private originalDst(socket: Socket): OriginalDst | undefined {
+    const reader = this.options.originalDst;
+    if (reader.unavailable) return undefined;
+    const result = reader.read(socket);
+    if (result.kind === "redirected") return result.dst;
+    if (result.kind === "failed" && !this.originalDstFailed) {
+      this.originalDstFailed = true;
+      log.warn(
+        { code: result.code, err: result.message },
+        "cannot read a connection's original destination; routing it by Host (logged once)",
+      );
+    }
+    return undefined;
+  }
+
+  private http(socket: Socket, detected: Detected): void {
+    if (detected.protocol === "http1") {
+      this.http1.accept(socket, detected.head);
+      socket.resume();
+    } else handOff(socket, detected, this.http2);
   }
 
   /** Stops accepting, lets in-flight requests finish within the grace period, closes sessions. */

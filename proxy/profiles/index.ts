@@ -28,6 +28,8 @@ export interface CompiledProfile {
   name: string;
   routes: CompiledRoute[];
   dstOverrides: WeightedDst[];
+  /** The destination service says the traffic is opaque TCP (opaque_protocol): never detect HTTP on it. */
+  opaque: boolean;
   /** Shared by every retryable route of the service. */
   budget: RetryBudget;
   budgetOptions: RetryBudgetOptions;
@@ -118,6 +120,7 @@ export function compileProfile(profile: DestinationProfile, previous?: CompiledP
     name: profile.fullyQualifiedName,
     routes: profile.routes.map(compileRoute),
     dstOverrides: profile.dstOverrides.filter((d) => d.weight > 0),
+    opaque: profile.opaqueProtocol,
     // An update that keeps the budget keeps what it has counted.
     budget: same && previous ? previous.budget : new RetryBudget(budgetOptions),
     budgetOptions,

@@ -3,8 +3,9 @@
  * TCP (net.ts), reading a socket into a buffer of one's own with no stream machinery in between
  * (reads.ts), telling HTTP/1, HTTP/2 and anything else apart from a connection's first bytes
  * (detect.ts), the header that opens an opaque stream between proxies and the splice that joins two
- * sockets (opaque.ts), the set of accepted connections a listener drains on shutdown
- * (connections.ts), and the mux protocol that carries HTTP/1.1 between proxies (mux/). Of the proxy
+ * sockets (opaque.ts), a redirected connection's original destination, read through the native addon
+ * built from proxy/native/ (original-dst.ts), the set of accepted connections a listener drains on
+ * shutdown (connections.ts), and the mux protocol that carries HTTP/1.1 between proxies (mux/). Of the proxy
  * it imports only config.ts: what it needs of higher layers (a server to drain) it names as an
  * interface that they implement.
  */
@@ -18,6 +19,12 @@ export {
   type SpliceReads,
   splice,
 } from "./opaque.js";
+export {
+  loadOriginalDst,
+  type OriginalDst,
+  type OriginalDstReader,
+  type OriginalDstResult,
+} from "./original-dst.js";
 export {
   type CallbackReads,
   lazyReads,

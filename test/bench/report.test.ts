@@ -2,7 +2,7 @@
 // loaded RSS), and the summary ratios are taken against the same run's nginx and direct paths.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { combineRounds, type PathResult, render, summarize } from "./report.js";
+import { combineRounds, invalidity, type PathResult, render, summarize } from "./report.js";
 
 const run = (p50Ms: number, rps: number, errors = 0) => ({
   requests: rps * 5,
@@ -64,4 +64,40 @@ test("the Node floor (opaque pair) is reported against nginx, and Trellis agains
   assert.match(text, /node floor rps \/ nginx rps\s+0\.60/);
   assert.match(text, /trellis rps \/ node floor rps\s+0\.67/);
   assert.match(text.split("\n").at(-1) ?? "", /^bench: p50_added_vs_nginx=/, "the summary line stays last");
+});
+
+test("a run with any error or any request without mTLS is INVALID: no ratio, the reasons on the summary line", () => {
+  const path = (name: PathResult["name"], rps: number, extra: Partial<PathResult> = {}): PathResult => ({
+    ...round(0.3, rps, 50, 70),
+    name,
+    ...extra,
+  });
+  const valid = [path("direct", 100000), path("nginx", 30000), path("trellis", 12000, { plaintext: 0 })];
+  assert.deepEqual(invalidity(valid), []);
+  assert.match(
+    render(valid, "header", []).split("\n").at(-1) ?? "",
+    /^bench: p50_added_vs_nginx=\S+ throughput_vs_nginx=0\.40 /,
+  );
+
+  const failing = [
+    path("direct", 100000),
+    path("nginx", 30000),
+    { ...path("trellis", 12000), throughput: run(1.2, 12000, 31) },
+  ];
+  const plaintext = [path("direct", 100000), path("nginx", 30000), path("trellis", 12000, { plaintext: 5 })];
+  for (const [results, reason] of [
+    [failing, "trellis: 31 errors"],
+    [plaintext, "trellis: 5 without mTLS"],
+  ] as const) {
+    assert.deepEqual(invalidity(results), [reason]);
+    const text = render(results, "header", []);
+    const last = text.split("\n").at(-1) ?? "";
+    assert.equal(
+      last,
+      `bench: INVALID (${reason}) p50_added_vs_nginx=n/a throughput_vs_nginx=n/a rss_idle_mb=n/a rss_loaded_mb=n/a`,
+    );
+    assert.doesNotMatch(text, /trellis rps \/ nginx rps/, "no ratio is printed");
+  }
+  // An error on the baseline invalidates the comparison too.
+  assert.deepEqual(invalidity([{ ...path("nginx", 30000), latency: run(0.2, 4000, 1) }]), ["nginx: 1 error"]);
 });

@@ -1,6 +1,9 @@
 /**
  * Turns the measurements into the printed report: a table per path, the ratios against nginx measured
- * in the same run beside their goals, and the one summary line tools parse (always the last line).
+ * in the same run beside their goals, and the one summary line tools parse (always the last line). A
+ * run in which any path answered an error (a socket error, a timeout, a 5xx) or a Trellis proxy carried
+ * anything without mTLS is invalid: it measured something else than the mesh, so its summary line says
+ * `INVALID` and why, and gives no ratio.
  */
 import { GOALS } from "./params.js";
 import type { WrkResult } from "./wrk.js";
@@ -19,6 +22,19 @@ export interface PathResult {
   rssLoadedMb?: number;
   /** The busier sidecar's CPU time (user + system) per request of the throughput phase, µs. */
   cpuUsPerRequest?: number;
+  /** Requests (or connections, opaque) the client proxy sent without mTLS; undefined without a proxy. */
+  plaintext?: number;
+}
+
+/** Why the run cannot be compared: one reason per path with errors or plaintext; empty when valid. */
+export function invalidity(results: readonly PathResult[]): string[] {
+  const reasons: string[] = [];
+  for (const r of results) {
+    const errors = r.latency.errors + r.throughput.errors;
+    if (errors > 0) reasons.push(`${r.name}: ${errors} error${errors === 1 ? "" : "s"}`);
+    if (r.plaintext !== undefined && r.plaintext > 0) reasons.push(`${r.name}: ${r.plaintext} without mTLS`);
+  }
+  return reasons;
 }
 
 const median = (values: number[]) => {
@@ -58,6 +74,8 @@ export function combineRounds(rounds: readonly PathResult[]): PathResult {
     ...(cpu.length > 0 ? { cpuUsPerRequest: median(cpu) } : {}),
   };
 }
+
+const NO_RATIOS = "p50_added_vs_nginx=n/a throughput_vs_nginx=n/a rss_idle_mb=n/a rss_loaded_mb=n/a";
 
 export interface Summary {
   p50AddedVsNginx: number;
@@ -148,8 +166,12 @@ export function render(
   }
   const lines = [header, "", table(rows), ""];
   if (notes.length > 0) lines.push(...notes, "");
+  const invalid = invalidity(results);
   const s = summarize(results);
-  if (s) {
+  if (invalid.length > 0) {
+    lines.push(`not compared: the run is invalid (${invalid.join("; ")})`, "");
+    lines.push(`bench: INVALID (${invalid.join("; ")}) ${NO_RATIOS}`);
+  } else if (s) {
     const verdict = (ok: boolean) => (ok ? "meets goal" : "MISSES goal");
     lines.push(
       table([
@@ -193,7 +215,7 @@ export function render(
     );
   } else {
     lines.push(`not measured: ${missing ?? "a path is missing"}`, "");
-    lines.push("bench: p50_added_vs_nginx=n/a throughput_vs_nginx=n/a rss_idle_mb=n/a rss_loaded_mb=n/a");
+    lines.push(`bench: ${NO_RATIOS}`);
   }
   return lines.join("\n");
 }

@@ -162,3 +162,19 @@ test("the destination table must be a JSON list of objects", () => {
     "TRELLIS_PROXY_DESTINATIONS[0].authority",
   ]);
 });
+
+test("opaque ports: Linkerd's default list unless set; a set list (ranges too, or empty) replaces it; bad items named", () => {
+  const defaults = loadConfig(valid()).opaquePorts;
+  assert.equal(defaults.text, DEFAULTS.OPAQUE_PORTS);
+  for (const port of [25, 587, 3306, 4444, 5432, 6379, 9300, 11211]) assert.ok(defaults.has(port), `${port}`);
+  assert.ok(!defaults.has(80));
+
+  const set = loadConfig({ ...valid(), [ENV.OPAQUE_PORTS]: " 7000, 8000-8100 " }).opaquePorts;
+  assert.deepEqual([set.has(7000), set.has(8050), set.has(8101), set.has(3306)], [true, true, false, false]);
+  assert.equal(loadConfig({ ...valid(), [ENV.OPAQUE_PORTS]: "" }).opaquePorts.has(3306), false);
+
+  const problems = problemsOf({ ...valid(), [ENV.OPAQUE_PORTS]: "3306,0,mysql,9000-8000,70000" });
+  assertNamesEach(problems, [ENV.OPAQUE_PORTS]);
+  for (const bad of ['"0"', '"mysql"', '"9000-8000"', '"70000"'])
+    assert.match(problems[0] ?? "", new RegExp(bad));
+});

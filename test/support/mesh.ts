@@ -15,7 +15,7 @@ import { PROXY_NODE_FLAGS } from "../../proxy/node-flags.js";
 import { freePort } from "../lib/identity/helpers.js";
 import { scrape } from "./metrics.js";
 import { type MeshPki, makeMeshPki } from "./pki.js";
-import { bin, type Child, startCommand, startNode } from "./process.js";
+import { bin, type Child, startCommand } from "./process.js";
 
 export { freePort };
 
@@ -40,6 +40,10 @@ export interface ProxyOptions {
   destinations?: unknown[];
   /** Any other variables (they win over the defaults). */
   env?: Record<string, string>;
+  /** A command prefix the proxy runs under, e.g. `ip netns exec <ns> setpriv ...` (its listen addresses then come from `env`). */
+  exec?: string[];
+  /** The proxy's entry point, default the build's (dist/proxy/main.js). */
+  script?: string;
 }
 
 export interface TestMesh {
@@ -60,6 +64,10 @@ export interface TestMesh {
 export interface MeshOptions {
   /** The identity service's --issuance-lifetime (default 24h). */
   issuanceLifetime?: string;
+  /** Where the identity service listens (default 127.0.0.1). */
+  host?: string;
+  /** A command prefix the identity service runs under, e.g. `ip netns exec <ns>`. */
+  exec?: string[];
 }
 
 export async function startMesh(t: TestContext, options: MeshOptions = {}): Promise<TestMesh> {
@@ -75,9 +83,12 @@ export async function startMesh(t: TestContext, options: MeshOptions = {}): Prom
 
   let identity: Child | undefined;
   const startIdentity = async () => {
-    identity = startNode(t, bin("trellis-controller"), [
+    const [command = process.execPath, ...prefix] = [...(options.exec ?? []), process.execPath];
+    identity = startCommand(t, command, [
+      ...prefix,
+      bin("trellis-controller"),
       "identity",
-      `--listen=127.0.0.1:${port}`,
+      `--listen=${options.host ?? "127.0.0.1"}:${port}`,
       "--admin-listen=127.0.0.1:0",
       `--trust-anchors-file=${files.trustAnchors}`,
       `--issuer-certificate-file=${files.issuerCert}`,
@@ -133,10 +144,11 @@ export async function startMesh(t: TestContext, options: MeshOptions = {}): Prom
       await startIdentity();
     },
     async proxy(sa, o = {}) {
+      const [command = process.execPath, ...prefix] = [...(o.exec ?? []), process.execPath];
       const child = startCommand(
         t,
-        process.execPath,
-        [...PROXY_NODE_FLAGS, bin("trellis-proxy")],
+        command,
+        [...prefix, ...PROXY_NODE_FLAGS, o.script ?? bin("trellis-proxy")],
         await proxyEnv(sa, o),
       );
       const ready = await child.ready<ProxyReady>(30_000);

@@ -17,8 +17,32 @@ export interface MeshctlOptions {
   timeoutMs?: number;
 }
 
+/**
+ * At most this many meshctl processes of one test file run at once; the rest wait their turn. Tests
+ * start many with Promise.all, and on a loaded machine a dozen Node processes starting together would
+ * each take long enough to hit their timeout, which should measure one run, not the queue.
+ */
+const MAX_RUNNING = 2;
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function turn<T>(run: () => Promise<T>): Promise<T> {
+  if (running >= MAX_RUNNING) await new Promise<void>((resolve) => waiting.push(resolve));
+  running++;
+  try {
+    return await run();
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
+}
+
 /** Runs meshctl from the repository root and resolves with how it ended, whatever the exit code. */
 export function meshctl(args: string[], options: MeshctlOptions = {}): Promise<Run> {
+  return turn(() => spawnMeshctl(args, options));
+}
+
+function spawnMeshctl(args: string[], options: MeshctlOptions): Promise<Run> {
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,

@@ -1,9 +1,11 @@
 /**
  * The services proxies depend on, and the proxies themselves (`--proxy`). The destination service
- * answers gRPC only to clients holding a mesh certificate, which meshctl has no business minting, so
- * it is judged by what proves it can answer a `Get`: each pod's admin /ready (200 only once its
- * informers have synced and identity has issued its certificate), asked through the API server's pod
- * proxy, and its Service having ready endpoints for proxies to reach.
+ * answers gRPC only to clients holding a mesh certificate, which meshctl has no business minting, and
+ * the API server's pod proxy carries HTTP/1.1 only; so each destination pod is asked, through that pod
+ * proxy, for its admin server's read-only `/endpoints` lookup of `kubernetes.default`, which resolves
+ * the name and reads the same watcher topic a proxy's `Get` reads. Before it: each pod's /ready (200
+ * only once its informers have synced and identity has issued its certificate), and after it, its
+ * Service having ready endpoints for proxies to reach.
  */
 import type { V1ConfigMap, V1EndpointSlice, V1Pod } from "@kubernetes/client-node";
 import { PROXY_CONTAINER } from "../../../lib/proxy-env.js";
@@ -32,12 +34,40 @@ export const trellisDestination: Category = {
       hint: "see the destination pod's log: `kubectl -n <namespace> logs deploy/trellis-destination`",
       retryable: true,
       async run(ctx) {
-        const selector = encodeURIComponent(`${LABEL_COMPONENT}=destination`);
-        const pods = await listItems<V1Pod>(
+        return adminReady(ctx, await destinationPods(ctx), DESTINATION_ADMIN_PORT, "destination");
+      },
+    },
+    {
+      description: "destination service answers a lookup of kubernetes.default",
+      hint: "the destination service does not see the cluster's Services: see its pod's log for informer errors and check its RBAC (`kubectl -n <namespace> logs deploy/trellis-destination`)",
+      retryable: true,
+      async run(ctx) {
+        const config = await getObject<V1ConfigMap>(
           ctx,
-          `/api/v1/namespaces/${ctx.namespace}/pods?labelSelector=${selector}`,
+          objectPath("ConfigMap", ctx.namespace, CONFIG_CONFIGMAP),
         );
-        return adminReady(ctx, pods, DESTINATION_ADMIN_PORT, "destination");
+        const authority = `kubernetes.default.svc.${config?.data?.clusterDomain ?? "cluster.local"}:443`;
+        const faults: string[] = [];
+        const pods = (await destinationPods(ctx)).filter((p) => p.status?.phase === "Running");
+        if (pods.length === 0) return { error: "no destination pod is running" };
+        for (const p of pods) {
+          const r = await ctx.api.getText(
+            `/api/v1/namespaces/${ctx.namespace}/pods/${p.metadata?.name}:${DESTINATION_ADMIN_PORT}/proxy/endpoints?authority=${encodeURIComponent(authority)}`,
+          );
+          if (!r.ok) {
+            faults.push(`${podName(p)}: ${r.reason}`);
+            continue;
+          }
+          let answer: { exists?: boolean };
+          try {
+            answer = JSON.parse(r.body) as { exists?: boolean };
+          } catch {
+            faults.push(`${podName(p)}: the lookup answered something other than JSON`);
+            continue;
+          }
+          if (answer.exists !== true) faults.push(`${podName(p)}: does not know the Service ${authority}`);
+        }
+        return faults.length === 0 ? undefined : { error: bullets("lookups failed:", faults) };
       },
     },
     {
@@ -58,6 +88,11 @@ export const trellisDestination: Category = {
     },
   ],
 };
+
+function destinationPods(ctx: CheckContext): Promise<V1Pod[]> {
+  const selector = encodeURIComponent(`${LABEL_COMPONENT}=destination`);
+  return listItems<V1Pod>(ctx, `/api/v1/namespaces/${ctx.namespace}/pods?labelSelector=${selector}`);
+}
 
 interface MeshedPods {
   meshed: V1Pod[];

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
 import { trellisControlPlane } from "../../../cli/check/categories/control-plane.js";
-import { gauge } from "../../../cli/check/categories/data-plane.js";
+import { gauge, trellisDestination } from "../../../cli/check/categories/data-plane.js";
 import { trellisIdentity } from "../../../cli/check/categories/identity.js";
 import { kubernetesVersion, preKubernetesSetup } from "../../../cli/check/categories/kubernetes.js";
 import { type Category, type CheckContext, type CheckReport, runChecks } from "../../../cli/check/index.js";
@@ -255,4 +255,55 @@ test("gauge reads an unlabelled sample of Prometheus text", () => {
   const text = "# HELP x\nidentity_cert_expiration_timestamp_seconds 1767225600\nother 1\n";
   assert.equal(gauge(text, "identity_cert_expiration_timestamp_seconds"), 1767225600);
   assert.equal(gauge(text, "missing"), undefined);
+});
+
+test("destination: the lookup of kubernetes.default is asked of every running pod, in the cluster domain of trellis-config", async () => {
+  const pod = (name: string): V1Pod => ({
+    metadata: { name, namespace: NS },
+    status: { phase: "Running", conditions: [{ type: "Ready", status: "True" }] },
+  });
+  const objects = {
+    [`/api/v1/namespaces/${NS}/configmaps/trellis-config`]: { data: { clusterDomain: "corp.example" } },
+    [`/api/v1/namespaces/${NS}/pods`]: {
+      items: [pod("trellis-destination-1"), pod("trellis-destination-2")],
+    },
+  };
+  const description = "destination service answers a lookup of kubernetes.default";
+  const asked: string[] = [];
+  const answers: Record<string, RestResult<string>> = {
+    "trellis-destination-1": { ok: true, status: 200, body: '{"exists":true,"endpoints":[]}' },
+    "trellis-destination-2": { ok: true, status: 200, body: '{"exists":false,"endpoints":[]}' },
+  };
+  const ctx = fakeContext(objects, {
+    text: (p) => {
+      if (!p.includes("/proxy/endpoints")) return { ok: true, status: 200, body: "ready\n" };
+      asked.push(p);
+      const name = /pods\/([^:]+):/.exec(p)?.[1] ?? "";
+      return answers[name] ?? { ok: false, status: 404, reason: "no such pod" };
+    },
+  });
+  const failed = (await results(trellisDestination, ctx)).get(description);
+  assert.equal(failed?.result, "error");
+  assert.match(
+    failed?.error ?? "",
+    /trellis-destination-2: does not know the Service kubernetes\.default\.svc\.corp\.example:443/,
+  );
+  assert.doesNotMatch(failed?.error ?? "", /trellis-destination-1/);
+  assert.deepEqual(
+    asked.map((p) => p.replace(/\?.*/, "")),
+    [
+      `/api/v1/namespaces/${NS}/pods/trellis-destination-1:9996/proxy/endpoints`,
+      `/api/v1/namespaces/${NS}/pods/trellis-destination-2:9996/proxy/endpoints`,
+    ],
+  );
+  assert.ok(
+    asked[0]?.endsWith(`?authority=${encodeURIComponent("kubernetes.default.svc.corp.example:443")}`),
+  );
+
+  answers["trellis-destination-2"] = { ok: true, status: 200, body: "<html>proxy error</html>" };
+  const garbage = (await results(trellisDestination, ctx)).get(description);
+  assert.match(garbage?.error ?? "", /trellis-destination-2: the lookup answered something other than JSON/);
+
+  answers["trellis-destination-2"] = { ok: true, status: 200, body: '{"exists":true,"endpoints":[]}' };
+  assert.equal((await results(trellisDestination, ctx)).get(description)?.result, "success");
 });

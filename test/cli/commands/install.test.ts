@@ -2,8 +2,11 @@
 // Golden files pin the output for the fixed identity files in test/fixtures/install/ (made by
 // generate.ts there); every bad input fails with one line naming the input, and prints nothing else.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
-import { parseAllDocuments } from "yaml";
+import { parseAllDocuments, stringify } from "yaml";
 import type { K8sObject } from "../../../cli/install/index.js";
 import { assertGolden } from "../../support/golden.js";
 import { meshctl, type Run } from "../../support/meshctl.js";
@@ -175,10 +178,10 @@ test("every bad input fails with one clear line naming it, the right exit code, 
       /--identity-issuer-certificate-file .*nope\.crt: cannot read it \(no such file\)/,
     ],
     [
-      "an external issuer without anchors",
-      ["install", "--identity-external-issuer"],
-      2,
-      /--identity-external-issuer needs --identity-trust-anchors-file/,
+      "an external issuer with an unreadable kubeconfig",
+      ["install", "--identity-external-issuer", `--kubeconfig=${F}/nope.kubeconfig`],
+      1,
+      /--identity-external-issuer: cannot load the kubeconfig: .*nope\.kubeconfig/,
     ],
     [
       "an external issuer with issuer files",
@@ -281,25 +284,33 @@ test("every bad input fails with one clear line naming it, the right exit code, 
   assert.deepEqual(wrong, []);
 });
 
-test("--identity-external-issuer renders the anchors but no issuer Secret, and the Deployment still mounts it", async () => {
-  const objects = yamlObjects(
-    await ok(["install", "--identity-external-issuer", `--identity-trust-anchors-file=${F}/ca.crt`]),
+test("--identity-external-issuer reads its Secret from the cluster: an API server that does not answer is one line, exit 1", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "trellis-install-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const kubeconfig = join(dir, "kubeconfig");
+  // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+  writeFileSync(
+    kubeconfig,
+    stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:1", "insecure-skip-tls-verify": true } }],
+      users: [{ name: "u", user: { token: "t" } }],
+      contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
+      "current-context": "x",
+    }),
   );
-  assert.deepEqual(
-    objects.filter((o) => o.kind === "Secret").map((o) => o.metadata.name),
-    ["trellis-injector-tls"],
-    "no issuer Secret; the injector's own is there",
-  );
-  const anchors = objects.find((o) => o.metadata.name === "trellis-identity-trust-roots");
+  const run = await meshctl([
+    "install",
+    "--identity-external-issuer",
+    "--namespace=mesh",
+    `--kubeconfig=${kubeconfig}`,
+  ]);
+  assert.equal(run.code, 1, run.stderr);
+  assert.equal(run.stdout, "");
   assert.match(
-    ((anchors?.data ?? {}) as Record<string, string>)["ca-bundle.crt"] ?? "",
-    /^-----BEGIN CERTIFICATE-----/,
-  );
-  const config = objects.find((o) => o.metadata.name === "trellis-config");
-  assert.equal(((config?.data ?? {}) as Record<string, string>).identityExternalIssuer, "true");
-  assert.match(
-    JSON.stringify(objects.find((o) => o.kind === "Deployment")),
-    /"secretName":"trellis-identity-issuer"/,
+    run.stderr,
+    /^meshctl: --identity-external-issuer: cannot read Secret mesh\/trellis-identity-issuer from https:\/\/127\.0\.0\.1:1.*\n$/,
   );
 });
 

@@ -5,8 +5,8 @@ import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { identityPki } from "../../../cli/install/certificates.js";
-import { CertificateAuthority } from "../../../control/identity/ca.js";
+import { type IssuerSecret, identityPki } from "../../../cli/install/certificates.js";
+import { CertificateAuthority, createIssuer, createTrustAnchor } from "../../../control/identity/ca.js";
 import { repoRoot } from "../../support/process.js";
 
 const F = join(repoRoot, "test/fixtures/install");
@@ -48,28 +48,61 @@ test("given files are passed through as they are, each certificate block ending 
   assert.equal(pki.issuer?.keyPem, readFileSync(join(F, "issuer.key"), "utf8"));
 });
 
-test("an external issuer: only the anchors, checked to be CAs valid now", async () => {
-  const pki = await identityPki({
-    trustAnchorsFile: join(F, "ca.crt"),
-    externalIssuer: true,
+test("an external issuer: its Secret validated as identity loads it, the anchors from ca.crt or the file given", async () => {
+  const pem = (name: string) => readFileSync(join(F, name), "utf8");
+  const secret = (over: Partial<IssuerSecret> = {}): IssuerSecret => ({
+    name: "Secret trellis/trellis-identity-issuer",
+    crtPem: pem("issuer.crt"),
+    keyPem: pem("issuer.key"),
+    caPem: pem("ca.crt"),
+    ...over,
+  });
+  const external = (s: IssuerSecret, extra: { trustAnchorsFile?: string; now?: Date } = {}) =>
+    identityPki({
+      externalIssuer: true,
+      trustDomain: "cluster.local",
+      readIssuerSecret: async () => s,
+      ...extra,
+    });
+
+  const fromSecret = await external(secret());
+  assert.equal(fromSecret.issuer, undefined, "the issuer is never rendered");
+  assert.equal(fromSecret.trustAnchorsPem, pem("ca.crt"));
+  const fromFile = await external(secret({ caPem: "garbage" }), { trustAnchorsFile: join(F, "ca.crt") });
+  assert.equal(fromFile.trustAnchorsPem, pem("ca.crt"), "the file wins over ca.crt");
+
+  const other = await createTrustAnchor({ trustDomain: "cluster.local" });
+  const expiredIssuer = await createIssuer(await createTrustAnchor({ trustDomain: "cluster.local" }), {
     trustDomain: "cluster.local",
   });
-  assert.equal(pki.issuer, undefined);
-  await assert.rejects(
-    identityPki({
-      trustAnchorsFile: join(F, "not-ca.crt"),
-      externalIssuer: true,
-      trustDomain: "cluster.local",
-    }),
-    /not-ca\.crt: certificate 1 is not a CA/,
-  );
-  await assert.rejects(
-    identityPki({
-      trustAnchorsFile: join(F, "ca.crt"),
-      externalIssuer: true,
-      trustDomain: "cluster.local",
-      now: new Date("2200-01-01T00:00:00Z"),
-    }),
-    /ca\.crt: certificate 1 is valid from .* not now/,
-  );
+  const faults: [string, () => Promise<unknown>, RegExp][] = [
+    [
+      "no ca.crt and no file",
+      () => external(secret({ caPem: undefined })),
+      /has no ca\.crt: give the anchors .*--identity-trust-anchors-file/,
+    ],
+    [
+      "no tls.key",
+      () => external(secret({ keyPem: undefined })),
+      /Secret trellis\/trellis-identity-issuer has no tls\.key: .*kubernetes\.io\/tls/,
+    ],
+    [
+      "ca.crt not a CA",
+      () => external(secret({ caPem: pem("not-ca.crt") })),
+      /Secret trellis\/trellis-identity-issuer ca\.crt: certificate 1 is not a CA/,
+    ],
+    ["another anchor", () => external(secret({ caPem: other.certPem })), /tls\.crt/],
+    ["key of another certificate", () => external(secret({ keyPem: expiredIssuer.keyPem })), /tls\.key/],
+    [
+      "anchors file not a CA",
+      () => external(secret(), { trustAnchorsFile: join(F, "not-ca.crt") }),
+      /not-ca\.crt: certificate 1 is not a CA/,
+    ],
+    [
+      "expired",
+      () => external(secret(), { now: new Date("2200-01-01T00:00:00Z") }),
+      /ca\.crt: certificate 1 is valid from .* not now/,
+    ],
+  ];
+  for (const [name, run, pattern] of faults) await assert.rejects(run(), pattern, name);
 });

@@ -11,6 +11,7 @@ import {
   IMAGE_APP_DIR,
   IMAGE_BIN_DIR,
   IMAGE_DEFAULT_COMMAND,
+  IMAGE_NATIVE_ADDON,
   IMAGE_REPOSITORY,
   PROXY_UID,
 } from "../../../cli/install/image.js";
@@ -73,13 +74,18 @@ test("each executable's shebang passes node the flags the image description give
   }
 });
 
+/** The image a FROM instruction names, its ARG resolved. */
+function imageOf(from: { args: string }, args: Map<string, string>): string {
+  return from.args.split(/\s+/)[0]?.replace(/^\$\{(\w+)\}$/, (_, name: string) => args.get(name) ?? "") ?? "";
+}
+
 test("the Dockerfile: Node 24 on Debian slim, every executable linked onto PATH, the proxy's user, the proxy by default", () => {
   const { args, all, stage } = finalStage();
-  for (const from of all.filter((i) => i.op === "FROM")) {
-    const image =
-      from.args.split(/\s+/)[0]?.replace(/^\$\{(\w+)\}$/, (_, name: string) => args.get(name) ?? "") ?? "";
-    assert.match(image, /^node:24(\.\d+)*-(bookworm|trixie)-slim$/, `FROM ${from.args}`);
-  }
+  const froms = all.filter((i) => i.op === "FROM");
+  for (const from of froms) assert.match(imageOf(from, args), /^node:24(\.\d+)*-(bookworm|trixie)(-slim)?$/);
+  // Only the build stage (which compiles the native addon) may use the full image.
+  for (const from of froms.filter((f) => !/ AS build$/i.test(f.args)))
+    assert.match(imageOf(from, args), /^node:24(\.\d+)*-(bookworm|trixie)-slim$/, `FROM ${from.args}`);
   const workdir = stage.filter((i) => i.op === "WORKDIR").at(-1)?.args;
   assert.equal(workdir, IMAGE_APP_DIR);
   const copies = stage.filter((i) => i.op === "COPY").map((i) => i.args.split(/\s+/).at(-1));
@@ -96,6 +102,33 @@ test("the Dockerfile: Node 24 on Debian slim, every executable linked onto PATH,
   assert.deepEqual(JSON.parse(stage.filter((i) => i.op === "ENTRYPOINT").at(-1)?.args ?? "null"), [
     IMAGE_DEFAULT_COMMAND,
   ]);
+});
+
+test("the Dockerfile's build stage has a C compiler and fails unless it built the proxy's native addon, which the image keeps in dist/", () => {
+  const { args, all, stage } = finalStage();
+  const start = all.findIndex((i) => i.op === "FROM" && / AS build$/i.test(i.args));
+  const build = all.slice(
+    start,
+    all.findIndex((i, n) => n > start && i.op === "FROM"),
+  );
+  const base = imageOf(all[start] ?? { args: "" }, args);
+  // The full Debian image ships gcc; the slim one does not.
+  assert.match(base, /^node:24(\.\d+)*-(bookworm|trixie)$/, base);
+  const final = imageOf(stage.find((i) => i.op === "FROM") ?? { args: "" }, args);
+  const release = (image: string) => /-(bookworm|trixie)/.exec(image)?.[1];
+  assert.equal(release(base), release(final), "the addon is built on the Debian release it runs on");
+  assert.ok(build.some((i) => i.op === "ENV" && i.args === "TRELLIS_NATIVE_REQUIRED=1"));
+  assert.ok(
+    build.some(
+      (i) =>
+        i.op === "RUN" &&
+        i.args.includes("npm run --silent build") &&
+        i.args.includes(`test -f ${IMAGE_NATIVE_ADDON}`),
+    ),
+    `the build stage checks ${IMAGE_NATIVE_ADDON}`,
+  );
+  assert.ok(IMAGE_NATIVE_ADDON.startsWith("dist/"), "copied into the image with dist/");
+  assert.ok(stage.some((i) => i.op === "COPY" && i.args === "--from=build /src/dist dist"));
 });
 
 test("the Dockerfile's build stage copies every source folder the build compiles", () => {

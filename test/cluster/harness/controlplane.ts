@@ -25,6 +25,9 @@ export const CONTROLLERS = [
   // Deployments (what `meshctl install` creates) become ReplicaSets, then Pods for the node stand-in.
   "deployment-controller",
   "replicaset-controller",
+  // A Job completes once its pod ends Succeeded, which the node stand-in reports (a meshed Job too,
+  // its proxy a native sidecar stopped after the app).
+  "job-controller",
   "clusterrole-aggregation-controller",
 ];
 

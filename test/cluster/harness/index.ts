@@ -29,6 +29,7 @@ export { createCa, type Issued, issueCert } from "../../support/pki.js";
 export { TEST_IMAGE_PREFIX, TRELLIS_IMAGE } from "../node/images.js";
 export type { NodeStandIn } from "../node/standin.js";
 export { SERVICE_ACCOUNT_ISSUER } from "./controlplane.js";
+export { containerStatus, EventLog, hasCondition, waitForPod } from "./pods.js";
 export { waitForObject } from "./wait.js";
 
 export interface ClusterOptions {

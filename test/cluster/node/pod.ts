@@ -1,27 +1,27 @@
 /**
- * One pod on the node stand-in: its network namespace, volumes and containers as processes. Init
- * containers run first, one after another, and must exit 0; then every app container starts. Each
- * container runs as `ip netns exec <ns> sh -c <mounts; cd; switch user; exec argv>`, as root unless its
- * securityContext names a user, so an init container's iptables rules apply for real. Containers that
- * exit are restarted per restartPolicy with a capped backoff. The pod reports every change through
- * `onChange`; the stand-in turns {@link PodRuntime.status} into the Pod's status.
+ * One pod on the node stand-in, run as a kubelet 1.29+ runs it: its network namespace, volumes and
+ * containers as processes. Init containers run in order: a regular one must exit 0 before the next
+ * starts; a sidecar (an init container with `restartPolicy: Always`) is started and the next waits
+ * until it has started (passed its startupProbe, or runs, without one). Then every app container
+ * starts. Sidecars run beside the apps and are restarted whenever they exit; app containers per the
+ * pod's restartPolicy. When the apps are done for good (Never, or OnFailure after exit 0), the sidecars
+ * are stopped in reverse order and the pod ends Succeeded or Failed, its network released. On deletion
+ * the apps get SIGTERM first, then the sidecars in reverse order. Each container runs as `ip netns exec
+ * <ns> sh <script> argv`, the script mounting its volumes and switching user (root unless its
+ * securityContext names one), so an init container's iptables rules apply for real. Every change is
+ * reported through `onChange`; the stand-in turns {@link PodRuntime.status} into the Pod's status.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type {
-  CoreV1Api,
-  V1Container,
-  V1ContainerStatus,
-  V1EnvVar,
-  V1Pod,
-  V1PodStatus,
-  V1Probe,
-} from "@kubernetes/client-node";
+import type { CoreV1Api, V1Container, V1Pod, V1PodStatus } from "@kubernetes/client-node";
 import { type Proc, startProc } from "../harness/procs.js";
+import { type ContainerHost, ContainerRuntime, type Waiting } from "./container.js";
+import { containerEnv, type EnvRefs, expand, resolveEnvRefs } from "./env.js";
 import { argvFor, recipeFor } from "./images.js";
 import type { NodeNetwork, PodNetwork } from "./network.js";
-import { runProbe } from "./probes.js";
-import { fieldValue, prepareVolumes } from "./volumes.js";
+import { prepareVolumes } from "./volumes.js";
+
+export { expand };
 
 /** What the pod runtime needs from its node. */
 export interface PodHost {
@@ -39,53 +39,51 @@ export interface PodHost {
   log(msg: string): void;
 }
 
-interface ContainerState {
-  spec: V1Container;
-  init: boolean;
-  proc?: Proc;
-  restarts: number;
-  startedAt?: string;
-  lastExit?: { code: number; at: string; reason: string; startedAt: string };
-  waiting?: { reason: string; message?: string };
-  /** Whether the readiness probe passed last (true without a probe). */
-  probeOk: boolean;
-  probeTimer?: NodeJS.Timeout;
-}
+/** The longest grace period the stand-in waits before SIGKILL, whatever the pod asks for. */
+const MAX_GRACE_MS = 10_000;
+/** The least a sidecar gets to stop once the pod's grace period is used up (as a kubelet's minimum). */
+const MIN_GRACE_MS = 2_000;
 
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, "Z");
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
-/** `$(VAR)` expansion as the kubelet does it; `$$(VAR)` escapes. */
-export function expand(s: string, env: Record<string, string>): string {
-  return s.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name?: string) =>
-    m === "$$" ? "$" : name !== undefined && name in env ? (env[name] ?? "") : m,
-  );
-}
 
 export class PodRuntime {
   net?: PodNetwork;
   phase: "Pending" | "Running" | "Succeeded" | "Failed" = "Pending";
   readonly startTime = now();
-  private readonly containers: ContainerState[];
+  private readonly containers: ContainerRuntime[];
+  /** Deleting: no more starts or restarts. */
   private stopping = false;
+  /** Deleting or completing: the containers are halted and being stopped. */
+  private ending = false;
   private initialized = false;
+  private podIp?: string;
   private volumes = new Map<string, string>();
-  private readonly envRefs = new Map<
-    string,
-    { fromSources: Record<string, string>; keys: Record<string, string> }
-  >();
+  private envRefs = new Map<string, EnvRefs>();
   private failure?: string;
   private readonly conditionTimes = new Map<string, { ok: boolean; since: string }>();
+  private readonly waiters = new Set<() => void>();
 
   constructor(
     public pod: V1Pod,
     private readonly host: PodHost,
   ) {
+    const containerHost: ContainerHost = {
+      spawn: (spec) => this.spawn(spec),
+      probeTarget: (spec) =>
+        this.net ? { podIp: this.net.ip, netns: this.net.netns, container: spec } : undefined,
+      killGraceMs: (probe) => this.graceMs(probe.terminationGracePeriodSeconds),
+      exited: (c, code) => this.exited(c, code),
+      changed: () => this.changed(),
+      log: (msg) => this.host.log(`${this.key}/${msg}`),
+    };
     this.containers = [
-      ...(pod.spec?.initContainers ?? []).map((spec) => ({ spec, init: true, restarts: 0, probeOk: true })),
-      ...(pod.spec?.containers ?? []).map((spec) => ({ spec, init: false, restarts: 0, probeOk: true })),
+      ...(pod.spec?.initContainers ?? []).map(
+        (spec) =>
+          new ContainerRuntime(spec, spec.restartPolicy === "Always" ? "sidecar" : "init", containerHost),
+      ),
+      ...(pod.spec?.containers ?? []).map((spec) => new ContainerRuntime(spec, "app", containerHost)),
     ];
-    for (const c of this.containers) c.waiting = { reason: "PodInitializing" };
   }
 
   /** Where the pod's logs (`<container>.log`), scripts and volumes live. */
@@ -97,139 +95,144 @@ export class PodRuntime {
     return `${this.pod.metadata?.namespace}/${this.pod.metadata?.name}`;
   }
 
-  /** Sets up the network and volumes, runs the init containers, then starts the app containers. */
+  /** The pod's network namespace while it has one (until it is deleted or has completed). */
+  get netns(): string | undefined {
+    return this.net?.netns;
+  }
+
+  private of(kind: ContainerRuntime["kind"]): ContainerRuntime[] {
+    return this.containers.filter((c) => c.kind === kind);
+  }
+
+  /** Reports a change to the node and wakes what {@link until} waits on. */
+  private changed(): void {
+    this.host.onChange();
+    for (const wake of [...this.waiters]) wake();
+  }
+
+  /** Resolves once `ok()` holds, or the pod is ending. */
+  private until(ok: () => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!this.ending && !ok()) return;
+        this.waiters.delete(check);
+        resolve();
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  /** Sets up the network and volumes, runs the init containers in order, then the app containers. */
   async start(): Promise<void> {
     try {
-      this.net = await this.host.network.addPod();
-      this.host.onChange();
+      const net = await this.host.network.addPod();
+      this.net = net;
+      this.podIp = net.ip;
+      // Deleted while the network was being made: stop() found none to remove.
+      if (this.stopping) return await this.releaseNetwork();
+      this.changed();
       mkdirSync(this.host.podDir, { recursive: true });
-      this.host.writeHosts(this.pod, this.net);
+      this.host.writeHosts(this.pod, net);
       this.volumes = await prepareVolumes(this.host.api, this.pod, this.host.podDir);
-      await this.resolveEnvRefs();
+      this.envRefs = await resolveEnvRefs(
+        this.host.api,
+        this.pod,
+        this.containers.map((c) => c.spec),
+      );
     } catch (err) {
-      this.fail(`pod setup failed: ${(err as Error).message}`);
+      this.failure = `pod setup failed: ${(err as Error).message}`;
+      this.phase = "Failed";
+      this.host.log(`${this.key}: ${this.failure}`);
+      this.changed();
       return;
     }
-    for (const c of this.containers.filter((c) => c.init)) {
-      if (this.stopping) return;
-      const ok = await this.runInit(c);
-      if (!ok) return;
+    for (const c of this.containers.filter((c) => c.kind !== "app")) {
+      if (this.ending || !c.launch()) return;
+      // A sidecar needs to have started; a regular init container to have exited 0 (it is retried
+      // until it does, unless restartPolicy is Never, which fails the pod).
+      await this.until(() => (c.kind === "sidecar" ? c.started : c.ready));
+      if (this.ending) return;
     }
     this.initialized = true;
-    for (const c of this.containers.filter((c) => !c.init)) this.launch(c);
     this.phase = "Running";
-    this.host.onChange();
+    for (const c of this.of("app")) c.launch();
+    this.changed();
   }
 
-  private fail(message: string): void {
-    this.failure = message;
-    this.phase = "Failed";
-    this.host.log(`${this.key}: ${message}`);
-    this.host.onChange();
-  }
-
-  /** Runs an init container to completion, retrying with backoff unless restartPolicy is Never. */
-  private async runInit(c: ContainerState): Promise<boolean> {
-    for (let attempt = 0; ; attempt++) {
-      const proc = this.launch(c);
-      if (!proc) return false;
-      const { code } = await proc.exited;
-      if (this.stopping) return false;
-      if (code === 0) return true;
-      if (this.pod.spec?.restartPolicy === "Never") {
-        this.fail(`init container ${c.spec.name} exited ${code}`);
-        return false;
+  /** A container's run ended: restart it, or see whether the pod is done. */
+  private exited(c: ContainerRuntime, code: number): void {
+    if (this.ending) return;
+    const policy = this.pod.spec?.restartPolicy ?? "Always";
+    if (c.kind === "sidecar") {
+      c.restartLater();
+    } else if (c.kind === "init") {
+      if (code === 0) return;
+      if (policy !== "Never") {
+        c.restartLater();
+        return;
       }
-      c.restarts++;
-      await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** attempt)));
+      // The apps never ran, so the pod ends Failed.
+      this.host.log(`${this.key}: init container ${c.name} exited ${code} under restartPolicy Never`);
+      void this.complete();
+    } else if (policy === "Always" || (policy === "OnFailure" && code !== 0)) {
+      c.restartLater();
+    } else {
+      const done = (a: ContainerRuntime) =>
+        !a.running && a.lastExit !== undefined && (policy === "Never" || a.lastExit.code === 0);
+      if (this.of("app").every(done)) void this.complete();
     }
   }
 
-  private env(c: V1Container): Record<string, string> {
-    const recipe = recipeFor(c.image ?? "", this.host.shimDir);
-    const uid = this.userOf(c).uid;
-    const base: Record<string, string> = {
-      PATH: [...(recipe?.path ?? []), process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin"].join(":"),
-      HOME: uid === 0 ? "/root" : "/",
-      HOSTNAME: this.pod.metadata?.name ?? "",
-      KUBERNETES_SERVICE_HOST: this.host.apiHost,
-      KUBERNETES_SERVICE_PORT: String(this.host.apiPort),
-      KUBERNETES_SERVICE_PORT_HTTPS: String(this.host.apiPort),
-      KUBERNETES_PORT: `tcp://${this.host.apiHost}:${this.host.apiPort}`,
-    };
-    const env = { ...base };
-    // The Pod object may not show the status we patched yet; the runtime knows the addresses.
-    const pod: V1Pod = {
-      ...this.pod,
-      status: {
-        ...this.pod.status,
-        hostIP: this.host.network.addresses.gateway,
-        ...(this.net ? { podIP: this.net.ip, podIPs: [{ ip: this.net.ip }] } : {}),
-      },
-    };
-    const refs = this.envRefs.get(c.name);
-    Object.assign(env, refs?.fromSources);
-    for (const e of c.env ?? ([] as V1EnvVar[])) {
-      if (e.valueFrom?.fieldRef) env[e.name] = fieldValue(pod, e.valueFrom.fieldRef.fieldPath);
-      else if (e.valueFrom) {
-        // configMap/secret keys were read at pod start; resource fields are not supported.
-        const v = refs?.keys[e.name];
-        if (v !== undefined) env[e.name] = v;
-      } else env[e.name] = expand(e.value ?? "", env);
-    }
-    return env;
+  /**
+   * The pod's work is over (its apps are done, or an init container failed under Never): the sidecars
+   * stop in reverse order, then the phase becomes Succeeded when every app container exited 0 (however
+   * the sidecars ended), Failed otherwise, and the network is released as a kubelet removes the sandbox.
+   */
+  private async complete(): Promise<void> {
+    if (this.ending) return;
+    this.ending = true;
+    for (const c of this.containers) c.halt();
+    this.changed();
+    await this.stopInOrder(this.graceMs());
+    if (this.stopping) return;
+    const failed = this.of("app").some((a) => a.lastExit?.code !== 0);
+    this.phase = failed ? "Failed" : "Succeeded";
+    await this.releaseNetwork();
+    this.changed();
   }
 
-  /** Reads the ConfigMap and Secret values that containers' env and envFrom name. */
-  private async resolveEnvRefs(): Promise<void> {
-    const namespace = this.pod.metadata?.namespace ?? "default";
-    const cache = new Map<string, Record<string, string> | undefined>();
-    const read = async (kind: "configMap" | "secret", name: string) => {
-      const key = `${kind}/${name}`;
-      if (!cache.has(key)) {
-        const data =
-          kind === "configMap"
-            ? await this.host.api
-                .readNamespacedConfigMap({ name, namespace })
-                .then((cm) => cm.data ?? {})
-                .catch(() => undefined)
-            : await this.host.api
-                .readNamespacedSecret({ name, namespace })
-                .then((sec) =>
-                  Object.fromEntries(
-                    Object.entries(sec.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
-                  ),
-                )
-                .catch(() => undefined);
-        cache.set(key, data);
-      }
-      return cache.get(key);
-    };
-    for (const { spec: c } of this.containers) {
-      const fromSources: Record<string, string> = {};
-      for (const src of c.envFrom ?? []) {
-        const data = src.configMapRef
-          ? await read("configMap", src.configMapRef.name ?? "")
-          : src.secretRef
-            ? await read("secret", src.secretRef.name ?? "")
-            : undefined;
-        const optional = src.configMapRef?.optional ?? src.secretRef?.optional ?? false;
-        if (!data && !optional) throw new Error(`container ${c.name}: envFrom source not found`);
-        for (const [k, v] of Object.entries(data ?? {})) fromSources[`${src.prefix ?? ""}${k}`] = v;
-      }
-      const keys: Record<string, string> = {};
-      for (const e of c.env ?? []) {
-        const cm = e.valueFrom?.configMapKeyRef;
-        const sec = e.valueFrom?.secretKeyRef;
-        const ref = cm ?? sec;
-        if (!ref) continue;
-        const v = (await read(cm ? "configMap" : "secret", ref.name ?? ""))?.[ref.key];
-        if (v !== undefined) keys[e.name] = v;
-        else if (!ref.optional)
-          throw new Error(`container ${c.name}: env ${e.name}: key ${ref.key} of ${ref.name} not found`);
-      }
-      this.envRefs.set(c.name, { fromSources, keys });
-    }
+  /** App and regular init containers first (together), then the sidecars one by one, last first. */
+  private async stopInOrder(graceMs: number): Promise<void> {
+    const deadline = Date.now() + graceMs;
+    const left = (min: number) => Math.max(min, deadline - Date.now());
+    await Promise.all(this.containers.filter((c) => c.kind !== "sidecar").map((c) => c.stop(left(0))));
+    for (const s of this.of("sidecar").reverse()) await s.stop(left(MIN_GRACE_MS));
+  }
+
+  /** The grace period in ms: the one given, else the pod's terminationGracePeriodSeconds, at most 10 s. */
+  private graceMs(seconds?: number | null): number {
+    const s = seconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30;
+    return Math.min(MAX_GRACE_MS, s * 1000);
+  }
+
+  private async releaseNetwork(): Promise<void> {
+    const net = this.net;
+    this.net = undefined;
+    if (net) await this.host.network.removePod(net);
+  }
+
+  /**
+   * Stops the pod for its deletion: the app containers get SIGTERM first, the sidecars after they
+   * exited, in reverse order (SIGKILL after the grace period, at most 10 s); then the network goes.
+   */
+  async stop(graceSeconds?: number | null): Promise<void> {
+    this.stopping = true;
+    this.ending = true;
+    for (const c of this.containers) c.halt();
+    this.changed();
+    await this.stopInOrder(this.graceMs(graceSeconds));
+    await this.releaseNetwork();
   }
 
   private userOf(c: V1Container): { uid: number; gid: number } {
@@ -239,159 +242,75 @@ export class PodRuntime {
     return { uid, gid };
   }
 
-  /** Starts one container's process; on an image it cannot map, leaves it waiting. */
-  private launch(c: ContainerState): Proc | undefined {
-    if (!this.net || this.stopping) return undefined;
-    const recipe = recipeFor(c.spec.image ?? "", this.host.shimDir);
-    if (!recipe) {
-      c.waiting = { reason: "ImageNotMapped", message: `the test bed has no mapping for ${c.spec.image}` };
-      this.host.log(`${this.key}/${c.spec.name}: ${c.waiting.message}`);
-      this.host.onChange();
-      return undefined;
-    }
-    const env = this.env(c.spec);
-    const argv = argvFor(recipe, c.spec.command, c.spec.args).map((a) => expand(a, env));
-    if (argv.length === 0) {
-      c.waiting = { reason: "CreateContainerError", message: "no command and the image has no entrypoint" };
-      this.host.onChange();
-      return undefined;
-    }
+  /** Starts one process of a container, or says why it cannot. */
+  private spawn(spec: V1Container): Proc | Waiting {
+    const net = this.net;
+    if (!net || this.ending) return { reason: "PodTerminating", message: "the pod is ending" };
+    const recipe = recipeFor(spec.image ?? "", this.host.shimDir);
+    if (!recipe)
+      return { reason: "ImageNotMapped", message: `the test bed has no mapping for ${spec.image}` };
+    const { uid, gid } = this.userOf(spec);
+    // The Pod object may not show the status we patched yet; the runtime knows the addresses.
+    const pod: V1Pod = {
+      ...this.pod,
+      status: {
+        ...this.pod.status,
+        hostIP: this.host.network.addresses.gateway,
+        podIP: net.ip,
+        podIPs: [{ ip: net.ip }],
+      },
+    };
+    const env = containerEnv(spec, {
+      pod,
+      refs: this.envRefs.get(spec.name),
+      path: recipe.path,
+      uid,
+      apiHost: this.host.apiHost,
+      apiPort: this.host.apiPort,
+    });
+    const argv = argvFor(recipe, spec.command, spec.args).map((a) => expand(a, env));
+    if (argv.length === 0)
+      return { reason: "CreateContainerError", message: "no command and the image has no entrypoint" };
     const lines = ["set -e"];
-    for (const m of c.spec.volumeMounts ?? []) {
+    for (const m of spec.volumeMounts ?? []) {
       const source = this.volumes.get(m.name);
       if (!source) continue;
       lines.push(`mkdir -p ${quote(m.mountPath)}`, `mount --bind ${quote(source)} ${quote(m.mountPath)}`);
     }
-    if (c.spec.workingDir) lines.push(`cd ${quote(c.spec.workingDir)}`);
-    const { uid, gid } = this.userOf(c.spec);
+    if (spec.workingDir) lines.push(`cd ${quote(spec.workingDir)}`);
     lines.push(
       uid === 0 && gid === 0
         ? `exec "$@"`
         : // A change of user clears the parent-death signal, so it is set again after it.
           `exec setpriv --reuid=${uid} --regid=${gid} --clear-groups --pdeathsig KILL -- "$@"`,
     );
-    const script = join(this.host.podDir, `${c.spec.name}.sh`);
+    const script = join(this.host.podDir, `${spec.name}.sh`);
     writeFileSync(script, `${lines.join("\n")}\n`, { mode: 0o700 });
-    const proc = startProc(
-      `${this.key}/${c.spec.name}`,
-      "ip",
-      ["netns", "exec", this.net.netns, "sh", script, ...argv],
-      { logPath: join(this.host.podDir, `${c.spec.name}.log`), env },
-    );
-    c.proc = proc;
-    c.startedAt = now();
-    c.waiting = undefined;
-    this.host.onChange();
-    proc.exited.then(({ code, signal }) => this.exited(c, proc, code ?? (signal ? 128 : 1)));
-    if (!c.init && c.spec.readinessProbe) this.probe(c, proc, c.spec.readinessProbe);
-    return proc;
-  }
-
-  /**
-   * Probes readiness while the process runs: first after initialDelaySeconds, then every
-   * periodSeconds, at most 2 s apart so tests need not wait for a kubelet's 10 s default.
-   */
-  private probe(c: ContainerState, proc: Proc, probe: V1Probe): void {
-    c.probeOk = false;
-    let failures = 0;
-    const period = Math.min(probe.periodSeconds ?? 10, 2) * 1000;
-    const tick = async () => {
-      if (c.proc !== proc || !proc.running || this.stopping || !this.net) return;
-      const ok = await runProbe(probe, { podIp: this.net.ip, netns: this.net.netns, container: c.spec });
-      failures = ok ? 0 : failures + 1;
-      const ready = ok || (c.probeOk && failures < (probe.failureThreshold ?? 3));
-      if (ready !== c.probeOk) {
-        c.probeOk = ready;
-        this.host.onChange();
-      }
-      if (c.proc === proc && proc.running && !this.stopping) c.probeTimer = setTimeout(tick, period).unref();
-    };
-    c.probeTimer = setTimeout(tick, (probe.initialDelaySeconds ?? 0) * 1000).unref();
-  }
-
-  private exited(c: ContainerState, proc: Proc, code: number): void {
-    if (c.proc !== proc) return;
-    c.lastExit = {
-      code,
-      at: now(),
-      reason: code === 0 ? "Completed" : "Error",
-      startedAt: c.startedAt ?? now(),
-    };
-    clearTimeout(c.probeTimer);
-    c.proc = undefined;
-    this.host.log(`${this.key}/${c.spec.name} exited ${code}`);
-    if (this.stopping || c.init) {
-      this.host.onChange();
-      return;
-    }
-    const policy = this.pod.spec?.restartPolicy ?? "Always";
-    if (policy === "Always" || (policy === "OnFailure" && code !== 0)) {
-      c.restarts++;
-      c.waiting = { reason: "CrashLoopBackOff" };
-      const delay = Math.min(10_000, 500 * 2 ** Math.min(c.restarts, 5));
-      setTimeout(() => this.launch(c), delay).unref();
-    } else if (this.containers.every((x) => x.init || !x.proc)) {
-      const failed = this.containers.some((x) => !x.init && (x.lastExit?.code ?? 0) !== 0);
-      this.phase = failed ? "Failed" : "Succeeded";
-    }
-    this.host.onChange();
-  }
-
-  /** Stops every container (SIGTERM, SIGKILL after the grace period, at most 10 s) and the network. */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    for (const c of this.containers) clearTimeout(c.probeTimer);
-    const grace = Math.min(10, this.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
-    await Promise.all(this.containers.map((c) => c.proc?.stop(grace)));
-    if (this.net) await this.host.network.removePod(this.net);
-  }
-
-  /** The pod's network namespace, once it exists. */
-  get netns(): string | undefined {
-    return this.net?.netns;
-  }
-
-  private containerStatus(c: ContainerState): V1ContainerStatus {
-    const running = Boolean(c.proc?.running);
-    const last = c.lastExit
-      ? {
-          terminated: {
-            exitCode: c.lastExit.code,
-            reason: c.lastExit.reason,
-            startedAt: new Date(c.lastExit.startedAt),
-            finishedAt: new Date(c.lastExit.at),
-          },
-        }
-      : {};
-    const state = running
-      ? { running: { startedAt: new Date(c.startedAt ?? now()) } }
-      : c.waiting
-        ? { waiting: c.waiting }
-        : last;
-    return {
-      name: c.spec.name,
-      image: c.spec.image ?? "",
-      imageID: "",
-      ready: running && !c.init && c.probeOk,
-      started: running,
-      restartCount: c.restarts,
-      state,
-      ...(c.lastExit && running ? { lastState: last } : {}),
-    };
+    return startProc(`${this.key}/${spec.name}`, "ip", ["netns", "exec", net.netns, "sh", script, ...argv], {
+      logPath: join(this.host.podDir, `${spec.name}.log`),
+      env,
+    });
   }
 
   /** The Pod status this runtime reports (phase, IPs, conditions, container states). */
   status(hostIp: string): V1PodStatus {
-    const apps = this.containers.filter((c) => !c.init);
-    const containersReady = this.phase === "Running" && apps.every((c) => c.proc?.running && c.probeOk);
+    const terminal = this.phase === "Succeeded" || this.phase === "Failed";
+    // Sidecars count toward readiness; regular init containers are done by then.
+    const containersReady =
+      this.phase === "Running" && this.containers.every((c) => c.kind === "init" || c.ready);
     // A condition's lastTransitionTime moves only when its status does.
     const cond = (type: string, ok: boolean) => {
       const prev = this.conditionTimes.get(type);
       const since = prev && prev.ok === ok ? prev.since : now();
       this.conditionTimes.set(type, { ok, since });
-      return { type, status: ok ? "True" : "False", lastTransitionTime: new Date(since) };
+      return {
+        type,
+        status: ok ? "True" : "False",
+        lastTransitionTime: new Date(since),
+        ...(!ok && terminal && type.endsWith("Ready") ? { reason: "PodCompleted" } : {}),
+      };
     };
-    const ip = this.net?.ip;
+    const ip = this.podIp;
     return {
       phase: this.phase,
       hostIP: hostIp,
@@ -405,8 +324,8 @@ export class PodRuntime {
         cond("ContainersReady", containersReady),
         cond("Ready", containersReady),
       ],
-      initContainerStatuses: this.containers.filter((c) => c.init).map((c) => this.containerStatus(c)),
-      containerStatuses: apps.map((c) => this.containerStatus(c)),
+      initContainerStatuses: this.containers.filter((c) => c.kind !== "app").map((c) => c.status()),
+      containerStatuses: this.of("app").map((c) => c.status()),
     };
   }
 }

@@ -1,7 +1,9 @@
 /**
- * Readiness probes, run from the node as a kubelet does: httpGet and tcpSocket connect from the host
- * to the pod's address over the bridge (so an injected pod's iptables see them as a kubelet's), exec
- * runs the command in the pod's network namespace. gRPC probes are not supported and count as passed.
+ * Probes, run from the node as a kubelet does: httpGet and tcpSocket connect from the host to the pod's
+ * address over the bridge (so an injected pod's iptables see them as a kubelet's), exec runs the
+ * command in the pod's network namespace (as root, with this machine's files, not the container's
+ * mounts). gRPC probes are not supported and count as passed. {@link startProbe} runs one probe
+ * periodically and reports streaks; what a streak means (started, ready, restart) is the container's.
  */
 import { execFile } from "node:child_process";
 import { request as httpRequest } from "node:http";
@@ -71,4 +73,48 @@ export function runProbe(probe: V1Probe, target: ProbeTarget): Promise<boolean> 
       resolve(false);
     }
   });
+}
+
+/** One probe running periodically until stopped. */
+export interface ProbeWorker {
+  stop(): void;
+}
+
+/** The longest period here: a probe's periodSeconds (default 10) up to 2 s, so tests stay quick. */
+export const MAX_PROBE_PERIOD_MS = 2000;
+
+/** How often a probe runs on the stand-in: its periodSeconds, at most {@link MAX_PROBE_PERIOD_MS}. */
+export function probePeriodMs(probe: V1Probe): number {
+  return Math.min((probe.periodSeconds ?? 10) * 1000, MAX_PROBE_PERIOD_MS);
+}
+
+/**
+ * Runs `probe` first after initialDelaySeconds, then every {@link probePeriodMs} after the previous
+ * run finished, until stopped. Each result goes to `report` with the length of the streak of equal
+ * results it ends; nothing is reported after `stop()`.
+ */
+export function startProbe(
+  probe: V1Probe,
+  target: ProbeTarget,
+  report: (ok: boolean, streak: number) => void,
+): ProbeWorker {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let last: boolean | undefined;
+  let streak = 0;
+  const tick = async () => {
+    const ok = await runProbe(probe, target);
+    if (stopped) return;
+    streak = ok === last ? streak + 1 : 1;
+    last = ok;
+    report(ok, streak);
+    if (!stopped) timer = setTimeout(tick, probePeriodMs(probe)).unref();
+  };
+  timer = setTimeout(tick, (probe.initialDelaySeconds ?? 0) * 1000).unref();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }

@@ -9,7 +9,6 @@
  */
 import { execFile } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import {
   CoreV1Api,
@@ -24,6 +23,7 @@ import {
   type V1Service,
   Watch,
 } from "@kubernetes/client-node";
+import { ApiForwarder } from "./forwarder.js";
 import { writeTrellisShims } from "./images.js";
 import type { NodeNetwork, PodNetwork } from "./network.js";
 import { PodRuntime } from "./pod.js";
@@ -63,8 +63,8 @@ export class NodeStandIn {
   private readonly serviceProxy: ServiceProxy;
   private readonly pendingStatus = new Map<string, Promise<void>>();
   private readonly dirtyStatus = new Set<string>();
-  private forwarder?: Server;
-  private readonly forwarded = new Set<import("node:net").Socket>();
+  private readonly forwarder: ApiForwarder;
+  private readonly finalizing = new Set<string>();
   private readonly shimDir: string;
   private stopped = false;
   private readonly log: (msg: string) => void;
@@ -77,6 +77,7 @@ export class NodeStandIn {
     this.shimDir = join(opts.dir, "bin");
     this.log = opts.log ?? ((m) => process.stderr.write(`[node] ${m}\n`));
     this.serviceProxy = new ServiceProxy(opts.network.bridge, opts.apiserverPort, this.log);
+    this.forwarder = new ApiForwarder(this.address, opts.apiserverPort);
   }
 
   /** Creates the bridge, the API forwarder and the Node, then starts watching pods and services. */
@@ -84,7 +85,7 @@ export class NodeStandIn {
     mkdirSync(this.opts.dir, { recursive: true });
     writeTrellisShims(this.shimDir);
     await this.opts.network.create();
-    await this.startForwarder();
+    await this.forwarder.start();
     await this.registerNode();
     const watch = new Watch(this.opts.kubeConfig);
     const mine = `spec.nodeName=${this.name}`;
@@ -138,28 +139,6 @@ export class NodeStandIn {
       });
       await inf.start();
     }
-  }
-
-  private async startForwarder(): Promise<void> {
-    const server = createServer((socket) => {
-      const upstream = connect(this.opts.apiserverPort, "127.0.0.1");
-      socket.pipe(upstream).pipe(socket);
-      this.forwarded.add(socket).add(upstream);
-      const close = () => {
-        socket.destroy();
-        upstream.destroy();
-        this.forwarded.delete(socket);
-        this.forwarded.delete(upstream);
-      };
-      socket.on("close", close);
-      socket.on("error", close);
-      upstream.on("error", close);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(443, this.address, () => resolve());
-    });
-    this.forwarder = server;
   }
 
   private async registerNode(): Promise<void> {
@@ -266,14 +245,19 @@ export class NodeStandIn {
     void runtime.start();
   }
 
-  /** Stops the pod's processes and network, then removes the Pod object (grace period 0). */
+  /**
+   * Stops the pod's processes (apps, then sidecars, within the deletion's grace period) and network,
+   * then removes the Pod object (grace period 0).
+   */
   private async finalize(pod: V1Pod, runtime: PodRuntime | undefined): Promise<void> {
     const uid = pod.metadata?.uid ?? "";
     if (runtime) {
-      if ((runtime as PodRuntime & { finalizing?: boolean }).finalizing) return;
-      (runtime as PodRuntime & { finalizing?: boolean }).finalizing = true;
-      await runtime.stop();
+      if (this.finalizing.has(uid)) return;
+      this.finalizing.add(uid);
+      runtime.pod = pod;
+      await runtime.stop(pod.metadata?.deletionGracePeriodSeconds);
       this.pods.delete(uid);
+      this.finalizing.delete(uid);
     }
     const { name, namespace } = pod.metadata ?? {};
     if (!name || !namespace || this.stopped) return;
@@ -292,7 +276,7 @@ export class NodeStandIn {
     const runtime = this.pods.get(uid);
     if (!runtime) return;
     this.pods.delete(uid);
-    await runtime.stop();
+    await runtime.stop(pod.metadata?.deletionGracePeriodSeconds);
   }
 
   /** Patches the pod's status; changes that arrive during a patch are sent in one more patch. */
@@ -406,10 +390,7 @@ export class NodeStandIn {
     await Promise.all([...this.pods.values()].map((r) => r.stop().catch(() => {})));
     this.pods.clear();
     await this.serviceProxy.stop();
-    for (const s of this.forwarded) s.destroy();
-    await new Promise<void>((resolve) =>
-      this.forwarder ? this.forwarder.close(() => resolve()) : resolve(),
-    );
+    await this.forwarder.stop();
     await this.opts.network.destroy();
   }
 }

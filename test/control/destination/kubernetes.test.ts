@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { V1EndpointSlice, V1Pod, V1Service } from "@kubernetes/client-node";
+import { ProtocolHint } from "../../../control/api/gen/trellis/destination/v1/destination.js";
 import { endpointView } from "../../../control/destination/endpoints.js";
 import { translate } from "../../../control/destination/kubernetes.js";
 import { profileView } from "../../../control/destination/profiles.js";
@@ -108,6 +109,55 @@ test("Services, EndpointSlices and Pods become ready endpoints with identity, ow
     "cluster.local",
   );
   assert.equal(pg.opaqueProtocol, true);
+});
+
+test("opaque ports: Linkerd's defaults for a Service without the annotation; the annotation, ranges included, replaces them", () => {
+  const service = (name: string, annotation: string | undefined): V1Service => ({
+    metadata: {
+      name,
+      namespace: "shop",
+      ...(annotation !== undefined && { annotations: { "trellis.dev/opaque-ports": annotation } }),
+    },
+    spec: { clusterIP: `10.96.0.${name.length}`, ports: [80, 3306, 8080].map((port) => ({ port })) },
+  });
+  const { state } = translate(
+    {
+      services: [service("plain", undefined), service("ranged", "8000-8100"), service("bad", "80,nope")],
+      endpointSlices: [
+        {
+          addressType: "IPv4",
+          metadata: { name: "plain-1", namespace: "shop", labels: { "kubernetes.io/service-name": "plain" } },
+          endpoints: [{ addresses: ["10.1.1.1"], conditions: { ready: true } }],
+        },
+      ],
+      pods: [],
+      serviceProfiles: [],
+      trafficSplits: [],
+    },
+    "cluster.local",
+  );
+  const opaque = (name: string, port: number) =>
+    profileView({ kind: "service", namespace: "shop", name, port }, "", state, "cluster.local")
+      .opaqueProtocol;
+  // MySQL's port is opaque by default; the annotation replaces the default list.
+  assert.deepEqual([opaque("plain", 80), opaque("plain", 3306), opaque("plain", 8080)], [false, true, false]);
+  assert.deepEqual(
+    [opaque("ranged", 80), opaque("ranged", 3306), opaque("ranged", 8080)],
+    [false, false, true],
+  );
+  // A malformed annotation is as if absent: the defaults stay.
+  assert.deepEqual([opaque("bad", 80), opaque("bad", 3306)], [false, true]);
+  // An endpoint's own IP: the protocol of the port asked for, announced in its profile and its hint.
+  const byIp = profileView({ kind: "ip", ip: "10.1.1.1", port: 3306 }, "", state, "cluster.local");
+  assert.deepEqual([byIp.fullyQualifiedName, byIp.opaqueProtocol], ["", true]);
+  const hint = [
+    ...endpointView({ kind: "ip", ip: "10.1.1.1", port: 3306 }, state, "cluster.local").addrs.values(),
+  ][0]?.addr.protocolHint;
+  assert.equal(hint, ProtocolHint.PROTOCOL_HINT_OPAQUE);
+  assert.equal(
+    profileView({ kind: "ip", ip: "10.1.1.1", port: 80 }, "", state, "cluster.local").opaqueProtocol,
+    false,
+  );
 });
 
 test("ServiceProfiles and TrafficSplits from the API are validated like files; split weights read as quantities", () => {

@@ -121,11 +121,13 @@ test("without a ServiceProfile: no routes and Linkerd's default budget; an opaqu
     h.dir,
     "web.yaml",
     serviceYaml("web", "shop", ["10.1.0.6"]) +
-      "---\napiVersion: trellis.dev/v1alpha1\nkind: ServiceProfile\nmetadata: {name: web.shop.svc.cluster.local, namespace: shop}\nspec: {opaquePorts: [6379]}\n",
+      "---\napiVersion: trellis.dev/v1alpha1\nkind: ServiceProfile\nmetadata: {name: web.shop.svc.cluster.local, namespace: shop}\nspec: {opaquePorts: [7000]}\n",
   );
   await reloaded;
-  assert.equal((await getProfile(t, h.client, "web.shop:6379").next()).opaqueProtocol, true);
+  assert.equal((await getProfile(t, h.client, "web.shop:7000").next()).opaqueProtocol, true);
   assert.equal((await getProfile(t, h.client, "web.shop:80").next()).opaqueProtocol, false);
+  // A port the Service does not declare: Linkerd's default opaque ports (Redis here) are opaque.
+  assert.equal((await getProfile(t, h.client, "web.shop:6379").next()).opaqueProtocol, true);
   // An unknown Service of the cluster still gets its FQDN and defaults.
   const unknown = await getProfile(t, h.client, "nope.shop:80").next();
   assert.equal(unknown.fullyQualifiedName, "nope.shop.svc.cluster.local");

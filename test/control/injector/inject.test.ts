@@ -360,6 +360,15 @@ test("opaque ports annotate pod templates, Namespaces and Services; uninject kee
     "7000,9000-9010",
   );
   assert.equal(back.items[0].spec.template.spec.initContainers.length, 1, "only the user's init container");
+  const proxy = (items[0]?.spec.template.spec.initContainers ?? []).find(
+    (c: O) => c.name === "trellis-proxy",
+  );
+  const env = Object.fromEntries(((proxy?.env ?? []) as O[]).map((e) => [e.name, e.value]));
+  assert.equal(
+    env[PROXY_ENV.OPAQUE_PORTS],
+    "7000,9000-9010",
+    "the proxy is told the workload's opaque ports",
+  );
 });
 
 test("the proxy accepts the environment inject renders, once the kubelet has filled in the downward API", () => {
@@ -382,4 +391,7 @@ test("the proxy accepts the environment inject renders, once the kubelet has fil
   assert.deepEqual([...config.inboundPorts], [8080, 9000, 9100]);
   assert.equal(config.destinationService?.contextNamespace, "shop");
   assert.deepEqual(config.pod, { namespace: "shop", name: "web-5d8f-abcde", deployment: "web" });
+  // The workload's trellis.dev/opaque-ports replaces the proxy's default list.
+  assert.equal(config.opaquePorts.text, "7000");
+  assert.ok(config.opaquePorts.has(7000) && !config.opaquePorts.has(3306));
 });

@@ -140,7 +140,7 @@ test("names follow DESIGN.md: trellis.dev and SMI groups, the trellis namespace,
   }
   assert.deepEqual(
     manifests.filter((d) => d.object.kind === "ServiceAccount").map((d) => d.object.metadata.name),
-    ["trellis-identity", "trellis-destination"],
+    ["trellis-identity", "trellis-destination", "trellis-injector"],
   );
 });
 
@@ -285,7 +285,7 @@ function grants(name: string): Record<string, string[]> {
   return out;
 }
 
-test("RBAC: identity may only create TokenReviews; destination may only read what its informers watch", () => {
+test("RBAC: identity may only create TokenReviews; destination may only read what its informers watch; the injector reads namespaces, writes Events, and reads ConfigMaps only in its own namespace", () => {
   assert.deepEqual(grants("trellis-trellis-identity"), { "authentication.k8s.io/tokenreviews": ["create"] });
   const read = ["get", "list", "watch"];
   assert.deepEqual(grants("trellis-trellis-destination"), {
@@ -295,6 +295,26 @@ test("RBAC: identity may only create TokenReviews; destination may only read wha
     "trellis.dev/serviceprofiles": read,
     "split.smi-spec.io/trafficsplits": read,
   });
+  assert.deepEqual(grants("trellis-trellis-injector"), {
+    "core/namespaces": read,
+    "core/events": ["create"],
+  });
+  const role = manifests.find(
+    (d) => d.object.kind === "Role" && d.object.metadata.name === "trellis-injector",
+  );
+  assert.equal(role?.object.metadata.namespace, NAMESPACE);
+  assert.deepEqual(role?.object.rules, [{ apiGroups: [""], resources: ["configmaps"], verbs: read }]);
+  const roleBinding = manifests.find((d) => d.object.kind === "RoleBinding")?.object as
+    | (K8sObject & { roleRef: unknown; subjects: unknown })
+    | undefined;
+  assert.deepEqual(roleBinding?.roleRef, {
+    apiGroup: "rbac.authorization.k8s.io",
+    kind: "Role",
+    name: "trellis-injector",
+  });
+  assert.deepEqual(roleBinding?.subjects, [
+    { kind: "ServiceAccount", name: "trellis-injector", namespace: NAMESPACE },
+  ]);
   const bindings = manifests.filter((d) => d.object.kind === "ClusterRoleBinding");
   assert.deepEqual(
     bindings.map((d) => {
@@ -321,6 +341,12 @@ test("RBAC: identity may only create TokenReviews; destination may only read wha
         "ClusterRole",
         "trellis-trellis-destination",
         ["ServiceAccount trellis/trellis-destination"],
+      ],
+      [
+        "trellis-trellis-injector",
+        "ClusterRole",
+        "trellis-trellis-injector",
+        ["ServiceAccount trellis/trellis-injector"],
       ],
     ],
   );

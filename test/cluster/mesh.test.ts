@@ -80,7 +80,7 @@ s.setEncoding("utf8");
 s.on("data", (d) => {
   got += d;
   if (got.includes("ready") && !got.includes("HELLO")) s.write("hello\\n");
-  if (got.includes("HELLO")) { process.stdout.write(got); s.end(); }
+  if (got.includes("HELLO")) { process.stdout.write(got); process.exit(0); }
 });
 s.on("error", (e) => { console.error(e.message); process.exit(1); });
 setTimeout(() => { console.error("timed out with " + JSON.stringify(got)); process.exit(1); }, 20000);
@@ -314,7 +314,10 @@ test("meshed through the webhook: an annotated namespace", async () => {
 test("meshed with meshctl inject --manual; uninject and apply take the proxy away", async () => {
   const ns = "manual";
   await cluster.kubectl(["create", "namespace", ns]);
-  const injected = await meshctlOk(["inject", "--manual", "-"], list(appManifests()));
+  const injected = await meshctlOk(
+    ["inject", "--manual", `--kubeconfig=${cluster.kubeconfigPath}`, "-"],
+    list(appManifests()),
+  );
   await cluster.kubectl(["-n", ns, "apply", "-f", "-"], { input: injected });
   await exercise(ns);
 

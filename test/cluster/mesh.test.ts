@@ -153,7 +153,12 @@ function appManifests(): object[] {
               {
                 name: "once",
                 image: "trellis.test/tools",
-                command: ["curl", "-sf", "--max-time", "20", "http://web/"],
+                // The Job starts with the app, before web may be ready: it tries for a bounded minute.
+                command: [
+                  "sh",
+                  "-c",
+                  "for i in $(seq 1 60); do curl -sf --max-time 5 http://web/ && exit 0; sleep 1; done; exit 1",
+                ],
               },
             ],
           },

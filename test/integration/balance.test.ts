@@ -60,18 +60,17 @@ test("an endpoint failing every request is ejected and the rest of the traffic s
     [ENV.FAILURE_ACCRUAL_MAX_PENALTY_MS]: "600000",
   });
 
+  // Peak EWMA may steer traffic away from the bad endpoint for a while (its latency decays back): count
+  // requests until it has failed 7 times, bounded, rather than assume how many that takes.
   const statuses: number[] = [];
-  for (let i = 0; i < 80; i++) statuses.push((await get(client.outbound, AUTHORITY, `/r${i}`)).status);
+  for (let i = 0; i < 3000 && bad.hits() < 7; i++)
+    statuses.push((await get(client.outbound, AUTHORITY, `/r${i}`)).status);
+  assert.equal(bad.hits(), 7, "the bad endpoint was tried until 7 failures in a row");
+  for (let i = 0; i < 40; i++) statuses.push((await get(client.outbound, AUTHORITY, `/after${i}`)).status);
   const failures = statuses.filter((s) => s !== 200).length;
-  assert.equal(bad.hits(), 7, "the bad endpoint is out after 7 failures in a row, and not probed yet");
+  assert.equal(bad.hits(), 7, "once out, it is not probed within its ten-minute penalty");
   assert.equal(failures, 7);
-  assert.equal(good.hits(), 73);
-  const lastFailure = statuses.lastIndexOf(500);
-  assert.deepEqual(
-    statuses.slice(lastFailure + 1),
-    new Array(80 - lastFailure - 1).fill(200),
-    "once it is out, every request succeeds",
-  );
+  assert.deepEqual(statuses.slice(-40), new Array(40).fill(200), "once it is out, every request succeeds");
 
   const metrics = await client.metrics();
   assert.equal(
@@ -88,7 +87,7 @@ test("an ejected endpoint that heals is probed and gets traffic again", async (t
     [ENV.FAILURE_ACCRUAL_MAX_PENALTY_MS]: "20",
   });
   // Until it has failed 7 times in a row it is still in; count requests, not time.
-  for (let i = 0; i < 400 && bad.hits() < 7; i++) await get(client.outbound, AUTHORITY, `/a${i}`);
+  for (let i = 0; i < 3000 && bad.hits() < 7; i++) await get(client.outbound, AUTHORITY, `/a${i}`);
   assert.ok(bad.hits() >= 7, "the bad endpoint was tried until ejected");
   bad.answer(200);
   const before = bad.hits();

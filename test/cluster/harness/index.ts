@@ -124,6 +124,13 @@ export async function startCluster(t?: TestContext, opts: ClusterOptions = {}): 
     await controlPlane?.stop();
     release();
     if (ownDir && !process.env.TRELLIS_TESTBED_KEEP) rmSync(dir, { recursive: true, force: true });
+    // A watch or timer a client of the test bed left open would keep the test process alive after its
+    // last test, and the tier waiting for it: once stopped, leave within 20 s. Unref'd, the timer keeps
+    // nothing alive by itself.
+    setTimeout(() => {
+      process.stderr.write("test bed stopped, but the process is still busy: exiting\n");
+      process.exit();
+    }, 20_000).unref();
   };
 
   try {

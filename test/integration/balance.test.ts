@@ -60,18 +60,21 @@ test("an endpoint failing every request is ejected and the rest of the traffic s
     [ENV.FAILURE_ACCRUAL_MAX_PENALTY_MS]: "600000",
   });
 
+  // How often the balancer picks the bad endpoint follows the latencies it measures, which a busy
+  // machine skews (a slow answer keeps an endpoint unpicked until its estimate decays): count its
+  // failures rather than the requests it takes to reach them.
   const statuses: number[] = [];
-  for (let i = 0; i < 80; i++) statuses.push((await get(client.outbound, AUTHORITY, `/r${i}`)).status);
+  const deadline = Date.now() + 120_000;
+  while (bad.hits() < 7) {
+    assert.ok(Date.now() < deadline, `the bad endpoint got ${bad.hits()} requests in 120 s, not 7`);
+    statuses.push((await get(client.outbound, AUTHORITY, `/r${statuses.length}`)).status);
+  }
+  for (let i = 0; i < 40; i++) statuses.push((await get(client.outbound, AUTHORITY, `/after${i}`)).status);
   const failures = statuses.filter((s) => s !== 200).length;
   assert.equal(bad.hits(), 7, "the bad endpoint is out after 7 failures in a row, and not probed yet");
   assert.equal(failures, 7);
-  assert.equal(good.hits(), 73);
-  const lastFailure = statuses.lastIndexOf(500);
-  assert.deepEqual(
-    statuses.slice(lastFailure + 1),
-    new Array(80 - lastFailure - 1).fill(200),
-    "once it is out, every request succeeds",
-  );
+  assert.equal(good.hits(), statuses.length - 7);
+  assert.deepEqual(statuses.slice(-40), new Array(40).fill(200), "once it is out, every request succeeds");
 
   const metrics = await client.metrics();
   assert.equal(

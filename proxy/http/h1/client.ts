@@ -35,7 +35,7 @@ export interface Http1PoolOptions {
   maxConnections?: number;
   maxIdle?: number;
   maxHeaderBytes?: number;
-  /** The clock idle connections are timed by, in ms: `Date.now` unless a test drives it. */
+  /** The clock idle connections are timed by, in ms since the epoch: `Date.now` unless a test drives it. */
   now?: () => number;
 }
 

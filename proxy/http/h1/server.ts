@@ -31,7 +31,7 @@ export interface Http1ServerOptions {
   headersTimeoutMs: number;
   /** An idle connection between requests is closed after this. */
   keepAliveTimeoutMs: number;
-  /** The clock both deadlines are measured by, in ms: `Date.now` unless a test drives it. */
+  /** The clock both deadlines are measured by, in ms since the epoch: `Date.now` unless a test drives it. */
   now?: () => number;
   /** `hop` holds the request's hop-by-hop fields (the mesh's own among them). */
   onRequest(down: Downstream, conn: Conn, hop: HopFields): void;

@@ -43,7 +43,7 @@ test("a pooled connection idle past idleTimeoutMs is closed, and one waiting for
   });
   // Idleness is measured on a clock the test moves, not on how fast a loaded machine gets through
   // the steps; the pool's sweeps run as usual.
-  let clock = 0;
+  let clock = Date.now();
   const relay = await startRelay(t, backend.port, { idleTimeoutMs: 100, now: () => clock });
   const slow = await RawClient.connect(t, relay.port);
   await slow.write("GET /slow HTTP/1.1\r\nHost: backend\r\n\r\n");

@@ -187,7 +187,7 @@ test("an idle connection closes after keepAliveTimeoutMs, one waiting for its re
   const backend = await slowBackend(t);
   // The deadline is measured on a clock the test moves: a slow machine cannot make a connection look
   // idle between its accept and its request.
-  let clock = 0;
+  let clock = Date.now();
   const relay = await startRelay(t, backend.port, { keepAliveTimeoutMs: 300, now: () => clock });
   const busy = await RawClient.connect(t, relay.port);
   await busy.write("GET /slow HTTP/1.1\r\nHost: backend\r\n\r\n");

@@ -2,13 +2,14 @@
 // traffic splits edited while traffic flows, and the control plane stopped under load. The service
 // serves gRPC over TLS with a certificate from the real identity service, which proxies verify.
 import assert from "node:assert/strict";
-import { mkdir, rename, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { join } from "node:path";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { mintLocalToken } from "../../control/local/tokens.js";
 import { firstAnswer, meshCredentials } from "../support/destination.js";
+import { put, serviceYaml } from "../support/local-destination.js";
 import { freePort, get, NAMESPACE, startMesh, type TestMesh, type TestProxy } from "../support/mesh.js";
 import { makeMeshPki } from "../support/pki.js";
 import { bin, type Child, startNode } from "../support/process.js";
@@ -32,32 +33,6 @@ async function pod(
     inboundPorts: [port],
     env: { TRELLIS_PROXY_INBOUND_LISTEN_ADDR: `${ip}:0`, TRELLIS_PROXY_INBOUND_APP_HOST: ip },
   });
-}
-
-const inboundPortOf = (p: TestProxy) => Number(p.inbound.slice(p.inbound.lastIndexOf(":") + 1));
-
-/** Writes a file the way an editor or a ConfigMap update does: a new file renamed into place. */
-async function put(path: string, content: string): Promise<void> {
-  await writeFile(`${path}.tmp`, content);
-  await rename(`${path}.tmp`, path);
-}
-
-function service(name: string, appPort: number, endpoints: { ip: string; proxy: TestProxy }[]): string {
-  return `${JSON.stringify({
-    apiVersion: "local.trellis.dev/v1",
-    kind: "Service",
-    metadata: { name, namespace: NAMESPACE },
-    spec: {
-      ports: [{ name: "http", port: 80, targetPort: appPort }],
-      endpoints: endpoints.map((e) => ({
-        address: e.ip,
-        pod: `${name}-${e.ip}`,
-        deployment: name,
-        serviceAccount: "server",
-        inboundPort: inboundPortOf(e.proxy),
-      })),
-    },
-  })}\n`;
 }
 
 /** Writes a ServiceAccount token of the local mesh for `namespace/serviceAccount`; returns its path. */
@@ -141,9 +116,9 @@ test("endpoints and traffic splits edited while traffic flows; the control plane
   const dir = join(mesh.dir, "mesh");
   await mkdir(dir);
   const webFile = join(dir, "web.yaml");
-  await put(webFile, service("web", appPort, [{ ip: "127.0.0.1", proxy: a }]));
-  await put(join(dir, "web-a.yaml"), service("web-a", appPort, [{ ip: "127.0.0.1", proxy: a }]));
-  await put(join(dir, "web-b.yaml"), service("web-b", appPort, [{ ip: "127.0.0.2", proxy: b }]));
+  await put(webFile, serviceYaml("web", appPort, [{ ip: "127.0.0.1", proxy: a }]));
+  await put(join(dir, "web-a.yaml"), serviceYaml("web-a", appPort, [{ ip: "127.0.0.1", proxy: a }]));
+  await put(join(dir, "web-b.yaml"), serviceYaml("web-b", appPort, [{ ip: "127.0.0.2", proxy: b }]));
   const destinationPort = await freePort();
   let destination = await startDestination(t, mesh, dir, destinationPort);
   assert.equal(destination.identity, `spiffe://${mesh.pki.trustDomain}/ns/trellis/sa/trellis-destination`);
@@ -163,7 +138,7 @@ test("endpoints and traffic splits edited while traffic flows; the control plane
   // b joins, then a leaves: traffic follows, no request fails.
   await put(
     webFile,
-    service("web", appPort, [
+    serviceYaml("web", appPort, [
       { ip: "127.0.0.1", proxy: a },
       { ip: "127.0.0.2", proxy: b },
     ]),
@@ -172,7 +147,7 @@ test("endpoints and traffic splits edited while traffic flows; the control plane
   for (let i = 0; i < 200 && !seen.has("b"); i++)
     seen.add((await get(client.outbound, web, `/join-${i}`)).body);
   assert.ok(seen.has("b"), "the new endpoint gets traffic");
-  await put(webFile, service("web", appPort, [{ ip: "127.0.0.2", proxy: b }]));
+  await put(webFile, serviceYaml("web", appPort, [{ ip: "127.0.0.2", proxy: b }]));
   await settlesOn(client, web, "b");
 
   // A 90/10 TrafficSplit, then edited to 0/100 without a restart.
@@ -223,7 +198,7 @@ test("the service and its clients verify each other: the wrong identity, plainte
   const a = await pod(t, mesh, "127.0.0.1", appPort, "a");
   const dir = join(mesh.dir, "mesh");
   await mkdir(dir);
-  await put(join(dir, "web.yaml"), service("web", appPort, [{ ip: "127.0.0.1", proxy: a }]));
+  await put(join(dir, "web.yaml"), serviceYaml("web", appPort, [{ ip: "127.0.0.1", proxy: a }]));
   const destination = await startDestination(t, mesh, dir);
 
   // A proxy told to expect another identity refuses the service: no endpoints, a clear reason.

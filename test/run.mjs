@@ -37,8 +37,10 @@ step("lint", biome, ["check", "."]);
 step("structure", tsx, ["test/structure/check.ts"]);
 const built = step("build", "npm", ["run", "--silent", "build"]);
 
-// The cluster tier needs a real control plane and runs on its own (test/cluster).
-const files = findTests(join(root, "test"), ["test/cluster"]);
+// The cluster tier needs a real control plane and the soak a whole run of minutes: each runs on its own
+// (test/cluster, test/soak). node:test applies --test-timeout to each file as a whole, not only to
+// each test in it.
+const files = findTests(join(root, "test"), ["test/cluster", "test/soak"]);
 if (files.length === 0) failures.push("no test files found under test/");
 else if (built) {
   step(`tests (${files.length} files)`, process.execPath, [
@@ -47,8 +49,18 @@ else if (built) {
     "--test",
     "--test-reporter=spec",
     "--test-concurrency=2",
-    "--test-timeout=180000",
+    "--test-timeout=300000",
     ...files,
+  ]);
+  // The CI version of the soak run (3 minutes unless SOAK_MINUTES says otherwise), plus its start and drain.
+  const soakMinutes = Number(process.env.SOAK_MINUTES ?? 3);
+  step(`soak (${soakMinutes} min)`, process.execPath, [
+    "--import",
+    "tsx",
+    "--test",
+    "--test-reporter=spec",
+    `--test-timeout=${(soakMinutes * 60 + 240) * 1000}`,
+    ...findTests(join(root, "test/soak"), []),
   ]);
 }
 

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { row, soak, summary, tableHeader } from "./soak.js";
 
 const minutes = Number(process.env.SOAK_MINUTES ?? 3);
-// The run itself plus the mesh's start and the requests' drain, beyond `npm test`'s 3-minute default.
+// The run itself plus the mesh's start and the requests' drain (npm test runs this file on its own, with this bound).
 
 test(`a ${minutes}-minute soak with endpoint churn and renewals: no failure, no RSS or fd growth`, {
   timeout: (minutes * 60 + 240) * 1000,

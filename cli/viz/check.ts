@@ -9,6 +9,7 @@
 import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
 import { bullets, getObject, isPodReady, listItems, objectPath, podName } from "../check/api.js";
 import type { Category, CheckContext, Finding } from "../check/index.js";
+import { LABEL_COMPONENT } from "../install/index.js";
 import { podRef } from "../pods.js";
 import { scrapeablePods, vizPrometheus } from "./cluster.js";
 import {
@@ -138,10 +139,22 @@ export const vizDataPlaneCategory: Category = {
       hint: TARGETS_HINT,
       retryable: true,
       async run(ctx) {
+        const running = (await listItems<V1Pod>(ctx, "/api/v1/pods"))
+          .filter((p) => p.metadata?.labels?.[LABEL_COMPONENT] !== undefined && p.status?.phase === "Running")
+          .map(podRef);
         const targets = await up(ctx, CONTROLLER_JOB);
-        const down = targets.filter((s) => s.value !== 1).map((s) => `${s.labels.namespace}/${s.labels.pod}`);
-        if (down.length > 0) return { error: bullets(`targets down (job ${CONTROLLER_JOB}):`, down) };
-        return targets.length > 0
+        const ref = (s: { labels: Record<string, string> }) => `${s.labels.namespace}/${s.labels.pod}`;
+        const upPods = new Set(targets.filter((s) => s.value === 1).map(ref));
+        const faults = [
+          ...targets.filter((s) => s.value !== 1).map((s) => `${ref(s)}: its target is down`),
+          // A pod Prometheus has not discovered or scraped yet: retried under --wait.
+          ...running
+            .filter((p) => !upPods.has(p) && !targets.some((s) => ref(s) === p))
+            .map((p) => `${p}: not a target yet`),
+        ];
+        if (faults.length > 0)
+          return { error: bullets(`control plane not scraped (job ${CONTROLLER_JOB}):`, faults) };
+        return targets.length > 0 || running.length > 0
           ? undefined
           : { warning: "no control-plane pod is scraped: is Trellis installed?" };
       },

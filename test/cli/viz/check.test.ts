@@ -84,6 +84,15 @@ function healthy(): World {
       meshedPod("shop", "web-1"),
       meshedPod("shop", "books-1"),
       {
+        metadata: {
+          namespace: "trellis",
+          name: "trellis-destination-1",
+          labels: { "trellis.dev/control-plane-component": "destination" },
+        },
+        spec: { containers: [{ name: "destination" }] },
+        status: { phase: "Running", podIP: "198.18.0.3" },
+      },
+      {
         metadata: { namespace: "shop", name: "plain" },
         spec: { containers: [{ name: "app" }] },
         status: { phase: "Running" },
@@ -161,6 +170,26 @@ test("a meshed pod Prometheus does not scrape, or finds down, fails the proxies 
   assert.match(
     check?.hint ?? "",
     /kubectl get --raw \/api\/v1\/namespaces\/trellis-viz\/services\/http:prometheus:9090\/proxy\/api\/v1\/targets/,
+  );
+});
+
+test("a running control-plane pod Prometheus has not scraped yet fails the control-plane line, so --wait retries it", async () => {
+  const world = healthy();
+  world.up["trellis-controller"] = [];
+  const report = await runChecks(VIZ_CATEGORIES, context(world));
+  const check = report.categories[1]?.checks[1];
+  assert.equal(check?.result, "error");
+  assert.equal(
+    check?.error,
+    "control plane not scraped (job trellis-controller):\n  * trellis/trellis-destination-1: not a target yet",
+  );
+  world.up["trellis-controller"] = [
+    { labels: { namespace: "trellis", pod: "trellis-destination-1" }, value: 0 },
+  ];
+  const down = await runChecks(VIZ_CATEGORIES, context(world));
+  assert.equal(
+    down.categories[1]?.checks[1]?.error,
+    "control plane not scraped (job trellis-controller):\n  * trellis/trellis-destination-1: its target is down",
   );
 });
 

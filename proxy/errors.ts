@@ -53,13 +53,28 @@ const entries: Record<ProxyErrorCode, CatalogueEntry> = PROXY_ERRORS;
 /** `CODE: summary: reason`, for log lines. */
 export const { describe } = catalogue(PROXY_ERRORS);
 
+/** Failures that leave a request unsent: no connection to the endpoint was made. */
+const UNSENT: ReadonlySet<ProxyErrorCode> = new Set([
+  "TRELLIS_E_PROXY_CONNECT",
+  "TRELLIS_E_PROXY_CONNECT_TIMEOUT",
+  "TRELLIS_E_PROXY_PEER_IDENTITY",
+]);
+
 export class ProxyError extends Error {
+  /**
+   * The request never reached an app: no connection was made, the peer refused the stream, or the
+   * peer's app refused the connection. It may be sent to another endpoint (outbound/balance.ts).
+   */
+  readonly unprocessed: boolean;
+
   constructor(
     readonly code: ProxyErrorCode,
     detail?: string,
+    opts: { unprocessed?: boolean } = {},
   ) {
     super(detail ? `${entries[code].summary}: ${detail}` : entries[code].summary);
     this.name = "ProxyError";
+    this.unprocessed = opts.unprocessed ?? UNSENT.has(code);
   }
   /** The HTTP status the request is answered with (502 for codes that never answer one). */
   get status(): number {

@@ -92,8 +92,9 @@ function requestOn(
   const failBeforeHead = (detail: string) => {
     if (answered) return;
     answered = true;
-    if (refused && stream.rstCode === NGHTTP2_REFUSED_STREAM) refused();
-    else cb(new ProxyError("TRELLIS_E_PROXY_UPSTREAM_RESET", `${target}: ${detail}`));
+    const unprocessed = stream.rstCode === NGHTTP2_REFUSED_STREAM;
+    if (refused && unprocessed) refused();
+    else cb(new ProxyError("TRELLIS_E_PROXY_UPSTREAM_RESET", `${target}: ${detail}`, { unprocessed }));
   };
   stream.on("error", (err) => failBeforeHead(err.message));
   stream.once("close", () => failBeforeHead(`stream closed (code ${stream.rstCode})`));

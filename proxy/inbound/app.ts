@@ -29,17 +29,20 @@ export class App {
     this.h2 = new SessionPool((key) => connectPlain(key, connectTimeoutMs));
   }
 
-  /** Sends an HTTP/1.1 request to the app's `port` and the response back to the peer. */
-  forwardHttp1(down: Downstream, port: number, rec: RequestRecorder): void {
+  /**
+   * Sends an HTTP/1.1 request to the app's `port` and the response back to the peer. `refuse`, where
+   * the peer's protocol can say so, tells the peer the app never saw the request (see {@link refusing}).
+   */
+  forwardHttp1(down: Downstream, port: number, rec: RequestRecorder, refuse?: () => void): void {
     const pool = this.pool(port);
-    exchange(down, appErrors(pool.upstream(), pool.options.target), rec);
+    exchange(refusing(down, refuse), appErrors(pool.upstream(), pool.options.target), rec);
   }
 
-  /** Sends an HTTP/2 request to the app's `port` and the response back to the peer. */
-  forwardHttp2(down: Downstream, port: number, rec: RequestRecorder): void {
+  /** Sends an HTTP/2 request to the app's `port` and the response back to the peer; `refuse` as above. */
+  forwardHttp2(down: Downstream, port: number, rec: RequestRecorder, refuse?: () => void): void {
     const target = formatHostPort(this.host, port);
     const upstream = http2Upstream(this.h2.source(target), `app ${target}`, noHeaders);
-    exchange(down, appErrors(upstream, target), rec);
+    exchange(refusing(down, refuse), appErrors(upstream, target), rec);
   }
 
   /** A TCP connection to the app's `port`, for an opaque stream. */
@@ -78,4 +81,20 @@ function appErrors(upstream: Upstream, target: string): Upstream {
         cb(new ProxyError("TRELLIS_E_PROXY_APP_UNREACHABLE", target));
       } else cb(err, res);
     });
+}
+
+/**
+ * A request the app never saw, because it refused the connection (it is stopping, or not yet
+ * listening), is refused to the peer rather than answered with 502: a mux stream's RESET REFUSED or
+ * HTTP/2's REFUSED_STREAM, which lets the peer's proxy send it to another endpoint. Counted here as
+ * the failure it was.
+ */
+function refusing(down: Downstream, refuse: (() => void) | undefined): Downstream {
+  if (!refuse) return down;
+  return {
+    req: down.req,
+    respond: (res, done) => down.respond(res, done),
+    fail: (err) => (err.code === "TRELLIS_E_PROXY_APP_UNREACHABLE" ? refuse() : down.fail(err)),
+    onAbort: (cb) => down.onAbort(cb),
+  };
 }

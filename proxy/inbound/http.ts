@@ -19,11 +19,12 @@ import { idleSessionDeadline, settingsDeadline } from "../http/sessions.js";
 import type { ProxyMetrics, StackLabels } from "../metrics/index.js";
 import { spiffeIdOf } from "../tls/index.js";
 import type { Connections } from "../transport/connections.js";
-import { MuxConnection } from "../transport/mux/index.js";
+import { MuxConnection, MuxStream } from "../transport/mux/index.js";
 import { readInto } from "../transport/reads.js";
 import type { App } from "./app.js";
 import { appPort, type PortPolicy } from "./ports.js";
 
+const { NGHTTP2_REFUSED_STREAM } = http2.constants;
 const log = logger("inbound");
 
 /**
@@ -77,7 +78,11 @@ export class InboundHttp {
         refuse(down, rec, port);
         return;
       }
-      app.forwardHttp2(down, port, rec);
+      app.forwardHttp2(down, port, rec, () => {
+        // Closing with a code makes the stream emit the code as an error: it is the one we chose.
+        stream.on("error", () => {});
+        stream.close(NGHTTP2_REFUSED_STREAM);
+      });
     });
     this.h2.on("sessionError", (err) => log.debug({ err: err.message }, "peer session error"));
 
@@ -93,7 +98,7 @@ export class InboundHttp {
           refuse(down, rec, port);
           return;
         }
-        app.forwardHttp1(down, port, rec);
+        app.forwardHttp1(down, port, rec, socket instanceof MuxStream ? () => socket.refuse() : undefined);
       },
       // Upgrades between proxies travel as opaque streams, never inside a pooled connection.
     });

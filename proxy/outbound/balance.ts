@@ -7,11 +7,14 @@
 import type { Release } from "../balance/index.js";
 import type { DestinationResolver } from "../discovery/destinations.js";
 import { ProxyError } from "../errors.js";
-import { type Downstream, exchange, refuse, withTimeout } from "../http/exchange.js";
+import { type Downstream, exchange, refuse, type Upstream, withTimeout } from "../http/exchange.js";
 import { classify, type ProxyMetrics, type RequestRecorder } from "../metrics/index.js";
 import { type CompiledRoute, withRoute } from "../profiles/index.js";
 import type { Connect } from "./connect.js";
 import type { Endpoints, Target } from "./endpoint.js";
+
+/** How many more endpoints a request that reached no app is sent to (see `Balance.elsewhere`). */
+const MAX_REPICKS = 2;
 
 export class Balance {
   constructor(
@@ -33,13 +36,63 @@ export class Balance {
       this.refuse(down, target, route, routeRec);
       return;
     }
-    const rec = withRoute(balanced(this.metrics.request(target.labels), target.release), routeRec, route);
-    const upstream = this.connect.upstream(down, target);
+    let current = target;
+    const rec = withRoute(
+      balanced(this.metrics.request(target.labels), () => current.release),
+      routeRec,
+      route,
+    );
+    const upstream = this.elsewhere(down, authority, target, (next) => {
+      current = next;
+    });
     exchange(
       down,
       route?.timeoutMs ? withTimeout(upstream, route.timeoutMs, `route ${route.name}`) : upstream,
       rec,
     );
+  }
+
+  /**
+   * Sends to `first`, and again to a newly picked endpoint (at most {@link MAX_REPICKS} times) when the
+   * request never reached an app: no connection was made, the peer refused the stream, or the peer's
+   * app refused the connection (a pod shutting down). This is not a retry: no app saw the request, so
+   * it needs neither a retryable route nor budget; but only a request without a body is sent again,
+   * since the first attempt may have read some of it. `moved` hears each new endpoint.
+   */
+  private elsewhere(
+    down: Downstream,
+    authority: string,
+    first: Target,
+    moved: (t: Target) => void,
+  ): Upstream {
+    const once = this.connect.upstream(down, first);
+    // An endpoint no balancer picked (no destination) has nowhere else to go.
+    if (!first.release || down.req.body) return once;
+    return (req, cb) => {
+      let cancelled = false;
+      let left = MAX_REPICKS;
+      let cancel: () => void;
+      const attempt = (target: Target, upstream: Upstream) => {
+        cancel = upstream(req, (err, res) => {
+          if (err?.unprocessed && left > 0 && !cancelled) {
+            const next = this.target(authority);
+            if (!(next instanceof ProxyError)) {
+              left--;
+              target.release?.({ ok: false });
+              moved(next);
+              attempt(next, this.connect.upstream(down, next));
+              return;
+            }
+          }
+          cb(err, res);
+        });
+      };
+      attempt(first, once);
+      return () => {
+        cancelled = true;
+        cancel();
+      };
+    };
   }
 
   /** Where the next attempt at `authority` goes: an endpoint its destination's balancer picked. */
@@ -65,9 +118,12 @@ export class Balance {
   }
 }
 
-/** The request's recorder, also telling the balancer the latency to first byte and the outcome. */
-function balanced(rec: RequestRecorder, release: Release | undefined): RequestRecorder {
-  if (!release) return rec;
+/**
+ * The request's recorder, also telling the balancer of the endpoint that answered (`release()` at the
+ * end) the latency to first byte and the outcome.
+ */
+function balanced(rec: RequestRecorder, releaseOf: () => Release | undefined): RequestRecorder {
+  if (!releaseOf()) return rec;
   const start = performance.now();
   let rttMs: number | undefined;
   return {
@@ -77,7 +133,7 @@ function balanced(rec: RequestRecorder, release: Release | undefined): RequestRe
     },
     end(outcome) {
       rec.end(outcome);
-      release({ ok: classify(outcome) === "success", rttMs });
+      releaseOf()?.({ ok: classify(outcome) === "success", rttMs });
     },
   };
 }

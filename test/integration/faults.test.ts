@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import http from "node:http";
+import http2 from "node:http2";
 import net from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -17,6 +18,7 @@ import {
   timeoutProfileYaml,
 } from "../support/local-destination.js";
 import { freePort, get, NAMESPACE, startMesh, type TestMesh, type TestProxy } from "../support/mesh.js";
+import { sum } from "../support/metrics.js";
 
 type Cleanup = { after(fn: () => unknown): void };
 
@@ -36,13 +38,29 @@ const ACCRUAL = {
  */
 const PER_BAD_ENDPOINT = MAX_FAILURES + WORKERS - 1;
 
-type Behaviour = "healthy" | "black-hole" | "reset" | "slow";
+/** `closed`: nothing listens on the app port, as when a pod's app has stopped before its proxy. */
+type Behaviour = "healthy" | "h2c" | "black-hole" | "reset" | "slow" | "closed";
 
 /** An app on `ip:port` that behaves as told, behind its own proxy listening on the same address. */
 async function pod(t: Cleanup, mesh: TestMesh, ip: string, port: number, behaviour: Behaviour) {
   const sockets = new Set<net.Socket>();
-  let server: net.Server;
-  if (behaviour === "healthy" || behaviour === "slow") {
+  let server: net.Server | undefined;
+  if (behaviour === "closed") server = undefined;
+  else if (behaviour === "h2c") {
+    const app = http2.createServer((req, res) => {
+      req.resume();
+      res.end("ok");
+    });
+    const sessions = new Set<http2.ServerHttp2Session>();
+    app.on("session", (session) => {
+      sessions.add(session);
+      session.once("close", () => sessions.delete(session));
+    });
+    t.after(() => {
+      for (const session of sessions) session.destroy();
+    });
+    server = app;
+  } else if (behaviour === "healthy" || behaviour === "slow") {
     const app = http.createServer((req, res) => {
       req.resume();
       // Far beyond the route's timeout: the answer comes after the proxy gave up on it.
@@ -62,11 +80,14 @@ async function pod(t: Cleanup, mesh: TestMesh, ip: string, port: number, behavio
       }
     });
   }
-  await new Promise<void>((resolve) => server.listen(port, ip, resolve));
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    server.close();
-  });
+  if (server) {
+    const listening = server;
+    await new Promise<void>((resolve) => listening.listen(port, ip, resolve));
+    t.after(() => {
+      for (const s of sockets) s.destroy();
+      listening.close();
+    });
+  }
   const proxy = await mesh.proxy("server", {
     inboundPorts: [port],
     env: { TRELLIS_PROXY_INBOUND_LISTEN_ADDR: `${ip}:0`, TRELLIS_PROXY_INBOUND_APP_HOST: ip },
@@ -199,4 +220,109 @@ test("a peer proxy killed with SIGKILL under load: a bounded number of requests 
   );
   assert.equal(a.proxy.child.running, true);
   t.diagnostic(`${failedAfterKill} failed after the kill; ${describe(tally)}`);
+});
+
+/** A POST with a small body through the client proxy: its status, or 0 when the request failed. */
+function post(outbound: string, authority: string, path: string): Promise<number> {
+  const i = outbound.lastIndexOf(":");
+  return new Promise((resolve) => {
+    const req = http.request(
+      {
+        host: outbound.slice(0, i),
+        port: Number(outbound.slice(i + 1)),
+        method: "POST",
+        path,
+        headers: { host: authority },
+        timeout: 60_000,
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on("error", () => resolve(0));
+    req.on("timeout", () => req.destroy());
+    req.end("order=1");
+  });
+}
+
+test("an endpoint whose app stopped listening and one whose proxy is gone cost no request without a body: it goes to another endpoint", async (t) => {
+  const mesh = await startMesh(t);
+  const port = await freePort();
+  const healthy = await pod(t, mesh, "127.0.0.1", port, "healthy");
+  const stopping = await pod(t, mesh, "127.0.0.2", port, "closed");
+  const gone = await pod(t, mesh, "127.0.0.3", port, "healthy");
+  gone.proxy.child.process.kill("SIGKILL");
+  await gone.proxy.child.exited;
+  const store = join(mesh.dir, "store");
+  await mkdir(store);
+  await put(join(store, "web.yaml"), serviceYaml("web", port, [healthy, stopping, gone]));
+  const destination = await startLocalDestination(t, mesh, store);
+  const authority = `web.${NAMESPACE}.svc.cluster.local`;
+
+  // The two bad endpoints are still listed, as during a rollout before the EndpointSlices change.
+  const client = await discoveringClient(mesh, destination, ACCRUAL);
+  const gets = await load(client, authority, 300, () => false);
+  assert.equal(gets.ok, 300, describe(gets));
+  // The stopping pod's proxy was asked and refused the requests its app could not take.
+  const refused = sum(await stopping.proxy.metrics(), "response_total", {
+    direction: "inbound",
+    classification: "failure",
+  });
+  assert.ok(refused >= 1, "no request reached the endpoint whose app stopped listening");
+
+  // A request with a body is not sent again (its body may be read already): it gets the 502.
+  const fresh = await discoveringClient(mesh, destination, ACCRUAL);
+  const statuses: number[] = [];
+  for (let n = 0; n < 60; n++) statuses.push(await post(fresh.outbound, authority, `/p${n}`));
+  const failed = statuses.filter((s) => s !== 200);
+  assert.ok(failed.length >= 1, `no POST met a bad endpoint: ${statuses.join(",")}`);
+  assert.ok(
+    failed.every((s) => s === 502),
+    `failures other than 502: ${failed.join(",")}`,
+  );
+  assert.ok(failed.length <= 2 * PER_BAD_ENDPOINT, `${failed.length} POSTs failed`);
+  t.diagnostic(
+    `${describe(gets)}; ${refused} refused by the stopping pod; POSTs failed: ${failed.length}/60`,
+  );
+});
+
+test("over HTTP/2 too: a stopping pod's proxy refuses the stream, and the request goes to another endpoint", async (t) => {
+  const mesh = await startMesh(t);
+  const port = await freePort();
+  const healthy = await pod(t, mesh, "127.0.0.1", port, "h2c");
+  const stopping = await pod(t, mesh, "127.0.0.2", port, "closed");
+  const store = join(mesh.dir, "store");
+  await mkdir(store);
+  await put(join(store, "web.yaml"), serviceYaml("web", port, [healthy, stopping]));
+  const destination = await startLocalDestination(t, mesh, store);
+  const client = await discoveringClient(mesh, destination, ACCRUAL);
+  const authority = `web.${NAMESPACE}.svc.cluster.local:${port}`;
+  const session = http2.connect(`http://${client.outbound}`);
+  t.after(() => session.destroy());
+  const statuses: number[] = [];
+  for (let n = 0; n < 100; n++) {
+    statuses.push(
+      await new Promise<number>((resolve) => {
+        const req = session.request({ ":path": `/h${n}`, ":authority": authority });
+        let status = 0;
+        req.on("response", (h) => {
+          status = Number(h[":status"]);
+        });
+        req.on("error", () => resolve(0));
+        req.on("close", () => resolve(status));
+        req.resume();
+      }),
+    );
+  }
+  assert.deepEqual(
+    statuses.filter((s) => s !== 200),
+    [],
+  );
+  const refused = sum(await stopping.proxy.metrics(), "response_total", {
+    direction: "inbound",
+    classification: "failure",
+  });
+  assert.ok(refused >= 1, "no request reached the endpoint whose app stopped listening");
+  t.diagnostic(`100 HTTP/2 requests, all 200; ${refused} refused by the stopping pod`);
 });

@@ -206,7 +206,8 @@ export class ClientExchange {
       const target = this.conn.target;
       // Only a reused connection that fails before any answer may be retried by the pool, or a mux
       // stream the peer refused outright (it was going away): neither can have been processed.
-      const retryable = this.reused || (err as { refused?: unknown } | undefined)?.refused === true;
+      const refused = (err as { refused?: unknown } | undefined)?.refused === true;
+      const retryable = this.reused || refused;
       if (!this.conn.connected)
         this.cb(connectError(err ?? new Error("connection closed"), target), undefined, retryable);
       else
@@ -214,6 +215,7 @@ export class ClientExchange {
           new ProxyError(
             "TRELLIS_E_PROXY_UPSTREAM_RESET",
             `${target}: ${err?.message ?? "the connection closed before the response"}`,
+            { unprocessed: refused },
           ),
           undefined,
           retryable,

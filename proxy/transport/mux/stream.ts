@@ -172,6 +172,16 @@ export class MuxStream extends EventEmitter implements CallbackReads {
     return this;
   }
 
+  /**
+   * Abandons a stream whose request its app never saw (the app refused the connection): RESET REFUSED
+   * tells the peer it may send the request again, to another endpoint.
+   */
+  refuse(): void {
+    if (this.destroyed) return;
+    this.conn.reset(this.id, RESET_CODE.REFUSED);
+    this.closeNow();
+  }
+
   private closeNow(err?: Error): void {
     this.turn(false);
     this.destroyed = true;

@@ -17,6 +17,7 @@ import { type Run, meshctl as run } from "../support/meshctl.js";
 import { sum } from "../support/metrics.js";
 import { type Cluster, startCluster } from "./harness/index.js";
 import { waitForObject } from "./harness/wait.js";
+import { installTrellis } from "./mesh.js";
 
 let cluster: Cluster;
 
@@ -36,15 +37,7 @@ async function meshctlOk(args: string[], stdin?: string): Promise<string> {
 
 before(async () => {
   cluster = await startCluster();
-  await cluster.kubectl(["apply", "-f", "-"], { input: await meshctlOk(["install", "--crds"]) });
-  await cluster.kubectl([
-    "wait",
-    "--for=condition=Established",
-    "--timeout=60s",
-    "customresourcedefinition/serviceprofiles.trellis.dev",
-    "customresourcedefinition/trafficsplits.split.smi-spec.io",
-  ]);
-  await cluster.kubectl(["apply", "-f", "-"], { input: await meshctlOk(["install"]) });
+  await installTrellis(cluster);
   await meshctlOk(["check", "--wait=4m"]);
 });
 after(() => cluster?.stop());

@@ -6,50 +6,22 @@
  * is read, not inferred from timing.
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { CoreV1Api, type V1Container } from "@kubernetes/client-node";
-import {
-  type Cluster,
-  containerStatus,
-  EventLog,
-  hasCondition,
-  startCluster,
-  TEST_IMAGE_PREFIX,
-  waitForPod,
-} from "../harness/index.js";
+import { test } from "node:test";
+import { containerStatus, hasCondition, TEST_IMAGE_PREFIX, waitForPod } from "../harness/index.js";
+import { nodeTestBed, sh } from "./fixture.js";
 
-let cluster: Cluster;
-let core: CoreV1Api;
-const logs: EventLog[] = [];
-
-before(async () => {
-  cluster = await startCluster();
-  core = cluster.kubeConfig.makeApiClient(CoreV1Api);
-});
-after(async () => {
-  await cluster?.stop();
-  await Promise.all(logs.map((l) => l.remove()));
-});
-
-async function eventLog(name: string): Promise<EventLog> {
-  const log = await EventLog.create(name);
-  logs.push(log);
-  return log;
-}
-
-function sh(name: string, script: string, extra: Partial<V1Container> = {}): V1Container {
-  return { name, image: `${TEST_IMAGE_PREFIX}tools`, command: ["sh", "-c", script], ...extra };
-}
+const bed = nodeTestBed();
+const { eventLog } = bed;
 
 /** An exec probe running `script`, once a second. */
 const execProbe = (script: string) => ({ exec: { command: ["sh", "-c", script] }, periodSeconds: 1 });
 
 test("readiness and liveness probes run only once the startup probe passed", async () => {
   const ns = "startup";
-  await cluster.createNamespace(ns);
+  await bed.cluster.createNamespace(ns);
   const log = await eventLog(ns);
   const startup = `if [ -f ${log.flag("up")} ]; then ${log.append("startup-ok")}; else ${log.append("startup-fail")}; exit 1; fi`;
-  await core.createNamespacedPod({
+  await bed.core.createNamespacedPod({
     namespace: ns,
     body: {
       metadata: { name: "web" },
@@ -65,7 +37,7 @@ test("readiness and liveness probes run only once the startup probe passed", asy
       },
     },
   });
-  const kc = cluster.kubeConfig;
+  const kc = bed.cluster.kubeConfig;
   await log.until("two failed startup probes", (l) => l.filter((x) => x === "startup-fail").length >= 2);
   const starting = await waitForPod(kc, ns, "web", "running", (p) =>
     Boolean(containerStatus(p, "app")?.state?.running),
@@ -97,7 +69,7 @@ test("readiness and liveness probes run only once the startup probe passed", asy
 
 test("a failing liveness probe kills the container, SIGTERM then SIGKILL after the grace period, and it restarts", async () => {
   const ns = "liveness";
-  await cluster.createNamespace(ns);
+  await bed.cluster.createNamespace(ns);
   const log = await eventLog(ns);
   const [ran, healthy] = [log.flag("ran"), log.flag("healthy")];
   // The first run is unhealthy and ignores SIGTERM; the second is healthy.
@@ -108,7 +80,7 @@ test("a failing liveness probe kills the container, SIGTERM then SIGKILL after t
     `trap '${log.append("term")}' TERM`,
     "while true; do sleep 1 & wait; done",
   ].join("; ");
-  await core.createNamespacedPod({
+  await bed.core.createNamespacedPod({
     namespace: ns,
     body: {
       metadata: { name: "web" },
@@ -129,7 +101,7 @@ test("a failing liveness probe kills the container, SIGTERM then SIGKILL after t
     },
   });
   const pod = await waitForPod(
-    cluster.kubeConfig,
+    bed.cluster.kubeConfig,
     ns,
     "web",
     "restarted once and Ready",
@@ -145,8 +117,8 @@ test("a failing liveness probe kills the container, SIGTERM then SIGKILL after t
 
 test("a startup probe failing past its threshold kills the container; under restartPolicy Never the pod fails", async () => {
   const ns = "nostart";
-  await cluster.createNamespace(ns);
-  await core.createNamespacedPod({
+  await bed.cluster.createNamespace(ns);
+  await bed.core.createNamespacedPod({
     namespace: ns,
     body: {
       metadata: { name: "web" },
@@ -162,7 +134,13 @@ test("a startup probe failing past its threshold kills the container; under rest
       },
     },
   });
-  const pod = await waitForPod(cluster.kubeConfig, ns, "web", "Failed", (p) => p.status?.phase === "Failed");
+  const pod = await waitForPod(
+    bed.cluster.kubeConfig,
+    ns,
+    "web",
+    "Failed",
+    (p) => p.status?.phase === "Failed",
+  );
   const app = containerStatus(pod, "app");
   assert.equal(app?.restartCount, 0);
   // Killed by SIGTERM, and not restarted.
@@ -173,8 +151,8 @@ test("a startup probe failing past its threshold kills the container; under rest
 
 test("httpGet and tcpSocket startup probes that pass let the app become Ready", async () => {
   const ns = "httpget";
-  await cluster.createNamespace(ns);
-  await core.createNamespacedPod({
+  await bed.cluster.createNamespace(ns);
+  await bed.core.createNamespacedPod({
     namespace: ns,
     body: {
       metadata: { name: "web" },
@@ -205,7 +183,7 @@ test("httpGet and tcpSocket startup probes that pass let the app become Ready", 
       },
     },
   });
-  const pod = await waitForPod(cluster.kubeConfig, ns, "web", "Ready", (p) => hasCondition(p, "Ready"));
+  const pod = await waitForPod(bed.cluster.kubeConfig, ns, "web", "Ready", (p) => hasCondition(p, "Ready"));
   for (const name of ["server", "app"]) {
     const c = containerStatus(pod, name);
     assert.equal(c?.started, true, name);

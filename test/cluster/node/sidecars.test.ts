@@ -5,42 +5,13 @@
  * an {@link EventLog} on this machine, so the order of what ran is read, not inferred from timing.
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { BatchV1Api, CoreV1Api, type V1Container, type V1Job, type V1Pod } from "@kubernetes/client-node";
-import {
-  type Cluster,
-  containerStatus,
-  EventLog,
-  hasCondition,
-  startCluster,
-  TEST_IMAGE_PREFIX,
-  waitForObject,
-  waitForPod,
-} from "../harness/index.js";
+import { test } from "node:test";
+import { BatchV1Api, type V1Container, type V1Job, type V1Pod } from "@kubernetes/client-node";
+import { containerStatus, type EventLog, hasCondition, waitForObject, waitForPod } from "../harness/index.js";
+import { nodeTestBed, sh } from "./fixture.js";
 
-let cluster: Cluster;
-let core: CoreV1Api;
-const logs: EventLog[] = [];
-
-before(async () => {
-  cluster = await startCluster();
-  core = cluster.kubeConfig.makeApiClient(CoreV1Api);
-});
-after(async () => {
-  await cluster?.stop();
-  await Promise.all(logs.map((l) => l.remove()));
-});
-
-async function eventLog(name: string): Promise<EventLog> {
-  const log = await EventLog.create(name);
-  logs.push(log);
-  return log;
-}
-
-/** A container of the tools image running `script` with sh. */
-function sh(name: string, script: string, extra: Partial<V1Container> = {}): V1Container {
-  return { name, image: `${TEST_IMAGE_PREFIX}tools`, command: ["sh", "-c", script], ...extra };
-}
+const bed = nodeTestBed();
+const { eventLog } = bed;
 
 /** Appends `<name>` when it starts, and on SIGTERM `<name>-term`, then `<name>-exit` as it exits 0. */
 function untilTerm(log: EventLog, name: string, afterStart = ""): string {
@@ -66,9 +37,9 @@ function loggingSidecar(log: EventLog, name: string): V1Container {
 
 test("init containers start in order, and what follows a sidecar waits until its startup probe passed", async () => {
   const ns = "order";
-  await cluster.createNamespace(ns);
+  await bed.cluster.createNamespace(ns);
   const log = await eventLog(ns);
-  await core.createNamespacedPod({
+  await bed.core.createNamespacedPod({
     namespace: ns,
     body: {
       metadata: { name: "web" },
@@ -87,7 +58,7 @@ test("init containers start in order, and what follows a sidecar waits until its
       },
     },
   });
-  const kc = cluster.kubeConfig;
+  const kc = bed.cluster.kubeConfig;
   const waiting = await waitForPod(
     kc,
     ns,
@@ -136,10 +107,10 @@ test("init containers start in order, and what follows a sidecar waits until its
 
 test("a sidecar that exits is restarted beside the app, which keeps running", async () => {
   const ns = "restart";
-  await cluster.createNamespace(ns);
+  await bed.cluster.createNamespace(ns);
   const log = await eventLog(ns);
   const crash = log.flag("crash");
-  await core.createNamespacedPod({
+  await bed.core.createNamespacedPod({
     namespace: ns,
     body: {
       metadata: { name: "web" },
@@ -157,7 +128,7 @@ test("a sidecar that exits is restarted beside the app, which keeps running", as
       },
     },
   });
-  const kc = cluster.kubeConfig;
+  const kc = bed.cluster.kubeConfig;
   const first = await waitForPod(kc, ns, "web", "Ready", (p) => hasCondition(p, "Ready"));
   await log.until("the app ran", (l) => l.includes("app"));
   await log.raise("crash");
@@ -187,9 +158,9 @@ test("a sidecar that exits is restarted beside the app, which keeps running", as
 
 test("a sidecar whose startup probe never passes is restarted, and the app never starts", async () => {
   const ns = "nostart";
-  await cluster.createNamespace(ns);
+  await bed.cluster.createNamespace(ns);
   const log = await eventLog(ns);
-  await core.createNamespacedPod({
+  await bed.core.createNamespacedPod({
     namespace: ns,
     body: {
       metadata: { name: "web" },
@@ -207,7 +178,7 @@ test("a sidecar whose startup probe never passes is restarted, and the app never
     },
   });
   const pod = await waitForPod(
-    cluster.kubeConfig,
+    bed.cluster.kubeConfig,
     ns,
     "web",
     "the sidecar restarted twice",
@@ -227,9 +198,9 @@ test("a sidecar whose startup probe never passes is restarted, and the app never
 
 /** The one pod of Job `name` once the Job has condition `type`. */
 async function jobEnded(ns: string, name: string, type: "Complete" | "Failed"): Promise<V1Pod> {
-  const batch = cluster.kubeConfig.makeApiClient(BatchV1Api);
+  const batch = bed.cluster.kubeConfig.makeApiClient(BatchV1Api);
   await waitForObject<V1Job>(
-    cluster.kubeConfig,
+    bed.cluster.kubeConfig,
     `job ${ns}/${name} ${type}`,
     {
       path: `/apis/batch/v1/namespaces/${ns}/jobs`,
@@ -238,7 +209,7 @@ async function jobEnded(ns: string, name: string, type: "Complete" | "Failed"): 
     },
     (j) => Boolean(j.status?.conditions?.some((c) => c.type === type && c.status === "True")),
   );
-  const pods = await core.listNamespacedPod({
+  const pods = await bed.core.listNamespacedPod({
     namespace: ns,
     labelSelector: `batch.kubernetes.io/job-name=${name}`,
   });
@@ -248,8 +219,8 @@ async function jobEnded(ns: string, name: string, type: "Complete" | "Failed"): 
 
 test("a Job with a sidecar ends once its app exits: Complete on 0, Failed on 1, the sidecar stopped after the app", async () => {
   const ns = "jobs";
-  await cluster.createNamespace(ns);
-  const batch = cluster.kubeConfig.makeApiClient(BatchV1Api);
+  await bed.cluster.createNamespace(ns);
+  const batch = bed.cluster.kubeConfig.makeApiClient(BatchV1Api);
   const run = async (name: string, code: number) => {
     const log = await eventLog(`${ns}-${name}`);
     await batch.createNamespacedJob({
@@ -298,9 +269,9 @@ test("a Job with a sidecar ends once its app exits: Complete on 0, Failed on 1, 
 
 test("deleting a pod stops its app containers first, then its sidecars in reverse order", async () => {
   const ns = "deletion";
-  await cluster.createNamespace(ns);
+  await bed.cluster.createNamespace(ns);
   const log = await eventLog(ns);
-  await core.createNamespacedPod({
+  await bed.core.createNamespacedPod({
     namespace: ns,
     body: {
       metadata: { name: "web" },
@@ -311,10 +282,10 @@ test("deleting a pod stops its app containers first, then its sidecars in revers
       },
     },
   });
-  await waitForPod(cluster.kubeConfig, ns, "web", "Ready", (p) => hasCondition(p, "Ready"));
+  await waitForPod(bed.cluster.kubeConfig, ns, "web", "Ready", (p) => hasCondition(p, "Ready"));
   await log.until("every container ran", (l) => l.length === 3);
-  await core.deleteNamespacedPod({ name: "web", namespace: ns });
-  await cluster.kubectl(["wait", "--for=delete", "pod/web", "-n", ns, "--timeout=60s"]);
+  await bed.core.deleteNamespacedPod({ name: "web", namespace: ns });
+  await bed.cluster.kubectl(["wait", "--for=delete", "pod/web", "-n", ns, "--timeout=60s"]);
   assert.deepEqual(await log.lines(), [
     "first",
     "second",

@@ -6,7 +6,7 @@
  * sequences run from a fixed seed (HOSTILE_SEED replays another), printed with any failure.
  */
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import fc from "fast-check";
 import type { UpstreamResponse } from "../../../../proxy/http/exchange.js";
 import { Http1Pool } from "../../../../proxy/http/h1/client.js";
@@ -404,4 +404,77 @@ test("a response reset in the middle of its body through the HTTP/1.1 pool: that
   const second = await within("the second response", get("/second"));
   assert.equal(second.status, 200);
   assert.equal(await within("the second body", second.body), "ok");
+});
+
+/**
+ * Requests the hostile server reads, through an HTTP/1.1 pool over the mux client; `answer` is
+ * what the server does with the n-th request's stream (1-based), by hand.
+ */
+async function poolOverHostileServer(
+  t: TestContext,
+  answer: (conn: RawConnection, stream: number, n: number) => void,
+) {
+  let requests = 0;
+  const server = await rawServer(t, (conn, f) => {
+    if (f.type === FRAME.DATA && f.payload.includes("\r\n\r\n")) answer(conn, f.stream, ++requests);
+  });
+  const { client } = muxClient(t, server.port);
+  const pool = new Http1Pool({
+    connect: (onread) => {
+      const stream = client.open();
+      stream.readInto(onread);
+      return stream;
+    },
+    readyEvent: MUX_READY,
+    target: "the hostile server",
+    connectTimeoutMs: 5000,
+    idleTimeoutMs: 60_000,
+  });
+  t.after(() => pool.close());
+  const send = (method: string) =>
+    new Promise<{ status: number } | Error>((resolve) =>
+      pool.upstream()(
+        { method, authority: "x", path: "/", headers: {}, body: undefined, http1: true },
+        (err, r) => resolve(err ?? { status: (r as UpstreamResponse).status }),
+      ),
+    );
+  return { send, requests: () => requests };
+}
+
+test("a stream the server answered on is not refused, whatever its RESET says: the request is not sent again", async (t) => {
+  const { send, requests } = await poolOverHostileServer(t, (conn, stream, n) => {
+    if (n === 1)
+      conn.send(
+        frame(FRAME.DATA, 0, stream, Buffer.from("HTTP/1.1 200 OK\r\n")),
+        frame(FRAME.RESET, 0, stream, u32(RESET_CODE.REFUSED)),
+      );
+    else conn.send(frame(FRAME.DATA, 0, stream, Buffer.from("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")));
+  });
+  const got = await within("the answer", send("POST"));
+  assert.ok(got instanceof Error, `the request was sent again and answered ${JSON.stringify(got)}`);
+  assert.match(got.message, /refused the stream after sending on it: a reset/);
+  assert.equal(requests(), 1, "the server read the request once");
+});
+
+test("a stream the server answered on is not refused by a GOAWAY that names a lower id: the request is not sent again", async (t) => {
+  const { send, requests } = await poolOverHostileServer(t, (conn, stream, n) => {
+    if (n === 1)
+      conn.send(
+        frame(FRAME.DATA, 0, stream, Buffer.from("HTTP/1.1 200 OK\r\n")),
+        frame(FRAME.GOAWAY, 0, 0, u32(0)),
+      );
+    else conn.send(frame(FRAME.DATA, 0, stream, Buffer.from("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")));
+  });
+  const got = await within("the answer", send("POST"));
+  assert.ok(got instanceof Error, `the request was sent again and answered ${JSON.stringify(got)}`);
+  assert.equal(requests(), 1, "the server read the request once");
+});
+
+test("a stream refused before the server sent anything on it is still sent again", async (t) => {
+  const { send, requests } = await poolOverHostileServer(t, (conn, stream, n) => {
+    if (n === 1) conn.send(frame(FRAME.RESET, 0, stream, u32(RESET_CODE.REFUSED)));
+    else conn.send(frame(FRAME.DATA, 0, stream, Buffer.from("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")));
+  });
+  assert.deepEqual(await within("the answer", send("GET")), { status: 200 });
+  assert.equal(requests(), 2);
 });

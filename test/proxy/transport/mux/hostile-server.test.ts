@@ -478,3 +478,18 @@ test("a stream refused before the server sent anything on it is still sent again
   assert.deepEqual(await within("the answer", send("GET")), { status: 200 });
   assert.equal(requests(), 2);
 });
+
+test("a reused stream reset after part of a response head came is not sent again", async (t) => {
+  const { send, requests } = await poolOverHostileServer(t, (conn, stream, n) => {
+    if (n === 2)
+      conn.send(
+        frame(FRAME.DATA, 0, stream, Buffer.from("HTTP/1.1 200 OK\r\n")),
+        frame(FRAME.RESET, 0, stream, u32(RESET_CODE.CANCEL)),
+      );
+    else conn.send(frame(FRAME.DATA, 0, stream, Buffer.from("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")));
+  });
+  assert.deepEqual(await within("the first answer", send("POST")), { status: 200 });
+  const got = await within("the second answer", send("POST"));
+  assert.ok(got instanceof Error, `the request was sent again and answered ${JSON.stringify(got)}`);
+  assert.equal(requests(), 2, "the server read each request once");
+});

@@ -54,11 +54,15 @@ export function timeoutProfileYaml(service: string, timeout: string): string {
   })}\n`;
 }
 
-/** The destination service on the store in `dir`, as trellis/trellis-destination, once ready. */
+/**
+ * The destination service on the store in `dir`, as trellis/trellis-destination, once ready; on
+ * `listen` (default any free loopback port: a test that restarts it passes the same address again).
+ */
 export async function startLocalDestination(
   t: Cleanup,
   mesh: TestMesh,
   dir: string,
+  listen = "127.0.0.1:0",
 ): Promise<{ child: Child; listen: string; identity: string }> {
   await mkdir(dir, { recursive: true });
   const token = join(mesh.dir, "trellis-trellis-destination.token");
@@ -77,7 +81,7 @@ export async function startLocalDestination(
     "destination",
     "--source=local",
     `--local-dir=${dir}`,
-    "--listen=127.0.0.1:0",
+    `--listen=${listen}`,
     "--admin-listen=127.0.0.1:0",
     `--identity-svc-addr=${mesh.identityService.listen}`,
     `--identity-svc-name=${mesh.identityService.identity}`,

@@ -54,6 +54,10 @@ export interface TestMesh {
   identityService: { listen: string; identity: string; admin: string };
   /** Stops the identity service and starts it again on the same port. */
   restartIdentity(): Promise<void>;
+  /** Stops the identity service (SIGTERM, then SIGKILL past its grace). */
+  stopIdentity(): Promise<void>;
+  /** Starts the identity service again on the same port, once stopped; resolves once it is ready. */
+  startIdentity(): Promise<void>;
   identityOf(serviceAccount: string): string;
   /** Starts a proxy for the service account and waits until it is ready. */
   proxy(serviceAccount: string, options?: ProxyOptions): Promise<TestProxy>;
@@ -141,6 +145,12 @@ export async function startMesh(t: TestContext, options: MeshOptions = {}): Prom
     proxyEnv,
     async restartIdentity() {
       await identity?.stop();
+      await startIdentity();
+    },
+    async stopIdentity() {
+      await identity?.stop();
+    },
+    async startIdentity() {
       await startIdentity();
     },
     async proxy(sa, o = {}) {

@@ -85,6 +85,8 @@ export class ClientExchange {
   /** The response's trailers, once its body has ended. */
   trailers: Headers | undefined;
   private readonly reused: boolean;
+  /** Bytes of the response arrived, even if not yet a whole head. */
+  private heard = false;
 
   constructor(
     private readonly conn: ClientExchangeConn,
@@ -157,6 +159,11 @@ export class ClientExchange {
     return bodiless ? SKIP_BODY : 0;
   }
 
+  /** Bytes for this exchange's response arrived, before the parser reads them. */
+  heardFrom(): void {
+    this.heard = true;
+  }
+
   /** Hands the parsed response head on, with the whole body when it is already here. */
   deliver(res: UpstreamResponse): void {
     const early = this.early ?? [];
@@ -204,10 +211,11 @@ export class ClientExchange {
     if (!this.answered) {
       this.answered = true;
       const target = this.conn.target;
-      // Only a reused connection that fails before any answer may be retried by the pool, or a mux
-      // stream the peer refused outright (it was going away): neither can have been processed.
+      // Only a reused connection that fails before any byte of an answer may be retried by the pool,
+      // or a mux stream the peer refused outright (it was going away): neither can have been
+      // processed. An endpoint that began answering read the request, whatever happened next.
       const refused = (err as { refused?: unknown } | undefined)?.refused === true;
-      const retryable = this.reused || refused;
+      const retryable = !this.heard && (this.reused || refused);
       if (!this.conn.connected)
         this.cb(connectError(err ?? new Error("connection closed"), target), undefined, retryable);
       else
@@ -215,7 +223,7 @@ export class ClientExchange {
           new ProxyError(
             "TRELLIS_E_PROXY_UPSTREAM_RESET",
             `${target}: ${err?.message ?? "the connection closed before the response"}`,
-            { unprocessed: refused },
+            { unprocessed: refused && !this.heard },
           ),
           undefined,
           retryable,

@@ -4,7 +4,7 @@
  * piece and its body streamed with backpressure; the response is parsed with llhttp and handed on
  * as an UpstreamResponse whose body is read straight off the connection. A request without a body
  * that finds its reused connection closed by the endpoint (it went idle on their side) before any
- * answer is sent once more on a fresh connection: it cannot have been processed.
+ * byte of an answer is sent once more on a fresh connection: it cannot have been processed.
  */
 
 import net from "node:net";
@@ -254,6 +254,7 @@ export class ClientConn implements ClientExchangeConn {
 
   /** Bytes read, valid only during this call (the buffer is reused for the next read). */
   private onRead(d: Buffer): void {
+    if (d.length > 0) this.current?.heardFrom();
     this.parsing = d;
     const ret = this.parser.execute(d);
     this.parsing = undefined;

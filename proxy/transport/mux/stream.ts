@@ -11,18 +11,24 @@ import { FIN, INITIAL_WINDOW, MAX_WINDOW, RESET_CODE } from "./frame.js";
 /** What a client stream emits once its connection is established, as a socket emits 'connect'. */
 export const MUX_READY = "connect";
 
-/** The peer reset a stream; `refused` says it took none of it (safe to send again elsewhere). */
+/**
+ * The peer reset a stream; `refused` says it took none of it (safe to send again elsewhere). A
+ * refusal of a stream the peer had already sent on is not one: it is a plain reset.
+ */
 export class MuxResetError extends Error {
   override readonly name = "MuxResetError";
-  readonly refused: boolean;
 
-  constructor(readonly code: number) {
+  constructor(
+    readonly code: number,
+    readonly refused = code === RESET_CODE.REFUSED,
+  ) {
     super(
-      code === RESET_CODE.REFUSED
+      refused
         ? "the peer refused the stream (it takes no new ones)"
-        : `the peer reset the stream (code ${code})`,
+        : code === RESET_CODE.REFUSED
+          ? "the peer refused the stream after sending on it: a reset, its request may have been processed"
+          : `the peer reset the stream (code ${code})`,
     );
-    this.refused = code === RESET_CODE.REFUSED;
   }
 }
 
@@ -78,6 +84,8 @@ export class MuxStream extends EventEmitter implements CallbackReads {
   private wantDrain = false;
   /** Counted in the connection's `exchanges`. */
   private inExchange = false;
+  /** The peer sent DATA on the stream (bytes or FIN): it took the stream. */
+  private heard = false;
 
   constructor(
     readonly conn: StreamCarrier,
@@ -201,6 +209,7 @@ export class MuxStream extends EventEmitter implements CallbackReads {
   /** Bytes for this stream, valid only during this call. */
   received(bytes: Buffer): void {
     if (this.destroyed || this.peerEnded) return;
+    this.heard = true;
     // A peer that sends past the credit it was given would make a stalled reader hold without bound.
     this.recvWindow -= bytes.length;
     if (this.recvWindow < 0) {
@@ -243,6 +252,7 @@ export class MuxStream extends EventEmitter implements CallbackReads {
 
   receivedEnd(): void {
     if (this.destroyed || this.peerEnded) return;
+    this.heard = true;
     this.peerEnded = true;
     this.pendingEnd = true;
     this.flushIn();
@@ -286,9 +296,12 @@ export class MuxStream extends EventEmitter implements CallbackReads {
     this.emit("drain");
   }
 
+  /** RESET from the peer, or REFUSED for a stream a GOAWAY shows it never took. */
   receivedReset(code: number): void {
     if (this.destroyed) return;
-    this.closeNow(new MuxResetError(code));
+    // A peer that sent bytes on the stream took it, whatever it says now: its request may have been
+    // processed, and must not be sent again as if refused.
+    this.closeNow(new MuxResetError(code, code === RESET_CODE.REFUSED && !this.heard));
   }
 
   /** The connection is gone. */

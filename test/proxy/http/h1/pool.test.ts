@@ -109,6 +109,21 @@ test("a reused connection the backend closes before answering: a request with a 
   assert.deepEqual(relay.outcomes.at(-1), { status: 502, failed: true });
 });
 
+test("a reused connection the backend closes after part of an answer's head: the request is not sent again", async (t) => {
+  const backend = await rawBackend(t, (socket, head, conn) => {
+    if (conn === 1 && backend.heads.length > 1) socket.end("HTTP/1.1 200 OK\r\n");
+    else ok(socket, `${path(head)} on ${conn}`);
+  });
+  const relay = await startRelay(t, backend.port);
+  const client = await RawClient.connect(t, relay.port);
+  await client.write("GET /1 HTTP/1.1\r\nHost: backend\r\n\r\n");
+  assert.equal(text(await client.response()), "/1 on 1");
+  await client.write("GET /2 HTTP/1.1\r\nHost: backend\r\n\r\n");
+  const res = await client.response();
+  assert.equal(res.status, 502);
+  assert.equal(backend.heads.length, 2, "the GET went out once: the backend had begun answering it");
+});
+
 test("a backend that is not listening: 502 with trellis-proxy-error, recorded as failed", async (t) => {
   const relay = await startRelay(t, await closedPort());
   const client = await RawClient.connect(t, relay.port);

@@ -133,3 +133,93 @@ export function frame(
   header.writeUInt32BE(stream, 4);
   return Buffer.concat([header, payload]);
 }
+
+/** A frame as a raw peer read it off the wire. */
+export interface ReadFrame {
+  type: number;
+  flags: number;
+  stream: number;
+  payload: Buffer;
+}
+
+/** One connection to a raw peer: every frame the mux side sent, parsed here without the proxy's code. */
+export interface RawConnection {
+  socket: net.Socket;
+  frames: ReadFrame[];
+  /** DATA payload bytes read so far, on every stream. */
+  dataBytes: number;
+  /** Writes raw bytes (frames made with `frame`). */
+  send(...frames: Buffer[]): void;
+}
+
+/**
+ * A peer that speaks the mux wire format by hand, to play a hostile server: it reads and parses what
+ * the client sends, and writes only what the test tells it to (no credit, no answers of its own).
+ */
+export async function rawServer(
+  t: TestContext,
+  /** Sees each frame as it is read, DATA payloads included (valid only during the call). */
+  onFrame: (conn: RawConnection, f: ReadFrame) => void = () => {},
+): Promise<{
+  port: number;
+  conns: RawConnection[];
+  /** Resolves with the next connection accepted. */
+  next(): Promise<RawConnection>;
+}> {
+  const conns: RawConnection[] = [];
+  let claimed = 0;
+  let waiting: (() => void) | undefined;
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    socket.on("error", () => {});
+    const conn: RawConnection = {
+      socket,
+      frames: [],
+      dataBytes: 0,
+      send: (...frames) => {
+        if (!socket.destroyed) socket.write(Buffer.concat(frames));
+      },
+    };
+    let held: Buffer = Buffer.alloc(0);
+    socket.on("data", (chunk: Buffer) => {
+      held = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
+      let at = 0;
+      while (held.length - at >= 8) {
+        const length = held.readUInt16BE(at + 2);
+        if (held.length - at < 8 + length) break;
+        const type = held[at] as number;
+        if (type === 0) conn.dataBytes += length;
+        const f: ReadFrame = {
+          type,
+          flags: held[at + 1] as number,
+          stream: held.readUInt32BE(at + 4),
+          payload: held.subarray(at + 8, at + 8 + length),
+        };
+        onFrame(conn, f);
+        // DATA payloads are counted, not kept: a test may push megabytes through.
+        conn.frames.push({ ...f, payload: type === 0 ? Buffer.alloc(0) : Buffer.from(f.payload) });
+        at += 8 + length;
+      }
+      held = held.subarray(at);
+    });
+    conns.push(conn);
+    waiting?.();
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  t.after(() => {
+    for (const c of conns) c.socket.destroy();
+    server.close();
+  });
+  const next = async (): Promise<RawConnection> => {
+    while (claimed >= conns.length) await new Promise<void>((resolve) => (waiting = resolve));
+    return conns[claimed++] as RawConnection;
+  };
+  return { port: (server.address() as net.AddressInfo).port, conns, next };
+}
+
+/** A control frame's u32 payload. */
+export const u32 = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+};

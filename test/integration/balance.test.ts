@@ -35,6 +35,8 @@ async function app(
 }
 
 const AUTHORITY = "pool.test.svc.cluster.local:80";
+/** Six times the balancer's 10 s decay: long enough for any slow answer's estimate to wear off. */
+const UNTIL_EJECTED_MS = 60_000;
 
 /** A server proxy in front of both apps, and a client proxy whose destination holds both endpoints. */
 async function pool(
@@ -60,10 +62,13 @@ test("an endpoint failing every request is ejected and the rest of the traffic s
     [ENV.FAILURE_ACCRUAL_MAX_PENALTY_MS]: "600000",
   });
 
-  // Peak EWMA may steer traffic away from the bad endpoint for a while (its latency decays back): count
-  // requests until it has failed 7 times, bounded, rather than assume how many that takes.
+  // Peak EWMA may steer traffic away from the bad endpoint for a while: one answer slowed by a busy
+  // machine raises its estimate, which decays back over 10 s (e^-6 of it is left after a minute).
+  // Send requests until it has failed 7 times, bounded by count and time, rather than assume how many
+  // that takes.
   const statuses: number[] = [];
-  for (let i = 0; i < 3000 && bad.hits() < 7; i++)
+  const deadline = Date.now() + UNTIL_EJECTED_MS;
+  for (let i = 0; i < 30_000 && bad.hits() < 7 && Date.now() < deadline; i++)
     statuses.push((await get(client.outbound, AUTHORITY, `/r${i}`)).status);
   assert.equal(bad.hits(), 7, "the bad endpoint was tried until 7 failures in a row");
   for (let i = 0; i < 40; i++) statuses.push((await get(client.outbound, AUTHORITY, `/after${i}`)).status);
@@ -87,7 +92,9 @@ test("an ejected endpoint that heals is probed and gets traffic again", async (t
     [ENV.FAILURE_ACCRUAL_MAX_PENALTY_MS]: "20",
   });
   // Until it has failed 7 times in a row it is still in; count requests, not time.
-  for (let i = 0; i < 3000 && bad.hits() < 7; i++) await get(client.outbound, AUTHORITY, `/a${i}`);
+  const deadline = Date.now() + UNTIL_EJECTED_MS;
+  for (let i = 0; i < 30_000 && bad.hits() < 7 && Date.now() < deadline; i++)
+    await get(client.outbound, AUTHORITY, `/a${i}`);
   assert.ok(bad.hits() >= 7, "the bad endpoint was tried until ejected");
   bad.answer(200);
   const before = bad.hits();

@@ -15,6 +15,7 @@ import type { IdentityClient } from "../../lib/identity/index.js";
 import { type Logger, logger } from "../../lib/log.js";
 import { DEFAULT_TRUST_DOMAIN, formatSpiffeId, parseSpiffeId } from "../../lib/spiffe.js";
 import { ownIdentityOptions, parseListenAddress, trustDomain } from "../common/flags.js";
+import { listenForStop } from "../common/signals.js";
 import { DestinationError } from "./errors.js";
 import type { ServingTls } from "./server.js";
 import type { Source } from "./source.js";
@@ -149,13 +150,7 @@ Once serving it prints one line on stdout ("identity" when gRPC is served over T
 /** Runs the service until SIGTERM or SIGINT; resolves with the exit code. */
 export async function runDestination(flags: DestinationFlags): Promise<number> {
   const log = logger("destination");
-  let onSignal: (signal: string) => void = () => {};
-  const stopped = new Promise<string>((resolve) => {
-    onSignal = resolve;
-  });
-  const handler = (signal: NodeJS.Signals) => onSignal(signal);
-  process.on("SIGTERM", handler);
-  process.on("SIGINT", handler);
+  const { stopped, dispose } = listenForStop();
   let serving: ServingIdentity | undefined;
   try {
     if (flags.identitySvcAddr) {
@@ -190,8 +185,7 @@ export async function runDestination(flags: DestinationFlags): Promise<number> {
     return 1;
   } finally {
     serving?.client.stop();
-    process.off("SIGTERM", handler);
-    process.off("SIGINT", handler);
+    dispose();
   }
 }
 

@@ -17,6 +17,7 @@ import {
   positiveDuration,
   trustDomain,
 } from "../common/flags.js";
+import { listenForStop } from "../common/signals.js";
 import type { TokenVerifier } from "../common/token-verifier.js";
 import { LocalTokenVerifier } from "../local/tokens.js";
 import { IdentityError } from "./errors.js";
@@ -133,13 +134,7 @@ export async function runIdentity(flags: IdentityFlags): Promise<number> {
     namespace: flags.identityNamespace,
     serviceAccount: flags.identityServiceAccount,
   });
-  let stopSignal: string | undefined;
-  let onSignal: (signal: string) => void = (signal) => {
-    stopSignal = signal;
-  };
-  const handler = (signal: NodeJS.Signals) => onSignal(signal);
-  process.on("SIGTERM", handler);
-  process.on("SIGINT", handler);
+  const { stopped, dispose } = listenForStop();
   try {
     const verifier = await buildVerifier(flags);
     const service = await startIdentityService({
@@ -160,10 +155,7 @@ export async function runIdentity(flags: IdentityFlags): Promise<number> {
     process.stdout.write(
       `${JSON.stringify({ ready: true, identity, listen: service.listen, admin: service.admin })}\n`,
     );
-    const signal = await new Promise<string>((resolve) => {
-      if (stopSignal) resolve(stopSignal);
-      onSignal = resolve;
-    });
+    const signal = await stopped;
     log.info({ signal }, "shutting down");
     await service.shutdown();
     return 0;
@@ -175,8 +167,7 @@ export async function runIdentity(flags: IdentityFlags): Promise<number> {
     }
     return 1;
   } finally {
-    process.off("SIGTERM", handler);
-    process.off("SIGINT", handler);
+    dispose();
   }
 }
 

@@ -11,6 +11,7 @@ import { Command, Option } from "commander";
 import type { ListenAddress } from "../../lib/address.js";
 import { logger } from "../../lib/log.js";
 import { dnsLabel, parseListenAddress } from "../common/flags.js";
+import { listenForStop } from "../common/signals.js";
 import { InjectorError } from "./errors.js";
 
 /** The parsed flags of `trellis-controller injector`. */
@@ -80,13 +81,7 @@ Once serving it prints one line on stdout:
 /** Runs the webhook until SIGTERM or SIGINT; resolves with the exit code. */
 export async function runInjector(flags: InjectorFlags): Promise<number> {
   const log = logger("injector");
-  let onSignal: (signal: string) => void = () => {};
-  const stopped = new Promise<string>((resolve) => {
-    onSignal = resolve;
-  });
-  const handler = (signal: NodeJS.Signals) => onSignal(signal);
-  process.on("SIGTERM", handler);
-  process.on("SIGINT", handler);
+  const { stopped, dispose } = listenForStop();
   try {
     // Checked before waiting on the API server, so an unusable file fails at once, named.
     const { loadServingPair } = await import("./tls.js");
@@ -146,7 +141,6 @@ export async function runInjector(flags: InjectorFlags): Promise<number> {
     else log.error({ err }, "cannot start");
     return 1;
   } finally {
-    process.off("SIGTERM", handler);
-    process.off("SIGINT", handler);
+    dispose();
   }
 }

@@ -89,22 +89,27 @@ export class P2cBalancer<E> {
     return this.states.length;
   }
 
-  /** The endpoint for one request and the function to call when it is done; undefined when empty. */
-  pick(): { endpoint: E; release: Release } | undefined {
+  /**
+   * The endpoint for one request and the function to call when it is done; undefined when empty.
+   * `avoid`: endpoints this request already failed on before reaching an app; undefined when only
+   * those are left.
+   */
+  pick(avoid?: ReadonlySet<E>): { endpoint: E; release: Release } | undefined {
     const now = this.now();
+    const states = avoid && avoid.size > 0 ? this.states.filter((s) => !avoid.has(s.endpoint)) : this.states;
     // An ejected endpoint whose backoff is over gets the next request as its probe.
-    const probe = this.states.find((s) => s.ejectedUntil > 0 && s.ejectedUntil <= now && !s.probing);
+    const probe = states.find((s) => s.ejectedUntil > 0 && s.ejectedUntil <= now && !s.probing);
     let chosen: State<E>;
     if (probe) {
       probe.probing = true;
       chosen = probe;
     } else {
-      const available = this.states.filter((s) => s.ejectedUntil <= now && !s.probing);
+      const available = states.filter((s) => s.ejectedUntil <= now && !s.probing);
       // With every endpoint out, the one due back soonest is tried rather than failing outright.
       const pool =
         available.length > 0
           ? available
-          : this.states
+          : states
               .filter((s) => !s.probing)
               .sort((a, b) => a.ejectedUntil - b.ejectedUntil)
               .slice(0, 1);

@@ -12,8 +12,11 @@ import type { CompiledProfile } from "../profiles/index.js";
 
 export interface Destination {
   readonly config: DestinationConfig;
-  /** The endpoint for the next request and how to report its outcome, or undefined when there are none. */
-  pick(): { endpoint: EndpointConfig; release: Release } | undefined;
+  /**
+   * The endpoint for the next request and how to report its outcome, or undefined when there are none
+   * (or none but those in `avoid`, which the request already failed on before reaching an app).
+   */
+  pick(avoid?: ReadonlySet<EndpointConfig>): { endpoint: EndpointConfig; release: Release } | undefined;
 }
 
 export interface DestinationResolver {
@@ -37,8 +40,8 @@ class Balanced implements Destination {
   ) {
     this.balancer = new P2cBalancer(config.endpoints, balancer);
   }
-  pick(): { endpoint: EndpointConfig; release: Release } | undefined {
-    return this.balancer.pick();
+  pick(avoid?: ReadonlySet<EndpointConfig>): { endpoint: EndpointConfig; release: Release } | undefined {
+    return this.balancer.pick(avoid);
   }
 }
 

@@ -89,8 +89,8 @@ class Watch implements Destination {
     this.markAnswered();
   }
 
-  pick(): { endpoint: EndpointConfig; release: Release } | undefined {
-    return this.balancer.pick();
+  pick(avoid?: ReadonlySet<EndpointConfig>): { endpoint: EndpointConfig; release: Release } | undefined {
+    return this.balancer.pick(avoid);
   }
 
   close(): void {

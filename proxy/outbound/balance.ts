@@ -5,6 +5,7 @@
  * response's first byte, and whether it succeeded. A request that is not retried is sent from here.
  */
 import type { Release } from "../balance/index.js";
+import type { EndpointConfig } from "../config.js";
 import type { DestinationResolver } from "../discovery/destinations.js";
 import { ProxyError } from "../errors.js";
 import { type Downstream, exchange, refuse, type Upstream, withTimeout } from "../http/exchange.js";
@@ -55,7 +56,8 @@ export class Balance {
   /**
    * Sends to `first`, and again to a newly picked endpoint (at most {@link MAX_REPICKS} times) when the
    * request never reached an app: no connection was made, the peer refused the stream, or the peer's
-   * app refused the connection (a pod shutting down). This is not a retry: no app saw the request, so
+   * app refused the connection (a pod shutting down). The endpoints it failed on are not picked again
+   * for it: a failure that fast looks cheap to a latency-driven balancer. This is not a retry: no app saw the request, so
    * it needs neither a retryable route nor budget; but only a request without a body is sent again,
    * since the first attempt may have read some of it. `moved` hears each new endpoint.
    */
@@ -72,10 +74,12 @@ export class Balance {
       let cancelled = false;
       let left = MAX_REPICKS;
       let cancel: () => void;
+      const tried = new Set<EndpointConfig>();
       const attempt = (target: Target, upstream: Upstream) => {
         cancel = upstream(req, (err, res) => {
           if (err?.unprocessed && left > 0 && !cancelled) {
-            const next = this.target(authority);
+            if (target.picked) tried.add(target.picked);
+            const next = this.target(authority, tried);
             if (!(next instanceof ProxyError)) {
               left--;
               target.release?.({ ok: false });
@@ -95,12 +99,15 @@ export class Balance {
     };
   }
 
-  /** Where the next attempt at `authority` goes: an endpoint its destination's balancer picked. */
-  target(authority: string): Target | ProxyError {
+  /**
+   * Where the next attempt at `authority` goes: an endpoint its destination's balancer picked, other
+   * than those in `avoid`.
+   */
+  target(authority: string, avoid?: ReadonlySet<EndpointConfig>): Target | ProxyError {
     if (authority === "") return new ProxyError("TRELLIS_E_PROXY_NO_AUTHORITY");
     const dest = this.resolver.resolve(authority);
     if (!dest) return this.endpoints.direct(authority);
-    const picked = dest.pick();
+    const picked = dest.pick(avoid);
     if (!picked) return new ProxyError("TRELLIS_E_PROXY_NO_ENDPOINTS", dest.config.authority);
     return this.endpoints.picked(dest, picked);
   }

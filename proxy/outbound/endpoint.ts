@@ -21,6 +21,8 @@ export interface EndpointRoute extends Endpoint {
 export interface Target extends EndpointRoute {
   /** Reports the request's outcome to the balancer that picked the endpoint. */
   release: Release | undefined;
+  /** The endpoint the balancer picked; undefined for an authority with no destination. */
+  picked: EndpointConfig | undefined;
 }
 
 export class Endpoints {
@@ -48,6 +50,7 @@ export class Endpoints {
       peer: route.peer,
       labels: route.labels,
       release: picked.release,
+      picked: picked.endpoint,
     };
   }
 
@@ -67,7 +70,14 @@ export class Endpoints {
       });
       if (this.unknownLabels.size < 1000) this.unknownLabels.set(normal, labels);
     }
-    return { host: addr.host, port: addr.port, peer: undefined, labels, release: undefined };
+    return {
+      host: addr.host,
+      port: addr.port,
+      peer: undefined,
+      labels,
+      release: undefined,
+      picked: undefined,
+    };
   }
 
   private route(dest: Destination, ep: EndpointConfig): EndpointRoute | ProxyError {

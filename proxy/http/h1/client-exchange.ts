@@ -214,7 +214,8 @@ export class ClientExchange {
       // Only a reused connection that fails before any byte of an answer may be retried by the pool,
       // or a mux stream the peer refused outright (it was going away): neither can have been
       // processed. An endpoint that began answering read the request, whatever happened next.
-      const refused = (err as { refused?: unknown } | undefined)?.refused === true;
+      const refusal = (err as { refused?: unknown } | undefined)?.refused === true;
+      const refused = refusal && !this.heard;
       const retryable = !this.heard && (this.reused || refused);
       if (!this.conn.connected)
         this.cb(connectError(err ?? new Error("connection closed"), target), undefined, retryable);
@@ -222,8 +223,12 @@ export class ClientExchange {
         this.cb(
           new ProxyError(
             "TRELLIS_E_PROXY_UPSTREAM_RESET",
-            `${target}: ${err?.message ?? "the connection closed before the response"}`,
-            { unprocessed: refused && !this.heard },
+            `${target}: ${
+              refusal && this.heard
+                ? "the peer refused the stream after part of its answer: a reset, the request may have been processed"
+                : (err?.message ?? "the connection closed before the response")
+            }`,
+            { unprocessed: refused },
           ),
           undefined,
           retryable,

@@ -12,23 +12,22 @@ import { FIN, INITIAL_WINDOW, MAX_WINDOW, RESET_CODE } from "./frame.js";
 export const MUX_READY = "connect";
 
 /**
- * The peer reset a stream; `refused` says it took none of it (safe to send again elsewhere). A
- * refusal of a stream the peer had already sent on is not one: it is a plain reset.
+ * The peer reset a stream; `refused` says it did no work for it. A stream carries one HTTP/1.1
+ * exchange after another, so whether the exchange under way had begun is for the HTTP/1.1 client to
+ * judge (a refusal after part of its answer is a plain reset there).
  */
 export class MuxResetError extends Error {
   override readonly name = "MuxResetError";
 
-  constructor(
-    readonly code: number,
-    readonly refused = code === RESET_CODE.REFUSED,
-  ) {
+  readonly refused: boolean;
+
+  constructor(readonly code: number) {
     super(
-      refused
-        ? "the peer refused the stream (it takes no new ones)"
-        : code === RESET_CODE.REFUSED
-          ? "the peer refused the stream after sending on it: a reset, its request may have been processed"
-          : `the peer reset the stream (code ${code})`,
+      code === RESET_CODE.REFUSED
+        ? "the peer refused the stream (it did no work for it)"
+        : `the peer reset the stream (code ${code})`,
     );
+    this.refused = code === RESET_CODE.REFUSED;
   }
 }
 
@@ -84,8 +83,6 @@ export class MuxStream extends EventEmitter implements CallbackReads {
   private wantDrain = false;
   /** Counted in the connection's `exchanges`. */
   private inExchange = false;
-  /** The peer sent DATA on the stream (bytes or FIN): it took the stream. */
-  private heard = false;
 
   constructor(
     readonly conn: StreamCarrier,
@@ -209,7 +206,6 @@ export class MuxStream extends EventEmitter implements CallbackReads {
   /** Bytes for this stream, valid only during this call. */
   received(bytes: Buffer): void {
     if (this.destroyed || this.peerEnded) return;
-    this.heard = true;
     // A peer that sends past the credit it was given would make a stalled reader hold without bound.
     this.recvWindow -= bytes.length;
     if (this.recvWindow < 0) {
@@ -252,7 +248,6 @@ export class MuxStream extends EventEmitter implements CallbackReads {
 
   receivedEnd(): void {
     if (this.destroyed || this.peerEnded) return;
-    this.heard = true;
     this.peerEnded = true;
     this.pendingEnd = true;
     this.flushIn();
@@ -299,9 +294,7 @@ export class MuxStream extends EventEmitter implements CallbackReads {
   /** RESET from the peer, or REFUSED for a stream a GOAWAY shows it never took. */
   receivedReset(code: number): void {
     if (this.destroyed) return;
-    // A peer that sent bytes on the stream took it, whatever it says now: its request may have been
-    // processed, and must not be sent again as if refused.
-    this.closeNow(new MuxResetError(code, code === RESET_CODE.REFUSED && !this.heard));
+    this.closeNow(new MuxResetError(code));
   }
 
   /** The connection is gone. */

@@ -175,3 +175,16 @@ test("update keeps what was learned about endpoints that stay, and an empty set 
   lb.update([]);
   assert.equal(lb.pick(), undefined);
 });
+
+test("endpoints a request already failed on are not picked for it again, even while they look fastest", () => {
+  const b = new P2cBalancer(["a", "b", "c"], { random: seeded(7) });
+  // a fails fast, which makes it look cheapest to peak EWMA.
+  for (let i = 0; i < 3; i++) b.pick(new Set(["b", "c"]))?.release({ ok: false, rttMs: 0.01 });
+  for (let i = 0; i < 200; i++) {
+    const picked = b.pick(new Set(["a"]));
+    assert.ok(picked && picked.endpoint !== "a");
+    picked.release({ ok: true, rttMs: 5 });
+  }
+  assert.equal(b.pick(new Set(["b", "c"]))?.endpoint, "a");
+  assert.equal(b.pick(new Set(["a", "b", "c"])), undefined, "nothing is left but what it failed on");
+});

@@ -114,7 +114,7 @@ test("a stream the server answered on is not refused, whatever its RESET says: t
   });
   const got = await within("the answer", send("POST"));
   assert.ok(got instanceof Error, `the request was sent again and answered ${JSON.stringify(got)}`);
-  assert.match(got.message, /refused the stream after sending on it: a reset/);
+  assert.match(got.message, /refused the stream after part of its answer: a reset/);
   assert.equal(requests(), 1, "the server read the request once");
 });
 
@@ -154,4 +154,16 @@ test("a reused stream reset after part of a response head came is not sent again
   const got = await within("the second answer", send("POST"));
   assert.ok(got instanceof Error, `the request was sent again and answered ${JSON.stringify(got)}`);
   assert.equal(requests(), 2, "the server read each request once");
+});
+
+test("a reused stream refused before any byte of its second answer: that request is sent again and answered", async (t) => {
+  // A pod whose app stopped: its proxy answered the first request on the stream, then refuses the
+  // next one, which its app never saw.
+  const { send, requests } = await poolOverHostileServer(t, (conn, stream, n) => {
+    if (n === 2) conn.send(frame(FRAME.RESET, 0, stream, u32(RESET_CODE.REFUSED)));
+    else conn.send(frame(FRAME.DATA, 0, stream, Buffer.from("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")));
+  });
+  assert.deepEqual(await within("the first answer", send("GET")), { status: 200 });
+  assert.deepEqual(await within("the second answer", send("GET")), { status: 200 });
+  assert.equal(requests(), 3, "the refused request was read once more, on a new stream");
 });

@@ -1,23 +1,39 @@
 /**
  * What the proxy's HTTP/2 servers (an app on the outbound listener, a peer proxy on the inbound one)
- * do with an abusive client: nghttp2 cuts off SETTINGS and PING floods (acknowledgements piling up),
- * CONTINUATION floods and a run of frames the protocol forbids (Node's maxSessionInvalidFrames); this module names the reason, logs
- * it and hands it to the caller to count (http2_session_cut_off_total).
+ * do with an abusive client. nghttp2 cuts off SETTINGS and PING floods (acknowledgements piling up),
+ * CONTINUATION floods, a run of frames the protocol forbids (Node's maxSessionInvalidFrames) and
+ * streams past SETTINGS_MAX_CONCURRENT_STREAMS; this module names the reason. It applies itself what
+ * Node leaves to the application: a budget of streams the client resets before their response is
+ * complete (rapid reset, CVE-2023-44487). Every cut off is logged and handed to the caller to count
+ * (http2_session_cut_off_total).
  */
-import type http2 from "node:http2";
-import type { ServerHttp2Session } from "node:http2";
+import http2, { type Http2Stream, type ServerHttp2Session } from "node:http2";
 import { logger } from "../../lib/log.js";
+import type { Http2Limits } from "../config.js";
 import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS } from "./sessions.js";
 
 const log = logger("http2-abuse");
+const { NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+
+/** The window over which a client's resets are counted against Http2Limits.maxResets. */
+export const RESET_WINDOW_MS = 10_000;
 
 /** Why a client was cut off: the `reason` label of http2_session_cut_off_total. */
-export type CutOffReason = "flood" | "continuation_flood" | "invalid_frames";
+export type CutOffReason =
+  | "flood"
+  | "continuation_flood"
+  | "invalid_frames"
+  | "too_many_streams"
+  | "rapid_reset";
 
 /** The options of an HTTP/2 server the proxy runs. */
-export function serverOptions(maxHeaderBytes: number): http2.ServerOptions {
+export function serverOptions(maxHeaderBytes: number, limits: Http2Limits): http2.ServerOptions {
   return {
-    settings: { ...SESSION_SETTINGS, maxHeaderListSize: maxHeaderBytes },
+    settings: {
+      ...SESSION_SETTINGS,
+      maxHeaderListSize: maxHeaderBytes,
+      maxConcurrentStreams: limits.maxConcurrentStreams,
+    },
     maxSessionMemory: MAX_SESSION_MEMORY_MB,
   };
 }
@@ -30,8 +46,25 @@ function reasonOf(err: Error & { code?: string }): CutOffReason | undefined {
   return undefined;
 }
 
-/** Reports, once, the reason nghttp2 cut a server session off to `onCutOff`, and logs it. */
-export function guardSession(session: ServerHttp2Session, onCutOff: (reason: CutOffReason) => void): void {
+/** Streams the proxy reset itself: their 'aborted' is no reset by the client. */
+const resetByProxy = new WeakSet<Http2Stream>();
+
+/** Resets a server stream from the proxy's side (not counted against the client's reset budget). */
+export function resetStream(stream: Http2Stream, code: number): void {
+  resetByProxy.add(stream);
+  stream.close(code);
+}
+
+/**
+ * Watches a guarded session's client for abuse: reports, once, the reason it was cut off to
+ * `onCutOff` and logs it. A client past `limits.maxResets` resets in RESET_WINDOW_MS is cut off with
+ * a GOAWAY (ENHANCE_YOUR_CALM).
+ */
+export function guardSession(
+  session: ServerHttp2Session,
+  limits: Http2Limits,
+  onCutOff: (reason: CutOffReason) => void,
+): void {
   let reported = false;
   const report = (reason: CutOffReason, detail: Record<string, unknown> = {}) => {
     if (reported) return;
@@ -39,8 +72,36 @@ export function guardSession(session: ServerHttp2Session, onCutOff: (reason: Cut
     onCutOff(reason);
     log.warn({ reason, remote: session.socket?.remoteAddress, ...detail }, "HTTP/2 client cut off");
   };
+  // Streams open, as the client left them: once the session is destroyed its streams close with it,
+  // and the count stays what it was when nghttp2 gave up.
+  let open = 0;
+  let resets = 0;
+  let windowStart = Date.now();
+  const countReset = (stream: Http2Stream) => {
+    if (session.destroyed || resetByProxy.has(stream)) return;
+    const now = Date.now();
+    if (now - windowStart >= RESET_WINDOW_MS) {
+      windowStart = now;
+      resets = 0;
+    }
+    if (++resets <= limits.maxResets) return;
+    report("rapid_reset", { resets, windowMs: RESET_WINDOW_MS });
+    // The error is reported already; it only carries the GOAWAY's code (without one Node sends NO_ERROR).
+    session.destroy(new Error("rapid reset"), NGHTTP2_ENHANCE_YOUR_CALM);
+  };
+  session.on("stream", (stream) => {
+    open++;
+    stream.once("close", () => {
+      if (!session.destroyed) open--;
+    });
+    // Node emits 'stream' on the next tick: a RST_STREAM read with the HEADERS has aborted it already.
+    if (stream.aborted) countReset(stream);
+    else stream.once("aborted", () => countReset(stream));
+  });
   session.on("error", (err) => {
-    const reason = reasonOf(err);
-    if (reason) report(reason, { err: err.message });
+    // Opening a stream past the limit ends the session (a protocol error once the client acknowledged
+    // the limit; refused streams, counted as invalid frames, before): the client holds them all.
+    const reason = open >= limits.maxConcurrentStreams ? "too_many_streams" : reasonOf(err);
+    if (reason) report(reason, { err: err.message, streams: open });
   });
 }

@@ -6,6 +6,7 @@
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { logger } from "../../lib/log.js";
 import type { ProxyError } from "../errors.js";
+import { resetStream } from "./abuse.js";
 import { respondHttp2Error } from "./error-response.js";
 import type { Downstream, ProxyRequest, UpstreamResponse } from "./exchange.js";
 import { endToEnd, type Headers, isGrpc, trailersOf } from "./headers.js";
@@ -60,14 +61,14 @@ export function http2Downstream(
       });
       up.body.once("close", () => {
         if (ended) return;
-        if (!stream.destroyed) stream.close(NGHTTP2_INTERNAL_ERROR);
+        if (!stream.destroyed) resetStream(stream, NGHTTP2_INTERNAL_ERROR);
         done(false, undefined);
       });
     },
     fail(err: ProxyError) {
       if (stream.destroyed) return;
       if (stream.headersSent) {
-        stream.close(NGHTTP2_INTERNAL_ERROR);
+        resetStream(stream, NGHTTP2_INTERNAL_ERROR);
         return;
       }
       respondHttp2Error(stream, err, grpc);

@@ -9,6 +9,7 @@
 import http2, { type Http2Session } from "node:http2";
 import type { TLSSocket } from "node:tls";
 import { logger } from "../../lib/log.js";
+import type { Http2Limits } from "../config.js";
 import { ProxyError } from "../errors.js";
 import { guardSession, serverOptions } from "../http/abuse.js";
 import { http2Downstream } from "../http/downstream.js";
@@ -38,6 +39,8 @@ export interface InboundHttpOptions extends PortPolicy {
   /** How long a new connection may take to send its first request (or HTTP/2 settings), ms. */
   detectTimeoutMs: number;
   maxHeaderBytes: number;
+  /** What an HTTP/2 client may do before it is cut off (TRELLIS_PROXY_HTTP2_*). */
+  http2: Http2Limits;
 }
 
 export class InboundHttp {
@@ -53,12 +56,12 @@ export class InboundHttp {
     connections: Connections,
     app: App,
   ) {
-    this.h2 = http2.createServer(serverOptions(options.maxHeaderBytes));
+    this.h2 = http2.createServer(serverOptions(options.maxHeaderBytes, options.http2));
     this.h2.on("session", (session) => {
       connections.addSession(session);
       settingsDeadline(session, options.detectTimeoutMs);
       idleSessionDeadline(session, IDLE_TIMEOUT_MS);
-      guardSession(session, (reason) => options.metrics.http2CutOff("inbound", reason));
+      guardSession(session, options.http2, (reason) => options.metrics.http2CutOff("inbound", reason));
       const clientId = spiffeIdOf((session.socket as TLSSocket).getPeerCertificate());
       this.sessionLabels.set(
         session,

@@ -22,6 +22,7 @@ export const SETTING = { INITIAL_WINDOW_SIZE: 4, MAX_CONCURRENT_STREAMS: 3 } as 
 export const CANCEL = 8;
 /** Error codes (RFC 9113 section 7) the tests look for. */
 export const ERROR = {
+  NO_ERROR: 0,
   PROTOCOL_ERROR: 1,
   INTERNAL_ERROR: 2,
   REFUSED_STREAM: 7,

@@ -34,6 +34,8 @@ export const DEFAULTS = {
    * proxy is never told of.
    */
   HTTP2_MAX_RESETS: 200,
+  /** How long a response may wait on an HTTP/2 client's flow-control window before it is reset. */
+  HTTP2_STALL_TIMEOUT_MS: 60_000,
   SHUTDOWN_GRACE_MS: 30_000,
   /** Discovery streams of an authority unused for this long are closed. */
   DESTINATION_IDLE_MS: 600_000,
@@ -113,6 +115,8 @@ export interface Http2Limits {
   maxConcurrentStreams: number;
   /** Streams a client may reset before their response is complete, per 10 s, before it is cut off. */
   maxResets: number;
+  /** A response that could not be written for this long (the client's window stays shut) is reset, ms. */
+  stallTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -209,6 +213,7 @@ export function loadConfig(env: Record<string, string | undefined> | Lookup = pr
     http2: {
       maxConcurrentStreams: int(ENV.HTTP2_MAX_CONCURRENT_STREAMS, DEFAULTS.HTTP2_MAX_CONCURRENT_STREAMS, 1),
       maxResets: int(ENV.HTTP2_MAX_RESETS, DEFAULTS.HTTP2_MAX_RESETS, 1),
+      stallTimeoutMs: int(ENV.HTTP2_STALL_TIMEOUT_MS, DEFAULTS.HTTP2_STALL_TIMEOUT_MS, 1),
     },
     shutdownGraceMs: int(ENV.SHUTDOWN_GRACE_MS, DEFAULTS.SHUTDOWN_GRACE_MS),
     pod: {

@@ -4,16 +4,18 @@
  * CONTINUATION floods, a run of frames the protocol forbids (Node's maxSessionInvalidFrames) and
  * streams past SETTINGS_MAX_CONCURRENT_STREAMS; this module names the reason. It applies itself what
  * Node leaves to the application: a budget of streams the client resets before their response is
- * complete (rapid reset, CVE-2023-44487). Every cut off is logged and handed to the caller to count
+ * complete (rapid reset, CVE-2023-44487), and a deadline for a response the client's flow-control
+ * window keeps from being written. Every cut off is logged and handed to the caller to count
  * (http2_session_cut_off_total).
  */
-import http2, { type Http2Stream, type ServerHttp2Session } from "node:http2";
+import http2, { type Http2Stream, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
+import type { Readable } from "node:stream";
 import { logger } from "../../lib/log.js";
 import type { Http2Limits } from "../config.js";
 import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS } from "./sessions.js";
 
 const log = logger("http2-abuse");
-const { NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 
 /** The window over which a client's resets are counted against Http2Limits.maxResets. */
 export const RESET_WINDOW_MS = 10_000;
@@ -24,7 +26,8 @@ export type CutOffReason =
   | "continuation_flood"
   | "invalid_frames"
   | "too_many_streams"
-  | "rapid_reset";
+  | "rapid_reset"
+  | "stalled";
 
 /** The options of an HTTP/2 server the proxy runs. */
 export function serverOptions(maxHeaderBytes: number, limits: Http2Limits): http2.ServerOptions {
@@ -46,6 +49,13 @@ function reasonOf(err: Error & { code?: string }): CutOffReason | undefined {
   return undefined;
 }
 
+interface Guard {
+  limits: Http2Limits;
+  /** Resets `stream`, which the client kept from being written, and tells the client to go away. */
+  stalled(stream: ServerHttp2Stream): void;
+}
+
+const guards = new WeakMap<ServerHttp2Session, Guard>();
 /** Streams the proxy reset itself: their 'aborted' is no reset by the client. */
 const resetByProxy = new WeakSet<Http2Stream>();
 
@@ -58,7 +68,9 @@ export function resetStream(stream: Http2Stream, code: number): void {
 /**
  * Watches a guarded session's client for abuse: reports, once, the reason it was cut off to
  * `onCutOff` and logs it. A client past `limits.maxResets` resets in RESET_WINDOW_MS is cut off with
- * a GOAWAY (ENHANCE_YOUR_CALM).
+ * a GOAWAY (ENHANCE_YOUR_CALM); a client whose window kept a response (see watchStall) from being
+ * written for `limits.stallTimeoutMs` has that stream reset and is told to go away (the session closes
+ * once its other streams end).
  */
 export function guardSession(
   session: ServerHttp2Session,
@@ -104,4 +116,45 @@ export function guardSession(
     const reason = open >= limits.maxConcurrentStreams ? "too_many_streams" : reasonOf(err);
     if (reason) report(reason, { err: err.message, streams: open });
   });
+  guards.set(session, {
+    limits,
+    stalled(stream) {
+      resetStream(stream, NGHTTP2_CANCEL);
+      report("stalled", { stream: stream.id, stallTimeoutMs: limits.stallTimeoutMs });
+      if (!session.closed) session.close();
+    },
+  });
+}
+
+/**
+ * Resets a response stream of a guarded session that could not hand its data on for the session's
+ * stall timeout: the body waits on `stream` (the client's flow-control window is shut, or it stopped
+ * reading), either paused by the pipe or ended with data still queued. A response slow to come from
+ * upstream is no stall; only a client that does not take what is ready.
+ */
+export function watchStall(stream: ServerHttp2Stream, body: Readable): void {
+  const guard = guards.get(stream.session as ServerHttp2Session);
+  if (!guard) return;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      // Any progress (drain, finish, close) disarmed it: the data has waited the whole time.
+      if (!stream.destroyed) guard.stalled(stream);
+    }, guard.limits.stallTimeoutMs);
+  };
+  const disarm = () => {
+    clearTimeout(timer);
+    timer = undefined;
+  };
+  body.on("pause", () => {
+    if (stream.writableNeedDrain) arm();
+  });
+  body.once("end", () => {
+    if (stream.writableLength > 0) arm();
+  });
+  stream.on("drain", disarm);
+  stream.once("finish", disarm);
+  stream.once("close", disarm);
 }

@@ -6,7 +6,7 @@
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import { logger } from "../../lib/log.js";
 import type { ProxyError } from "../errors.js";
-import { resetStream } from "./abuse.js";
+import { resetStream, watchStall } from "./abuse.js";
 import { respondHttp2Error } from "./error-response.js";
 import type { Downstream, ProxyRequest, UpstreamResponse } from "./exchange.js";
 import { endToEnd, type Headers, isGrpc, trailersOf } from "./headers.js";
@@ -55,6 +55,7 @@ export function http2Downstream(
       let ended = false;
       if (up.mayHaveTrailers) stream.once("wantTrailers", () => stream.sendTrailers(up.trailers() ?? {}));
       up.body.pipe(stream);
+      watchStall(stream, up.body);
       up.body.once("end", () => {
         ended = true;
         done(true, up.trailers());

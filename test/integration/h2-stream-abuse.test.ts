@@ -1,14 +1,16 @@
 // HTTP/2 abuse through streams, on both listeners that take HTTP/2 (the outbound listener, h2c with
 // prior knowledge as an app sends it; the inbound listener, mTLS with ALPN h2 and a mesh leaf as a peer
 // proxy sends it), with a raw frame writer: streams opened and reset at once (rapid reset,
-// CVE-2023-44487), more streams than SETTINGS_MAX_CONCURRENT_STREAMS allows, and a session error
-// while a stream is open. For each, the proxy cuts the abuser off (GOAWAY or close) before the bounded
-// abuse ends, counts it in http2_session_cut_off_total with its reason and logs it, keeps its RSS under
-// RSS_CEILING_MB, serves another client during the abuse, and logs no uncaught exception.
+// CVE-2023-44487), a response held behind a flow-control window of zero, more streams than
+// SETTINGS_MAX_CONCURRENT_STREAMS allows, and a session error while a stream is open. For each, the
+// proxy cuts the abuser off (GOAWAY or close) before the bounded abuse ends, counts it in
+// http2_session_cut_off_total with its reason and logs it, keeps its RSS under RSS_CEILING_MB, serves
+// another client during the abuse, and logs no uncaught exception.
 import assert from "node:assert/strict";
 import type { Duplex } from "node:stream";
 import { test } from "node:test";
 import {
+  BIG_RESPONSE_BYTES,
   connect,
   connectMtls,
   DEADLINE_MS,
@@ -27,6 +29,7 @@ import {
   headerBlock,
   RawH2,
   rstStream,
+  SETTING,
 } from "../support/h2-frames.js";
 import { meshedDestination, startMesh } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";
@@ -34,9 +37,11 @@ import { sum } from "../support/metrics.js";
 /** The limits both proxies run with, low so that each abuse reaches them quickly. */
 const MAX_RESETS = 100;
 const MAX_CONCURRENT_STREAMS = 20;
+const STALL_TIMEOUT_MS = 1000;
 const LIMITS = {
   TRELLIS_PROXY_HTTP2_MAX_RESETS: String(MAX_RESETS),
   TRELLIS_PROXY_HTTP2_MAX_CONCURRENT_STREAMS: String(MAX_CONCURRENT_STREAMS),
+  TRELLIS_PROXY_HTTP2_STALL_TIMEOUT_MS: String(STALL_TIMEOUT_MS),
 };
 
 test("HTTP/2 stream abusers on 4140 and 4143 are cut off; memory stays bounded and others are served", async (t) => {
@@ -170,6 +175,21 @@ test("HTTP/2 stream abusers on 4140 and 4143 are cut off; memory stays bounded a
       const perRead = Math.ceil((64 * 1024) / pair(1).length);
       assert.ok(taken <= MAX_RESETS + 2 * perRead, `${taken} streams taken`);
       assert.ok(forwarded < 2 * MAX_RESETS, `${forwarded} requests reached the app`);
+    });
+
+    await t.test(`${name}: responses held behind a flow-control window of zero`, async () => {
+      const written = backend.bigBytesWritten();
+      const { h2 } = await expectCutOff("zero window", "stalled", async (h2) => {
+        h2.start([[SETTING.INITIAL_WINDOW_SIZE, 0]]);
+        // As many streams as the client may have, each asking for a response far larger than the windows.
+        for (let i = 0; i < MAX_CONCURRENT_STREAMS; i++) h2.write(get(2 * i + 1, "/big"));
+      });
+      assert.equal(h2.count(FRAME.DATA), 0, "no DATA past a window of zero");
+      assert.ok((h2.resets.get(ERROR.CANCEL) ?? 0) >= 1, "a stalled stream is reset");
+      assert.equal(h2.goaway?.code, ERROR.NO_ERROR, "the client is told to go away");
+      const bytes = backend.bigBytesWritten() - written;
+      figures.push(`${name} zero window: the app wrote ${(bytes / 2 ** 20).toFixed(1)} MiB of the responses`);
+      assert.ok(bytes < BIG_RESPONSE_BYTES / 2, `the app wrote ${bytes} bytes of the responses`);
     });
   }
 

@@ -64,6 +64,7 @@ test("a valid environment: defaults, units and the destination table", () => {
   assert.deepEqual(config.http2, {
     maxConcurrentStreams: DEFAULTS.HTTP2_MAX_CONCURRENT_STREAMS,
     maxResets: DEFAULTS.HTTP2_MAX_RESETS,
+    stallTimeoutMs: DEFAULTS.HTTP2_STALL_TIMEOUT_MS,
   });
   assert.deepEqual(config.failureAccrual, { maxFailures: 7, backoffBaseMs: 1_000, backoffMaxMs: 60_000 });
   const [dest] = config.destinations;
@@ -82,8 +83,9 @@ test("the HTTP/2 listeners' limits are read from their variables", () => {
     ...valid(),
     [ENV.HTTP2_MAX_CONCURRENT_STREAMS]: "20",
     [ENV.HTTP2_MAX_RESETS]: "100",
+    [ENV.HTTP2_STALL_TIMEOUT_MS]: "1000",
   });
-  assert.deepEqual(config.http2, { maxConcurrentStreams: 20, maxResets: 100 });
+  assert.deepEqual(config.http2, { maxConcurrentStreams: 20, maxResets: 100, stallTimeoutMs: 1000 });
 });
 
 test("the lookup can be a function, as the executable passes process.env", () => {
@@ -120,6 +122,7 @@ test("several bad variables: one ConfigError naming each of them", () => {
     [ENV.MAX_HEADER_BYTES]: "100",
     [ENV.HTTP2_MAX_CONCURRENT_STREAMS]: "0",
     [ENV.HTTP2_MAX_RESETS]: "many",
+    [ENV.HTTP2_STALL_TIMEOUT_MS]: "-5",
     [ENV.SHUTDOWN_GRACE_MS]: "soon",
     [ENV.FAILURE_ACCRUAL_CONSECUTIVE_FAILURES]: "0",
     [ENV.FAILURE_ACCRUAL_MIN_PENALTY_MS]: "a second",

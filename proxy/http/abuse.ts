@@ -67,8 +67,8 @@ export function resetStream(stream: Http2Stream, code: number): void {
 
 /**
  * Watches a guarded session's client for abuse: reports, once, the reason it was cut off to
- * `onCutOff` and logs it. A client past `limits.maxResets` resets in RESET_WINDOW_MS is cut off with
- * a GOAWAY (ENHANCE_YOUR_CALM); a client whose window kept a response (see watchStall) from being
+ * `onCutOff` and logs it. A client that opens a stream after more than `limits.maxResets` resets in
+ * RESET_WINDOW_MS is cut off with a GOAWAY (ENHANCE_YOUR_CALM); a client whose window kept a response (see watchStall) from being
  * written for `limits.stallTimeoutMs` has that stream reset and is told to go away (the session closes
  * once its other streams end).
  */
@@ -89,26 +89,36 @@ export function guardSession(
   let open = 0;
   let resets = 0;
   let windowStart = Date.now();
-  const countReset = (stream: Http2Stream) => {
-    if (session.destroyed || resetByProxy.has(stream)) return;
+  /** The resets counted in the current window, which starts anew after RESET_WINDOW_MS. */
+  const resetsNow = () => {
     const now = Date.now();
     if (now - windowStart >= RESET_WINDOW_MS) {
       windowStart = now;
       resets = 0;
     }
-    if (++resets <= limits.maxResets) return;
-    report("rapid_reset", { resets, windowMs: RESET_WINDOW_MS });
-    // The error is reported already; it only carries the GOAWAY's code (without one Node sends NO_ERROR).
-    session.destroy(new Error("rapid reset"), NGHTTP2_ENHANCE_YOUR_CALM);
+    return resets;
   };
   session.on("stream", (stream) => {
+    // Past the budget, a new stream is the attack: a client that resets its streams on its way out
+    // (destroying its session) opens none, and is not cut off.
+    if (resetsNow() > limits.maxResets) {
+      report("rapid_reset", { resets, windowMs: RESET_WINDOW_MS });
+      // The error is reported already; it only carries the GOAWAY's code (without one Node sends NO_ERROR).
+      session.destroy(new Error("rapid reset"), NGHTTP2_ENHANCE_YOUR_CALM);
+      return;
+    }
     open++;
     stream.once("close", () => {
       if (!session.destroyed) open--;
     });
+    const countReset = () => {
+      if (session.destroyed || resetByProxy.has(stream)) return;
+      resetsNow();
+      resets++;
+    };
     // Node emits 'stream' on the next tick: a RST_STREAM read with the HEADERS has aborted it already.
-    if (stream.aborted) countReset(stream);
-    else stream.once("aborted", () => countReset(stream));
+    if (stream.aborted) countReset();
+    else stream.once("aborted", countReset);
   });
   session.on("error", (err) => {
     // Opening a stream past the limit ends the session (a protocol error once the client acknowledged

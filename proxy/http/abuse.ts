@@ -1,11 +1,12 @@
 /**
  * What the proxy's HTTP/2 servers (an app on the outbound listener, a peer proxy on the inbound one)
- * do with an abusive client. nghttp2 cuts off SETTINGS and PING floods (acknowledgements piling up),
- * CONTINUATION floods, a run of frames the protocol forbids (Node's maxSessionInvalidFrames) and
+ * do with an abusive client. nghttp2 cuts off SETTINGS and PING floods whose acknowledgements pile
+ * up, CONTINUATION floods, a run of frames the protocol forbids (Node's maxSessionInvalidFrames) and
  * streams past SETTINGS_MAX_CONCURRENT_STREAMS; this module names the reason. It applies itself what
- * Node leaves to the application: a budget of streams the client resets before their response is
- * complete (rapid reset, CVE-2023-44487), and a deadline for a response the client's flow-control
- * window keeps from being written. Every cut off is logged and handed to the caller to count
+ * Node leaves to the application: budgets of SETTINGS and PING frames (a client that reads every
+ * acknowledgement is never cut off by nghttp2), a budget of streams the client resets before their
+ * response is complete (rapid reset, CVE-2023-44487), and a deadline for a response the client's
+ * flow-control window keeps from being written. Every cut off is logged and handed to the caller to count
  * (http2_session_cut_off_total).
  */
 import http2, { type Http2Stream, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
@@ -17,8 +18,44 @@ import { MAX_SESSION_MEMORY_MB, SESSION_SETTINGS } from "./sessions.js";
 const log = logger("http2-abuse");
 const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 
-/** The window over which a client's resets are counted against Http2Limits.maxResets. */
-export const RESET_WINDOW_MS = 10_000;
+/** The window over which a client's resets (Http2Limits.maxResets), SETTINGS and PINGs are counted. */
+export const BUDGET_WINDOW_MS = 10_000;
+/**
+ * SETTINGS and PING frames a client may send per window. A client sends SETTINGS a few times per
+ * session and PINGs to check liveness or measure bandwidth, a few per second at most (gRPC's BDP
+ * probes); a flood sends thousands.
+ */
+export const MAX_SETTINGS_FRAMES = 100;
+export const MAX_PING_FRAMES = 1_000;
+
+/** Events counted in windows of BUDGET_WINDOW_MS, against a budget of `max` per window. */
+class WindowedCount {
+  private n = 0;
+  private start = Date.now();
+  constructor(private readonly max: number) {}
+
+  add(): void {
+    this.roll();
+    this.n++;
+  }
+
+  /** Whether the current window's count is past the budget. */
+  get past(): boolean {
+    this.roll();
+    return this.n > this.max;
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  private roll(): void {
+    const now = Date.now();
+    if (now - this.start < BUDGET_WINDOW_MS) return;
+    this.start = now;
+    this.n = 0;
+  }
+}
 
 /** Why a client was cut off: the `reason` label of http2_session_cut_off_total. */
 export type CutOffReason =
@@ -67,10 +104,11 @@ export function resetStream(stream: Http2Stream, code: number): void {
 
 /**
  * Watches a guarded session's client for abuse: reports, once, the reason it was cut off to
- * `onCutOff` and logs it. A client that opens a stream after more than `limits.maxResets` resets in
- * RESET_WINDOW_MS is cut off with a GOAWAY (ENHANCE_YOUR_CALM); a client whose window kept a response (see watchStall) from being
- * written for `limits.stallTimeoutMs` has that stream reset and is told to go away (the session closes
- * once its other streams end).
+ * `onCutOff` and logs it. A client past MAX_SETTINGS_FRAMES or MAX_PING_FRAMES in BUDGET_WINDOW_MS,
+ * or that opens a stream after more than `limits.maxResets` resets in it, is cut off with a GOAWAY
+ * (ENHANCE_YOUR_CALM); a client whose window kept a response (see watchStall) from being written for
+ * `limits.stallTimeoutMs` has that stream reset and is told to go away (the session closes once its
+ * other streams end).
  */
 export function guardSession(
   session: ServerHttp2Session,
@@ -84,27 +122,31 @@ export function guardSession(
     onCutOff(reason);
     log.warn({ reason, remote: session.socket?.remoteAddress, ...detail }, "HTTP/2 client cut off");
   };
+  /** Reports the cut off and destroys the session with a GOAWAY ENHANCE_YOUR_CALM. */
+  const cutOff = (reason: CutOffReason, detail: Record<string, unknown>) => {
+    report(reason, { ...detail, windowMs: BUDGET_WINDOW_MS });
+    // The error is reported already; it only carries the GOAWAY's code (without one Node sends NO_ERROR).
+    session.destroy(new Error(reason), NGHTTP2_ENHANCE_YOUR_CALM);
+  };
+  const settingsFrames = new WindowedCount(MAX_SETTINGS_FRAMES);
+  session.on("remoteSettings", () => {
+    settingsFrames.add();
+    if (settingsFrames.past) cutOff("flood", { frame: "SETTINGS", frames: settingsFrames.count });
+  });
+  const pings = new WindowedCount(MAX_PING_FRAMES);
+  session.on("ping", () => {
+    pings.add();
+    if (pings.past) cutOff("flood", { frame: "PING", frames: pings.count });
+  });
   // Streams open, as the client left them: once the session is destroyed its streams close with it,
   // and the count stays what it was when nghttp2 gave up.
   let open = 0;
-  let resets = 0;
-  let windowStart = Date.now();
-  /** The resets counted in the current window, which starts anew after RESET_WINDOW_MS. */
-  const resetsNow = () => {
-    const now = Date.now();
-    if (now - windowStart >= RESET_WINDOW_MS) {
-      windowStart = now;
-      resets = 0;
-    }
-    return resets;
-  };
+  const resets = new WindowedCount(limits.maxResets);
   session.on("stream", (stream) => {
     // Past the budget, a new stream is the attack: a client that resets its streams on its way out
     // (destroying its session) opens none, and is not cut off.
-    if (resetsNow() > limits.maxResets) {
-      report("rapid_reset", { resets, windowMs: RESET_WINDOW_MS });
-      // The error is reported already; it only carries the GOAWAY's code (without one Node sends NO_ERROR).
-      session.destroy(new Error("rapid reset"), NGHTTP2_ENHANCE_YOUR_CALM);
+    if (resets.past) {
+      cutOff("rapid_reset", { resets: resets.count });
       return;
     }
     open++;
@@ -112,9 +154,7 @@ export function guardSession(
       if (!session.destroyed) open--;
     });
     const countReset = () => {
-      if (session.destroyed || resetByProxy.has(stream)) return;
-      resetsNow();
-      resets++;
+      if (!session.destroyed && !resetByProxy.has(stream)) resets.add();
     };
     // Node emits 'stream' on the next tick: a RST_STREAM read with the HEADERS has aborted it already.
     if (stream.aborted) countReset();

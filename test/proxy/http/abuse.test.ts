@@ -1,5 +1,6 @@
-// The HTTP/2 server guard on real sockets: a client's resets within the budget are no cut off, and a
-// stream opened past it is (GOAWAY ENHANCE_YOUR_CALM); streams the proxy resets itself are not the
+// The HTTP/2 server guard on real sockets: SETTINGS and PING frames within their budgets are no cut
+// off and one past is, even from a client that reads every acknowledgement; a client's resets within
+// the budget are no cut off, and a stream opened past it is (GOAWAY ENHANCE_YOUR_CALM); streams the proxy resets itself are not the
 // client's, and a client that resets its open streams as it goes away is not cut off; a response the
 // client's window holds back is reset after the stall timeout and the client told to go away, while a
 // response slow to come from upstream is not a stall.
@@ -9,7 +10,14 @@ import type { AddressInfo } from "node:net";
 import { PassThrough, Readable } from "node:stream";
 import { type TestContext, test } from "node:test";
 import type { Http2Limits } from "../../../proxy/config.js";
-import { type CutOffReason, guardSession, resetStream, watchStall } from "../../../proxy/http/abuse.js";
+import {
+  type CutOffReason,
+  guardSession,
+  MAX_PING_FRAMES,
+  MAX_SETTINGS_FRAMES,
+  resetStream,
+  watchStall,
+} from "../../../proxy/http/abuse.js";
 import { until, within } from "../../support/wait.js";
 
 const { NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } =
@@ -68,6 +76,34 @@ async function openAndCancel(session: http2.ClientHttp2Session, streams: unknown
 
 /** Holds every stream unanswered. */
 const hold = () => {};
+
+for (const [frame, max, send] of [
+  [
+    "SETTINGS",
+    MAX_SETTINGS_FRAMES,
+    (session: http2.ClientHttp2Session) =>
+      new Promise<void>((resolve) => session.settings({ enablePush: false }, () => resolve())),
+  ],
+  [
+    "PING",
+    MAX_PING_FRAMES,
+    (session: http2.ClientHttp2Session) => new Promise<void>((resolve) => session.ping(() => resolve())),
+  ],
+] as const) {
+  test(`${frame} frames within their budget are no cut off, one past it is, from a client that reads every acknowledgement`, async (t) => {
+    const { client, cutOffs } = await server(t, hold);
+    const session = client();
+    await new Promise((resolve) => session.once("remoteSettings", resolve));
+    // The session's own first SETTINGS counts for SETTINGS: one fewer. Each waits for its
+    // acknowledgement, so the server has counted it.
+    for (let i = frame === "SETTINGS" ? 1 : 0; i < max; i++) await send(session);
+    assert.deepEqual(cutOffs, []);
+    const goaway = new Promise<number>((resolve) => session.once("goaway", (code) => resolve(code)));
+    void send(session);
+    assert.equal(await within("the GOAWAY", goaway), NGHTTP2_ENHANCE_YOUR_CALM);
+    assert.deepEqual(cutOffs, ["flood"]);
+  });
+}
 
 test("resets within the budget are no cut off; a stream opened past it is, with a GOAWAY ENHANCE_YOUR_CALM", async (t) => {
   const { client, cutOffs, streams } = await server(t, hold);

@@ -143,6 +143,9 @@ export function guardSession(
   let open = 0;
   const resets = new WindowedCount(limits.maxResets);
   session.on("stream", (stream) => {
+    // A session ending in an error destroys its streams with it, some before they are handed over: a
+    // stream the listener does not serve (aborted already, or cut off here) needs a listener too.
+    stream.on("error", () => {});
     // Past the budget, a new stream is the attack: a client that resets its streams on its way out
     // (destroying its session) opens none, and is not cut off.
     if (resets.past) {

@@ -69,6 +69,8 @@ export class InboundHttp {
       );
     });
     this.h2.on("stream", (stream, headers, flags) => {
+      // Reset by the peer in the read that opened it (Node hands streams over a tick late): nothing to do.
+      if (stream.aborted) return;
       const labels = this.sessionLabels.get(stream.session as Http2Session) ?? {};
       const down = http2Downstream(stream, headers, flags);
       const rec = options.metrics.request(labels);

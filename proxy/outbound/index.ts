@@ -111,6 +111,9 @@ export class Outbound {
     this.connections.addHttp1Server(this.http1);
     this.http2 = http2.createServer(serverOptions(options.maxHeaderBytes, options.http2));
     this.http2.on("stream", (stream, headers, flags) => {
+      // Reset by the client in the read that opened it (Node hands streams over a tick late): sending
+      // it on would only make the peer cancel it too.
+      if (stream.aborted) return;
       const down = http2Downstream(stream, headers, flags);
       if (headerListBytes(headers) > options.maxHeaderBytes)
         down.fail(new ProxyError("TRELLIS_E_PROXY_HEADERS_TOO_LARGE"));

@@ -164,17 +164,31 @@ test("HTTP/2 stream abusers on 4140 and 4143 are cut off; memory stays bounded a
 
     await t.test(`${name}: rapid reset, HEADERS then RST_STREAM (up to 20000 streams)`, async () => {
       const pair = (id: number) => Buffer.concat([get(id, "/"), rstStream(id)]);
+      const peerCutOffs = async () =>
+        sum(await server.metrics(), "http2_session_cut_off_total", { direction: "inbound" });
+      const peerBefore = await peerCutOffs();
       const { h2, forwarded } = await expectCutOff("rapid reset", "rapid_reset", async (h2) => {
         h2.start();
         await h2.flood(20_000, (i) => pair(2 * i + 1), 50);
       });
-      assert.equal(h2.goaway?.code, ERROR.ENHANCE_YOUR_CALM, h2.describe());
-      // The budget is checked as Node hands each stream over, after it has parsed the whole read it came
-      // in: the proxy takes the budget's streams plus at most what two reads of 64 KiB hold.
-      const taken = ((h2.goaway?.lastStreamId ?? 0) + 1) / 2;
-      const perRead = Math.ceil((64 * 1024) / pair(1).length);
-      assert.ok(taken <= MAX_RESETS + 2 * perRead, `${taken} streams taken`);
+      // A GOAWAY read before the close (a close with the flood unread may reset the connection and
+      // lose it) says why, and names the last stream taken. Node hands a stream over after it parsed the
+      // whole read it came in: the budget's streams are taken, and at most what two reads of 64 KiB hold.
+      if (h2.goaway) {
+        assert.equal(h2.goaway.code, ERROR.ENHANCE_YOUR_CALM, h2.describe());
+        const taken = (h2.goaway.lastStreamId + 1) / 2;
+        const perRead = Math.ceil((64 * 1024) / pair(1).length);
+        assert.ok(taken <= MAX_RESETS + 2 * perRead, `${taken} streams taken`);
+      }
       assert.ok(forwarded < 2 * MAX_RESETS, `${forwarded} requests reached the app`);
+      // Regression: the client proxy forwarded streams already reset, then their cancellations, so the
+      // peer proxy counted them against the session every request to it shares, and cut it off at the
+      // next stream on it (a request of another client, answered 502).
+      if (name === "outbound") {
+        await served();
+        await served();
+        assert.equal(await peerCutOffs(), peerBefore, "the peer proxy cut nothing off");
+      }
     });
 
     await t.test(`${name}: responses held behind a flow-control window of zero`, async () => {

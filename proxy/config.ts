@@ -26,6 +26,16 @@ export const DEFAULTS = {
   DETECT_TIMEOUT_MS: 10_000,
   CONNECT_TIMEOUT_MS: 3_000,
   MAX_HEADER_BYTES: 16_384,
+  /** SETTINGS_MAX_CONCURRENT_STREAMS of the HTTP/2 listeners: streams one client may have open. */
+  HTTP2_MAX_CONCURRENT_STREAMS: 1_000,
+  /**
+   * Streams an HTTP/2 client may reset before their response is complete, per 10 s, before it is cut
+   * off (rapid reset). Below nghttp2's own limit (1 000 at once, then 33/s), which sends a GOAWAY the
+   * proxy is never told of.
+   */
+  HTTP2_MAX_RESETS: 200,
+  /** How long a response may wait on an HTTP/2 client's flow-control window before it is reset. */
+  HTTP2_STALL_TIMEOUT_MS: 60_000,
   SHUTDOWN_GRACE_MS: 30_000,
   /** Discovery streams of an authority unused for this long are closed. */
   DESTINATION_IDLE_MS: 600_000,
@@ -93,8 +103,20 @@ export interface ProxyConfig {
   opaquePorts: PortSet;
   connectTimeoutMs: number;
   maxHeaderBytes: number;
+  /** What an HTTP/2 client of the outbound or inbound listener may do before it is cut off. */
+  http2: Http2Limits;
   shutdownGraceMs: number;
   pod: { namespace?: string; name?: string; deployment?: string };
+}
+
+/** The limits of the proxy's HTTP/2 servers (proxy/http/abuse.ts applies them). */
+export interface Http2Limits {
+  /** SETTINGS_MAX_CONCURRENT_STREAMS: a client opening more is cut off. */
+  maxConcurrentStreams: number;
+  /** Streams a client may reset before their response is complete, per 10 s, before it is cut off. */
+  maxResets: number;
+  /** A response that could not be written for this long (the client's window stays shut) is reset, ms. */
+  stallTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -188,6 +210,11 @@ export function loadConfig(env: Record<string, string | undefined> | Lookup = pr
     opaquePorts: opaquePorts(get(ENV.OPAQUE_PORTS), problems),
     connectTimeoutMs: int(ENV.CONNECT_TIMEOUT_MS, DEFAULTS.CONNECT_TIMEOUT_MS, 1),
     maxHeaderBytes: int(ENV.MAX_HEADER_BYTES, DEFAULTS.MAX_HEADER_BYTES, 1024),
+    http2: {
+      maxConcurrentStreams: int(ENV.HTTP2_MAX_CONCURRENT_STREAMS, DEFAULTS.HTTP2_MAX_CONCURRENT_STREAMS, 1),
+      maxResets: int(ENV.HTTP2_MAX_RESETS, DEFAULTS.HTTP2_MAX_RESETS, 1),
+      stallTimeoutMs: int(ENV.HTTP2_STALL_TIMEOUT_MS, DEFAULTS.HTTP2_STALL_TIMEOUT_MS, 1),
+    },
     shutdownGraceMs: int(ENV.SHUTDOWN_GRACE_MS, DEFAULTS.SHUTDOWN_GRACE_MS),
     pod: {
       namespace: get(ENV.POD_NAMESPACE) || undefined,

@@ -135,6 +135,7 @@ async function main(): Promise<number> {
       detectTimeoutMs: config.detectTimeoutMs,
       connectTimeoutMs: config.connectTimeoutMs,
       maxHeaderBytes: config.maxHeaderBytes,
+      http2: config.http2,
     });
     const ownPorts = () => [
       config.inboundListen.port,
@@ -151,6 +152,7 @@ async function main(): Promise<number> {
       connectTimeoutMs: config.connectTimeoutMs,
       detectTimeoutMs: config.detectTimeoutMs,
       maxHeaderBytes: config.maxHeaderBytes,
+      http2: config.http2,
       originalDst: loadOriginalDst(),
       opaquePorts: config.opaquePorts,
     });

@@ -4,11 +4,14 @@
  * error-response.ts (a gRPC status for gRPC clients).
  */
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import { logger } from "../../lib/log.js";
 import type { ProxyError } from "../errors.js";
+import { resetStream, watchStall } from "./abuse.js";
 import { respondHttp2Error } from "./error-response.js";
 import type { Downstream, ProxyRequest, UpstreamResponse } from "./exchange.js";
 import { endToEnd, type Headers, isGrpc, trailersOf } from "./headers.js";
 
+const log = logger("http2");
 const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
 const END_STREAM = 0x1;
 
@@ -18,6 +21,10 @@ export function http2Downstream(
   headers: IncomingHttpHeaders,
   flags: number,
 ): Downstream {
+  // A session ending in an error (an abusive client cut off by nghttp2) destroys its open streams with
+  // that error: without a listener it would be an uncaught exception. The exchange learns of the end
+  // from 'close' (onAbort).
+  stream.on("error", (err) => log.debug({ err: err.message }, "request stream error"));
   const hasBody = (flags & END_STREAM) === 0;
   let requestTrailers: Headers | undefined;
   // Trailers arrive before the body's end, so they are known by the time the upstream needs them.
@@ -48,20 +55,21 @@ export function http2Downstream(
       let ended = false;
       if (up.mayHaveTrailers) stream.once("wantTrailers", () => stream.sendTrailers(up.trailers() ?? {}));
       up.body.pipe(stream);
+      watchStall(stream, up.body);
       up.body.once("end", () => {
         ended = true;
         done(true, up.trailers());
       });
       up.body.once("close", () => {
         if (ended) return;
-        if (!stream.destroyed) stream.close(NGHTTP2_INTERNAL_ERROR);
+        if (!stream.destroyed) resetStream(stream, NGHTTP2_INTERNAL_ERROR);
         done(false, undefined);
       });
     },
     fail(err: ProxyError) {
       if (stream.destroyed) return;
       if (stream.headersSent) {
-        stream.close(NGHTTP2_INTERNAL_ERROR);
+        resetStream(stream, NGHTTP2_INTERNAL_ERROR);
         return;
       }
       respondHttp2Error(stream, err, grpc);

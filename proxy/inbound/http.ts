@@ -9,8 +9,9 @@
 import http2, { type Http2Session } from "node:http2";
 import type { TLSSocket } from "node:tls";
 import { logger } from "../../lib/log.js";
+import type { Http2Limits } from "../config.js";
 import { ProxyError } from "../errors.js";
-import { guardSession, serverOptions } from "../http/abuse.js";
+import { guardSession, resetStream, serverOptions } from "../http/abuse.js";
 import { http2Downstream } from "../http/downstream.js";
 import { refuse } from "../http/exchange.js";
 import { Http1Server } from "../http/h1/server.js";
@@ -39,6 +40,8 @@ export interface InboundHttpOptions extends PortPolicy {
   /** How long a new connection may take to send its first request (or HTTP/2 settings), ms. */
   detectTimeoutMs: number;
   maxHeaderBytes: number;
+  /** What an HTTP/2 client may do before it is cut off (TRELLIS_PROXY_HTTP2_*). */
+  http2: Http2Limits;
 }
 
 export class InboundHttp {
@@ -54,12 +57,12 @@ export class InboundHttp {
     connections: Connections,
     app: App,
   ) {
-    this.h2 = http2.createServer(serverOptions(options.maxHeaderBytes));
+    this.h2 = http2.createServer(serverOptions(options.maxHeaderBytes, options.http2));
     this.h2.on("session", (session) => {
       connections.addSession(session);
       settingsDeadline(session, options.detectTimeoutMs);
       idleSessionDeadline(session, IDLE_TIMEOUT_MS);
-      guardSession(session, (reason) => options.metrics.http2CutOff("inbound", reason));
+      guardSession(session, options.http2, (reason) => options.metrics.http2CutOff("inbound", reason));
       const clientId = spiffeIdOf((session.socket as TLSSocket).getPeerCertificate());
       this.sessionLabels.set(
         session,
@@ -67,6 +70,8 @@ export class InboundHttp {
       );
     });
     this.h2.on("stream", (stream, headers, flags) => {
+      // Reset by the peer in the read that opened it (Node hands streams over a tick late): nothing to do.
+      if (stream.aborted) return;
       const labels = this.sessionLabels.get(stream.session as Http2Session) ?? {};
       const down = http2Downstream(stream, headers, flags);
       const rec = options.metrics.request(labels);
@@ -78,11 +83,8 @@ export class InboundHttp {
         refuse(down, rec, port);
         return;
       }
-      app.forwardHttp2(down, port, rec, () => {
-        // Closing with a code makes the stream emit the code as an error: it is the one we chose.
-        stream.on("error", () => {});
-        stream.close(NGHTTP2_REFUSED_STREAM);
-      });
+      // The proxy's own reset, not counted against the peer's reset budget.
+      app.forwardHttp2(down, port, rec, () => resetStream(stream, NGHTTP2_REFUSED_STREAM));
     });
     this.h2.on("sessionError", (err) => log.debug({ err: err.message }, "peer session error"));
 

@@ -30,7 +30,7 @@ import http2 from "node:http2";
 import net, { type Server, type Socket } from "node:net";
 import { logger } from "../../lib/log.js";
 import type { PortSet } from "../../lib/ports.js";
-import type { ListenAddr } from "../config.js";
+import type { Http2Limits, ListenAddr } from "../config.js";
 import type { DestinationResolver } from "../discovery/destinations.js";
 import { ProxyError } from "../errors.js";
 import { guardSession, serverOptions } from "../http/abuse.js";
@@ -66,6 +66,8 @@ export interface OutboundOptions {
   detectTimeoutMs: number;
   connectTimeoutMs: number;
   maxHeaderBytes: number;
+  /** What an HTTP/2 client may do before it is cut off (TRELLIS_PROXY_HTTP2_*). */
+  http2: Http2Limits;
   /** Whether host:port is one of this proxy's own listeners (a request there would loop). */
   isSelf: (host: string, port: number) => boolean;
   /** Reads a redirected connection's original destination. */
@@ -107,8 +109,11 @@ export class Outbound {
       onUpgrade: (req, socket, rest, reads) => this.upgrades.upgrade(req, socket, rest, reads),
     });
     this.connections.addHttp1Server(this.http1);
-    this.http2 = http2.createServer(serverOptions(options.maxHeaderBytes));
+    this.http2 = http2.createServer(serverOptions(options.maxHeaderBytes, options.http2));
     this.http2.on("stream", (stream, headers, flags) => {
+      // Reset by the client in the read that opened it (Node hands streams over a tick late): sending
+      // it on would only make the peer cancel it too.
+      if (stream.aborted) return;
       const down = http2Downstream(stream, headers, flags);
       if (headerListBytes(headers) > options.maxHeaderBytes)
         down.fail(new ProxyError("TRELLIS_E_PROXY_HEADERS_TOO_LARGE"));
@@ -118,7 +123,7 @@ export class Outbound {
       this.connections.addSession(session);
       settingsDeadline(session, options.detectTimeoutMs);
       idleSessionDeadline(session, IDLE_TIMEOUT_MS);
-      guardSession(session, (reason) => metrics.http2CutOff("outbound", reason));
+      guardSession(session, options.http2, (reason) => metrics.http2CutOff("outbound", reason));
     });
     this.http2.on("sessionError", (err) => log.debug({ err: err.message }, "client session error"));
     this.intercepted = new Intercepted({

@@ -61,6 +61,11 @@ test("a valid environment: defaults, units and the destination table", () => {
   assert.equal(config.detectTimeoutMs, 2500);
   assert.equal(config.connectTimeoutMs, DEFAULTS.CONNECT_TIMEOUT_MS);
   assert.equal(config.maxHeaderBytes, DEFAULTS.MAX_HEADER_BYTES);
+  assert.deepEqual(config.http2, {
+    maxConcurrentStreams: DEFAULTS.HTTP2_MAX_CONCURRENT_STREAMS,
+    maxResets: DEFAULTS.HTTP2_MAX_RESETS,
+    stallTimeoutMs: DEFAULTS.HTTP2_STALL_TIMEOUT_MS,
+  });
   assert.deepEqual(config.failureAccrual, { maxFailures: 7, backoffBaseMs: 1_000, backoffMaxMs: 60_000 });
   const [dest] = config.destinations;
   assert.equal(dest?.authority, "web.shop.svc.cluster.local:80");
@@ -71,6 +76,16 @@ test("a valid environment: defaults, units and the destination table", () => {
     inboundPort: DEFAULTS.PEER_INBOUND_PORT,
     labels: {},
   });
+});
+
+test("the HTTP/2 listeners' limits are read from their variables", () => {
+  const config = loadConfig({
+    ...valid(),
+    [ENV.HTTP2_MAX_CONCURRENT_STREAMS]: "20",
+    [ENV.HTTP2_MAX_RESETS]: "100",
+    [ENV.HTTP2_STALL_TIMEOUT_MS]: "1000",
+  });
+  assert.deepEqual(config.http2, { maxConcurrentStreams: 20, maxResets: 100, stallTimeoutMs: 1000 });
 });
 
 test("the lookup can be a function, as the executable passes process.env", () => {
@@ -105,6 +120,9 @@ test("several bad variables: one ConfigError naming each of them", () => {
     [ENV.DETECT_TIMEOUT_MS]: "1.5",
     [ENV.CONNECT_TIMEOUT_MS]: "three seconds",
     [ENV.MAX_HEADER_BYTES]: "100",
+    [ENV.HTTP2_MAX_CONCURRENT_STREAMS]: "0",
+    [ENV.HTTP2_MAX_RESETS]: "many",
+    [ENV.HTTP2_STALL_TIMEOUT_MS]: "-5",
     [ENV.SHUTDOWN_GRACE_MS]: "soon",
     [ENV.FAILURE_ACCRUAL_CONSECUTIVE_FAILURES]: "0",
     [ENV.FAILURE_ACCRUAL_MIN_PENALTY_MS]: "a second",

@@ -20,6 +20,15 @@ export const FRAME = {
 export const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4 } as const;
 export const SETTING = { INITIAL_WINDOW_SIZE: 4, MAX_CONCURRENT_STREAMS: 3 } as const;
 export const CANCEL = 8;
+/** Error codes (RFC 9113 section 7) the tests look for. */
+export const ERROR = {
+  NO_ERROR: 0,
+  PROTOCOL_ERROR: 1,
+  INTERNAL_ERROR: 2,
+  REFUSED_STREAM: 7,
+  CANCEL: 8,
+  ENHANCE_YOUR_CALM: 11,
+} as const;
 
 export function frame(
   type: number,
@@ -89,6 +98,8 @@ export function getRequest(authority: string, path: string, extra: Array<[string
 /** One connection: counts the frames received per type, records a GOAWAY and the close. */
 export class RawH2 {
   readonly received = new Map<number, number>();
+  /** RST_STREAM frames received, per error code. */
+  readonly resets = new Map<number, number>();
   goaway?: { lastStreamId: number; code: number };
   closed = false;
   /** How many frames `flood` wrote before it saw the cut off (or ran out). */
@@ -119,9 +130,12 @@ export class RawH2 {
     return this.socket.write(bytes);
   }
 
-  /** The client preface and an empty (or given) SETTINGS frame, and the ACK of the server's. */
-  start(entries: Array<[number, number]> = []): void {
-    this.write(Buffer.concat([PREFACE, settings(entries), settingsAck()]));
+  /**
+   * The client preface and an empty (or given) SETTINGS frame, and (unless `ack` is false) the ACK of
+   * the server's, sent at once as a client that ignores what they say would.
+   */
+  start(entries: Array<[number, number]> = [], ack = true): void {
+    this.write(Buffer.concat([PREFACE, settings(entries), ...(ack ? [settingsAck()] : [])]));
   }
 
   /**
@@ -188,6 +202,10 @@ export class RawH2 {
       if (this.pending.length < 9 + length) break;
       const type = this.pending[3] as number;
       this.received.set(type, this.count(type) + 1);
+      if (type === FRAME.RST_STREAM) {
+        const code = this.pending.readUInt32BE(9);
+        this.resets.set(code, (this.resets.get(code) ?? 0) + 1);
+      }
       if (type === FRAME.GOAWAY)
         this.goaway = {
           lastStreamId: this.pending.readUInt32BE(9) & 0x7fffffff,

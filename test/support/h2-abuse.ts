@@ -1,0 +1,184 @@
+/**
+ * What the HTTP/2 abuse tests share: how an abuser reaches each listener that takes HTTP/2 (h2c with
+ * prior knowledge to the outbound listener, mTLS with ALPN h2 and a mesh leaf to the inbound one), an
+ * HTTP/2 app behind the mesh, a well-behaved client served through both proxies, and the proxy's RSS.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import http2 from "node:http2";
+import net, { type AddressInfo } from "node:net";
+import type { TestContext } from "node:test";
+import tls from "node:tls";
+import type { TestMesh, TestProxy } from "./mesh.js";
+
+/** Longer than any limit the proxy applies to an abusive client: reaching it fails the test. */
+export const DEADLINE_MS = 20_000;
+/** The proxy's RSS after any abuse (about 60 MiB idle, under 70 MiB in these runs). */
+export const RSS_CEILING_MB = 256;
+
+export function rssMb(proxy: TestProxy): number {
+  const status = readFileSync(`/proc/${proxy.child.process.pid}/status`, "utf8");
+  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status);
+  assert.ok(kb, "VmRSS in /proc/<pid>/status");
+  return Number(kb[1]) / 1024;
+}
+
+/** A plain TCP connection to `address` (host:port), as an app reaches the outbound listener. */
+export function connect(address: string): Promise<net.Socket> {
+  const i = address.lastIndexOf(":");
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)) });
+    socket.once("connect", () => resolve(socket));
+    socket.once("error", reject);
+  });
+}
+
+/** A mesh peer's connection: mTLS with a leaf of the mesh's CA and ALPN h2. */
+export async function connectMtls(mesh: TestMesh, server: TestProxy): Promise<tls.TLSSocket> {
+  const leaf = await mesh.pki.leaf(mesh.identityOf("abuser"));
+  const i = server.inbound.lastIndexOf(":");
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host: server.inbound.slice(0, i),
+      port: Number(server.inbound.slice(i + 1)),
+      ca: mesh.pki.anchor.certPem,
+      cert: leaf.certChainPem,
+      key: leaf.keyPem,
+      ALPNProtocols: ["h2"],
+      checkServerIdentity: () => undefined,
+    });
+    socket.once("secureConnect", () => resolve(socket));
+    socket.once("error", reject);
+  });
+}
+
+/** Bytes of the answer to `/big`: far more than any flow-control window between the proxies. */
+export const BIG_RESPONSE_BYTES = 256 << 20;
+
+export interface H2App {
+  port: number;
+  /** Requests the app has seen. */
+  requests(): number;
+  /** Resolves once the app has seen `n` requests in all; rejects after DEADLINE_MS. */
+  seen(n: number): Promise<void>;
+  /** Bytes of `/big` answers the app has handed to its HTTP/2 stack. */
+  bigBytesWritten(): number;
+}
+
+/**
+ * A cleartext HTTP/2 app (the inbound proxy forwards HTTP/2 as HTTP/2) that answers "ok"; `/hold` is
+ * never answered (until the test ends) and `/big` streams BIG_RESPONSE_BYTES as fast as it is read.
+ */
+export async function h2App(t: TestContext): Promise<H2App> {
+  let requests = 0;
+  let bigBytes = 0;
+  const waiters = new Set<() => void>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const server = http2.createServer((req, res) => {
+    requests++;
+    for (const wake of waiters) wake();
+    req.resume();
+    res.on("error", () => {});
+    if (req.url === "/hold") return;
+    if (req.url !== "/big") {
+      res.end("ok\n");
+      return;
+    }
+    const chunk = Buffer.alloc(64 * 1024, "x");
+    const write = () => {
+      while (bigBytes < BIG_RESPONSE_BYTES && !res.destroyed) {
+        bigBytes += chunk.length;
+        if (!res.write(chunk)) return void res.once("drain", write);
+      }
+      res.end();
+    };
+    write();
+  });
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.on("error", () => {});
+    session.once("close", () => sessions.delete(session));
+  });
+  t.after(() => {
+    for (const session of sessions) session.destroy();
+    server.close();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    requests: () => requests,
+    seen: (n) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`the app saw ${requests} requests, not ${n}, within ${DEADLINE_MS} ms`));
+        }, DEADLINE_MS);
+        const check = () => {
+          if (requests < n) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        };
+        waiters.add(check);
+        check();
+      }),
+    bigBytesWritten: () => bigBytes,
+  };
+}
+
+/**
+ * A well-behaved HTTP/2 request through `client`'s outbound listener (h2c to the client proxy, h2
+ * between the proxies): it must be answered 200.
+ */
+export async function servedThrough(client: TestProxy, authority: string): Promise<void> {
+  const session = http2.connect(`http://${client.outbound}`);
+  session.on("error", () => {});
+  try {
+    const status = await new Promise<number | string>((resolve) => {
+      const req = session.request({ ":path": "/", ":authority": authority }, { endStream: true });
+      req.once("response", (h) => resolve(Number(h[":status"])));
+      req.once("error", (err: Error) => resolve(err.message));
+      req.setTimeout(DEADLINE_MS, () => resolve("no answer"));
+      req.resume();
+    });
+    assert.equal(status, 200, "another client's request through the mesh");
+  } finally {
+    session.destroy();
+  }
+}
+
+/**
+ * Watches the proxy's stderr from now on for a line matching `pattern`: `seen()` resolves once one
+ * was written (the proxy logs synchronously, so a cut off's line is out once it was counted), and
+ * rejects if none is within DEADLINE_MS of the call.
+ */
+export function watchLog(proxy: TestProxy, pattern: RegExp): { seen(): Promise<void> } {
+  const stderr = proxy.child.process.stderr;
+  let text = "";
+  let found = false;
+  const wakers = new Set<() => void>();
+  const onData = (chunk: string | Buffer) => {
+    // Only the current line and what follows can still match: keep the text from the last newline.
+    text = (text + chunk.toString()).slice(-64 * 1024);
+    if (pattern.test(text)) {
+      found = true;
+      stderr?.off("data", onData);
+      for (const wake of wakers) wake();
+    } else text = text.slice(text.lastIndexOf("\n") + 1);
+  };
+  stderr?.on("data", onData);
+  return {
+    seen: () =>
+      new Promise((resolve, reject) => {
+        if (found) return resolve();
+        const timer = setTimeout(() => {
+          stderr?.off("data", onData);
+          reject(new Error(`no log line matching ${pattern} within ${DEADLINE_MS} ms`));
+        }, DEADLINE_MS);
+        wakers.add(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}

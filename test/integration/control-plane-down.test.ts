@@ -23,6 +23,7 @@ import {
   type TestProxy,
 } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";
+import { steadyLoad } from "../support/steady-load.js";
 import { until } from "../support/wait.js";
 
 type Cleanup = { after(fn: () => unknown): void };
@@ -48,39 +49,6 @@ async function pod(t: Cleanup, mesh: TestMesh, ip: string, port: number, name: s
     env: { TRELLIS_PROXY_INBOUND_LISTEN_ADDR: `${ip}:0`, TRELLIS_PROXY_INBOUND_APP_HOST: ip },
   });
   return { ip, proxy, served };
-}
-
-/**
- * Two clients sending GETs one after another through `proxy` (a short pause between, so the load is
- * steady rather than all the machine has) until stopped or 20,000 were sent; every answer that is
- * not a 200 is a failure.
- */
-function steadyLoad(proxy: TestProxy, authority: string) {
-  let stopped = false;
-  let sent = 0;
-  const failures: string[] = [];
-  const worker = async () => {
-    while (!stopped && sent < 20_000) {
-      const n = ++sent;
-      try {
-        const res = await get(proxy.outbound, authority, `/r${n}`, 30_000);
-        if (res.status !== 200)
-          failures.push(`request ${n}: ${res.status} ${res.headers["trellis-proxy-error"]}`);
-      } catch (err) {
-        failures.push(`request ${n}: ${(err as Error).message}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  };
-  const running = Promise.all([worker(), worker()]);
-  return {
-    sent: () => sent,
-    async stop() {
-      stopped = true;
-      await running;
-      return { sent, failures };
-    },
-  };
 }
 
 test("destination and identity both down for 60 s under steady load: no request fails, and the proxy subscribes again once they are back", async (t) => {

@@ -11,6 +11,7 @@ import { mintLocalToken } from "../../control/local/tokens.js";
 import { freePort, get, meshedDestination, NAMESPACE, startMesh, type TestProxy } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";
 import { bin, startNode } from "../support/process.js";
+import { steadyLoad } from "../support/steady-load.js";
 
 async function echoApp(t: { after(fn: () => unknown): void }): Promise<number> {
   const app = http.createServer((req, res) => {
@@ -22,64 +23,8 @@ async function echoApp(t: { after(fn: () => unknown): void }): Promise<number> {
   return (app.address() as AddressInfo).port;
 }
 
-/** How many requests steadyTraffic has sent so far, and a wait for that count to reach a number. */
-class Progress {
-  sent = 0;
-  private waiters: { count: number; resolve: () => void }[] = [];
-  advance(): void {
-    this.sent++;
-    for (const w of this.waiters) if (w.count <= this.sent) w.resolve();
-    this.waiters = this.waiters.filter((w) => w.count > this.sent);
-  }
-  reached(count: number): Promise<void> {
-    return count <= this.sent
-      ? Promise.resolve()
-      : new Promise((resolve) => this.waiters.push({ count, resolve }));
-  }
-}
-
-/** Sends requests one after another until `until` resolves (or 2,000 were sent); returns the failures. */
-async function steadyTraffic(
-  proxy: TestProxy,
-  authority: string,
-  until: Promise<unknown>,
-  progress = new Progress(),
-): Promise<{ sent: number; failures: string[] }> {
-  let done = false;
-  void until.finally(() => {
-    done = true;
-  });
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const [host, port] = [proxy.outbound.split(":")[0], Number(proxy.outbound.split(":")[1])];
-  const failures: string[] = [];
-  let sent = 0;
-  while (!done && sent < 2000) {
-    sent++;
-    const result = await new Promise<string | undefined>((resolve) => {
-      const req = http.request(
-        { host, port, path: `/r${sent}`, agent, headers: { host: authority }, timeout: 5000 },
-        (res) => {
-          res.resume();
-          res.on("end", () =>
-            resolve(
-              res.statusCode === 200
-                ? undefined
-                : `status ${res.statusCode}: ${res.headers["trellis-proxy-error"]}`,
-            ),
-          );
-        },
-      );
-      req.on("timeout", () => req.destroy(new Error("timeout")));
-      req.on("error", (err) => resolve(err.message));
-      req.end();
-    });
-    if (result) failures.push(`request ${sent}: ${result}`);
-    progress.advance();
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  agent.destroy();
-  return { sent, failures };
-}
+/** One client, a request every 20 ms at most, 2,000 at the most. */
+const ONE_AT_A_TIME = { workers: 1, max: 2000, pauseMs: 20, timeoutMs: 5000 };
 
 /** Resolves once the proxy has refreshed its certificate at least `count` times. */
 async function refreshed(proxy: TestProxy, count: number, timeoutMs = 30_000): Promise<void> {
@@ -130,8 +75,9 @@ test("certificates renewed again and again under steady traffic fail no request,
 
   // Four renewals each (the first certificate counts as one), with requests flowing all along.
   const renewals = Promise.all([refreshed(client, 5), refreshed(server, 5)]);
-  const { sent, failures } = await steadyTraffic(client, authority, renewals);
+  const load = steadyLoad(client, authority, ONE_AT_A_TIME);
   await renewals;
+  const { sent, failures } = await load.stop();
   assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
   assert.ok(sent > 5, `only ${sent} requests were sent`);
   assert.notEqual(await presentedSerial(server), firstSerial, "the server presents its renewed certificate");
@@ -159,14 +105,11 @@ test("restarting the identity service while proxies hold certificates fails no r
   });
 
   // Ten requests before the restart and ten after it, counted rather than timed.
-  const progress = new Progress();
-  const restarted = (async () => {
-    await progress.reached(10);
-    await mesh.restartIdentity();
-    await progress.reached(progress.sent + 10);
-  })();
-  const { sent, failures } = await steadyTraffic(client, authority, restarted, progress);
-  await restarted;
+  const load = steadyLoad(client, authority, ONE_AT_A_TIME);
+  await load.reached(10);
+  await mesh.restartIdentity();
+  await load.reached(load.sent() + 10);
+  const { sent, failures } = await load.stop();
   assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
   assert.ok(sent >= 20, `only ${sent} requests were sent`);
 

@@ -13,6 +13,7 @@ import tls from "node:tls";
 import { createIssuer, createTrustAnchor } from "../../control/identity/certs.js";
 import { get, meshedDestination, startMesh, type TestProxy } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";
+import { steadyLoad } from "../support/steady-load.js";
 
 const RENEW_OFTEN = {
   TRELLIS_PROXY_IDENTITY_MIN_REFRESH_MS: "100",
@@ -33,52 +34,6 @@ async function echoApp(t: { after(fn: () => unknown): void }): Promise<number> {
 async function put(path: string, content: string): Promise<void> {
   await writeFile(`${path}.tmp`, content, { mode: 0o600 });
   await rename(`${path}.tmp`, path);
-}
-
-/**
- * Two clients sending requests one after another, each over its own kept-alive connection, until
- * `stop()` is called (or 5,000 were sent); every answer that is not a 200 is a failure.
- */
-function steadyTraffic(proxy: TestProxy, authority: string) {
-  let stopped = false;
-  let sent = 0;
-  const failures: string[] = [];
-  const [host, port] = [proxy.outbound.split(":")[0], Number(proxy.outbound.split(":")[1])];
-  const client = async () => {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    while (!stopped && sent < 5000) {
-      const n = ++sent;
-      const failure = await new Promise<string | undefined>((resolve) => {
-        const req = http.request(
-          { host, port, path: `/r${n}`, agent, headers: { host: authority }, timeout: 30_000 },
-          (res) => {
-            res.resume();
-            res.on("end", () =>
-              resolve(
-                res.statusCode === 200
-                  ? undefined
-                  : `${res.statusCode} ${res.headers["trellis-proxy-error"]}`,
-              ),
-            );
-          },
-        );
-        req.on("timeout", () => req.destroy(new Error("timed out")));
-        req.on("error", (err) => resolve(err.message));
-        req.end();
-      });
-      if (failure) failures.push(`request ${n}: ${failure}`);
-    }
-    agent.destroy();
-  };
-  const running = Promise.all([client(), client()]);
-  return {
-    sentSoFar: () => sent,
-    async stop() {
-      stopped = true;
-      await running;
-      return { sent, failures };
-    },
-  };
 }
 
 /** The fingerprint of the issuer of the certificate a proxy's inbound listener presents. */
@@ -147,7 +102,7 @@ test("a new issuer written under load is used by every proxy without a failed re
   assert.equal((await get(client.outbound, authority, "/before")).status, 200);
   await presents(server, mesh.pki.issuer.certPem);
 
-  const traffic = steadyTraffic(client, authority);
+  const traffic = steadyLoad(client, authority, { max: 5000, pauseMs: 0 });
   const issuer = await createIssuer(mesh.pki.anchor, { trustDomain: mesh.pki.trustDomain });
   await put(files.issuerKey, issuer.keyPem);
   await put(files.issuerCert, issuer.certPem);
@@ -179,7 +134,7 @@ test("a new trust anchor through a bundle, then the old one dropped, without a f
   assert.equal((await get(client.outbound, authority, "/before")).status, 200);
 
   // Step 2, under load: an issuer signed by the new anchor; every proxy renews from it.
-  const traffic = steadyTraffic(client, authority);
+  const traffic = steadyLoad(client, authority, { max: 5000, pauseMs: 0 });
   const issuer = await createIssuer(newAnchor, { trustDomain });
   await put(files.issuerKey, issuer.keyPem);
   await put(files.issuerCert, issuer.certPem);

@@ -47,6 +47,7 @@ async function main(): Promise<number> {
     ready: () => state === "ready",
     headersTimeoutMs: config.detectTimeoutMs,
     maxHeaderBytes: config.maxHeaderBytes,
+    maxConnections: config.maxConnections.admin,
   });
   const adminAddr = await admin.listen();
 
@@ -115,6 +116,7 @@ async function main(): Promise<number> {
             retryBaseMs: config.identity.retryBaseMs,
             retryMaxMs: config.identity.retryMaxMs,
             balancer: config.failureAccrual,
+            onCache: (size, evicted) => metrics.destinationCache(size, evicted),
           },
           table,
         )
@@ -135,6 +137,9 @@ async function main(): Promise<number> {
       detectTimeoutMs: config.detectTimeoutMs,
       connectTimeoutMs: config.connectTimeoutMs,
       maxHeaderBytes: config.maxHeaderBytes,
+      tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
+      maxConnections: config.maxConnections.inbound,
+      muxMaxStreams: config.muxMaxStreams,
     });
     const ownPorts = () => [
       config.inboundListen.port,
@@ -153,6 +158,7 @@ async function main(): Promise<number> {
       maxHeaderBytes: config.maxHeaderBytes,
       originalDst: loadOriginalDst(),
       opaquePorts: config.opaquePorts,
+      maxConnections: config.maxConnections.outbound,
     });
     const [inboundAddr, [outboundAddr, ...binds]] = await Promise.all([inbound.listen(), outbound.listen()]);
     for (const addr of [inboundAddr, outboundAddr, adminAddr, ...binds])

@@ -21,6 +21,7 @@ import { spiffeIdOf } from "../tls/index.js";
 import type { Connections } from "../transport/connections.js";
 import { MuxConnection } from "../transport/mux/index.js";
 import { readInto } from "../transport/reads.js";
+import type { Shedding } from "../transport/shed.js";
 import type { App } from "./app.js";
 import { appPort, type PortPolicy } from "./ports.js";
 
@@ -38,6 +39,8 @@ export interface InboundHttpOptions extends PortPolicy {
   /** How long a new connection may take to send its first request (or HTTP/2 settings), ms. */
   detectTimeoutMs: number;
   maxHeaderBytes: number;
+  /** Streams a peer may hold open at once on one mux connection. */
+  muxMaxStreams: number;
 }
 
 export class InboundHttp {
@@ -52,6 +55,7 @@ export class InboundHttp {
     private readonly options: InboundHttpOptions,
     connections: Connections,
     app: App,
+    shedding: Shedding,
   ) {
     this.h2 = http2.createServer(serverOptions(options.maxHeaderBytes));
     this.h2.on("session", (session) => {
@@ -85,6 +89,7 @@ export class InboundHttp {
       maxHeaderBytes: options.maxHeaderBytes,
       headersTimeoutMs: options.detectTimeoutMs,
       keepAliveTimeoutMs: IDLE_TIMEOUT_MS,
+      onHeadersTimeout: () => shedding.shed("header_timeout"),
       onRequest: (down, socket, hop) => {
         const labels = this.socketLabels.get(socket) ?? {};
         const port = appPort(hop.dstPort, options);
@@ -121,6 +126,9 @@ export class InboundHttp {
       role: "server",
       idleTimeoutMs: IDLE_TIMEOUT_MS,
       openTimeoutMs: this.options.detectTimeoutMs,
+      maxStreams: this.options.muxMaxStreams,
+      onRefused: () => this.options.metrics.muxStreamRefused("max_streams"),
+      onCutOff: (reason) => this.options.metrics.muxCutOff(reason),
       onStream: (stream) => {
         this.socketLabels.set(stream, labels);
         this.h1.accept(stream);

@@ -33,6 +33,8 @@ export interface Http1ServerOptions {
   keepAliveTimeoutMs: number;
   /** The clock both deadlines are measured by, in ms since the epoch: `Date.now` unless a test drives it. */
   now?: () => number;
+  /** A request head did not arrive within headersTimeoutMs: the connection is answered 408 and closed. */
+  onHeadersTimeout?(): void;
   /** `hop` holds the request's hop-by-hop fields (the mesh's own among them). */
   onRequest(down: Downstream, conn: Conn, hop: HopFields): void;
   /**
@@ -161,7 +163,10 @@ export class ServerConn implements ServerExchangeConn {
     if (this.ended) return;
     const { headersTimeoutMs, keepAliveTimeoutMs } = this.server.options;
     if (this.headStartedAt > 0) {
-      if (now - this.headStartedAt > headersTimeoutMs) this.refuse(408);
+      if (now - this.headStartedAt > headersTimeoutMs) {
+        this.server.options.onHeadersTimeout?.();
+        this.refuse(408);
+      }
     } else if (this.queue.length === 0 && now - this.idleSince > keepAliveTimeoutMs) this.socket.destroy();
   }
 

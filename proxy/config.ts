@@ -48,6 +48,8 @@ export const DEFAULTS = {
   MUX_MAX_STREAMS: 1024,
   /** Authorities whose discovery streams are kept at once; the least recently used is closed past it. */
   DESTINATION_CACHE_MAX: 5_000,
+  /** Authorities with metric series of their own; the rest are counted under `authority="_other"`. */
+  METRICS_MAX_AUTHORITIES: 1_000,
   CONNECT_TIMEOUT_MS: 3_000,
   MAX_HEADER_BYTES: 16_384,
   SHUTDOWN_GRACE_MS: 30_000,
@@ -97,6 +99,8 @@ export interface ProxyConfig {
   maxConnections: { inbound: number; outbound: number; admin: number };
   /** Streams a peer may hold open at once on one inbound mux connection. */
   muxMaxStreams: number;
+  /** Distinct `authority` label values in the metrics; more are folded into `_other`. */
+  metricsMaxAuthorities: number;
   /**
    * Ports whose intercepted outbound connections are opaque TCP from their first byte (no HTTP
    * detection, so a server that speaks first is not kept waiting), besides those the destination
@@ -204,6 +208,7 @@ export function loadConfig(env: Record<string, string | undefined> | Lookup = pr
       admin: int(ENV.ADMIN_MAX_CONNECTIONS, DEFAULTS.ADMIN_MAX_CONNECTIONS, 1),
     },
     muxMaxStreams: muxMaxStreams(int, problems),
+    metricsMaxAuthorities: int(ENV.METRICS_MAX_AUTHORITIES, DEFAULTS.METRICS_MAX_AUTHORITIES, 1),
     opaquePorts: opaquePorts(get(ENV.OPAQUE_PORTS), problems),
     connectTimeoutMs: int(ENV.CONNECT_TIMEOUT_MS, DEFAULTS.CONNECT_TIMEOUT_MS, 1),
     maxHeaderBytes: int(ENV.MAX_HEADER_BYTES, DEFAULTS.MAX_HEADER_BYTES, 1024),

@@ -35,11 +35,10 @@ async function main(): Promise<number> {
     throw err;
   }
 
-  const metrics = new ProxyMetrics({
-    namespace: config.pod.namespace,
-    pod: config.pod.name,
-    deployment: config.pod.deployment,
-  });
+  const metrics = new ProxyMetrics(
+    { namespace: config.pod.namespace, pod: config.pod.name, deployment: config.pod.deployment },
+    config.metricsMaxAuthorities,
+  );
   let state: "starting" | "ready" | "draining" = "starting";
   const admin = new Admin({
     listen: config.adminListen,

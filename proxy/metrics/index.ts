@@ -74,6 +74,12 @@ export function classify(outcome: ResponseOutcome): "success" | "failure" {
   return outcome.status >= 500 ? "failure" : "success";
 }
 
+/**
+ * The `authority` label of the stacks of authorities past the maximum (TRELLIS_PROXY_METRICS_MAX_AUTHORITIES):
+ * an app naming endless hosts adds series to one label value instead of a set of series per host.
+ */
+export const OTHER_AUTHORITY = "_other";
+
 export class ProxyMetrics {
   readonly registry = new Registry();
   /** request_total, response_total, response_latency_ms. */
@@ -91,6 +97,8 @@ export class ProxyMetrics {
   private readonly stackIds = new WeakMap<StackLabels, string>();
   private readonly stacks = new Map<string, StackLabels>();
   private nextStackId = 0;
+  /** The authorities that have series of their own, at most maxAuthorities. */
+  private readonly authorities = new Set<string>();
   private readonly tcpOpen: SeriesCounter;
   private readonly tcpClose: SeriesCounter;
   private readonly tcpOpenConnections: SeriesGauge;
@@ -101,7 +109,10 @@ export class ProxyMetrics {
   /** identity_cert_refresh_count: `inc` it per certificate the identity service issued. */
   readonly certRefresh: PlainCounter;
 
-  constructor(readonly podLabels: { namespace?: string; pod?: string; deployment?: string } = {}) {
+  constructor(
+    readonly podLabels: { namespace?: string; pod?: string; deployment?: string } = {},
+    private readonly maxAuthorities = Number.POSITIVE_INFINITY,
+  ) {
     const registry = this.registry;
     this.http = seriesFamily(registry, "", "");
     this.routes = seriesFamily(registry, "route_", ", per route");
@@ -172,6 +183,11 @@ export class ProxyMetrics {
   /** A stack's labels with the pod's own labels added; build once per stack, reuse per request. */
   stack(labels: StackLabels): StackLabels {
     const full = { ...definedOnly(this.podLabels), ...definedOnly(labels) };
+    const authority = full.authority;
+    if (authority !== undefined && !this.authorities.has(authority)) {
+      if (this.authorities.size < this.maxAuthorities) this.authorities.add(authority);
+      else full.authority = OTHER_AUTHORITY;
+    }
     // Equal label sets are one stack (connections from one client, failures for one authority):
     // two ids for the same labels would expose the same series twice.
     const key = JSON.stringify(Object.entries(full).sort(([a], [b]) => (a < b ? -1 : 1)));

@@ -180,17 +180,12 @@ export class Outbound {
       const { protocol } = detected;
       if (protocol === "http1" || protocol === "http2") this.http(socket, detected);
       else {
-        // Thousands of idle connections are one burst in the log, not a line each.
-        if (protocol === "timeout")
-          this.shedding.shed("detect_timeout", {
+        // Thousands of such connections are one burst in the log, not a line each.
+        if (protocol !== "closed")
+          this.shedding.shed(protocol === "timeout" ? "detect_timeout" : "not_http", {
             remote: socket.remoteAddress,
-            code: "TRELLIS_E_PROXY_DETECT_TIMEOUT",
+            code: protocol === "timeout" ? "TRELLIS_E_PROXY_DETECT_TIMEOUT" : "TRELLIS_E_PROXY_NOT_HTTP",
           });
-        else if (protocol !== "closed")
-          log.warn(
-            { remote: socket.remoteAddress, code: "TRELLIS_E_PROXY_NOT_HTTP" },
-            "the app's connection is not HTTP; closing",
-          );
         socket.destroy();
       }
     });

@@ -24,7 +24,9 @@ export type ShedReason =
   /** The first bytes did not say what the client speaks within TRELLIS_PROXY_DETECT_TIMEOUT_MS. */
   | "detect_timeout"
   /** A request head started and did not end within TRELLIS_PROXY_DETECT_TIMEOUT_MS (answered 408). */
-  | "header_timeout";
+  | "header_timeout"
+  /** The app's first bytes are not HTTP, on a listener that takes only HTTP. */
+  | "not_http";
 
 /** How often a burst of shed connections is summed up in the log, ms. */
 export const BURST_LOG_MS = 10_000;
@@ -80,6 +82,7 @@ const MESSAGES: Record<ShedReason, string> = {
   handshake_failed: "connection closed: the TLS handshake failed",
   detect_timeout: "connection closed: the client sent nothing that says what it speaks in time",
   header_timeout: "connection closed: a request head did not arrive in time (408)",
+  not_http: "connection closed: the app's connection is not HTTP",
 };
 
 /** One listener's shed connections: counted through `onShed`, logged per burst and reason. */

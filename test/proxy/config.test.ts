@@ -219,7 +219,10 @@ test("resource bounds: per-listener connection limits, handshake timeout, mux st
     [ENV.TLS_HANDSHAKE_TIMEOUT_MS]: "500",
     [ENV.MUX_MAX_STREAMS]: "64",
     [ENV.DESTINATION_CACHE_MAX]: "100",
+    [ENV.METRICS_MAX_AUTHORITIES]: "50",
   });
+  assert.equal(set.metricsMaxAuthorities, 50);
+  assert.equal(defaults.metricsMaxAuthorities, DEFAULTS.METRICS_MAX_AUTHORITIES);
   assert.deepEqual(set.maxConnections, { inbound: 300, outbound: 200, admin: 10 });
   assert.equal(set.tlsHandshakeTimeoutMs, 500);
   assert.equal(set.muxMaxStreams, 64);

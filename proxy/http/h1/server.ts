@@ -112,6 +112,8 @@ export class ServerConn implements ServerExchangeConn {
   /** The exchange whose request message is being parsed. */
   private parsing: Exchange | undefined;
   headStartedAt = 0;
+  /** No request has begun yet: the connection gets the headers timeout, not the keep-alive one, to send one. */
+  private fresh = true;
   /** When the connection last became idle (opened, or its last response finished). */
   private idleSince: number;
   private upgrade: UpgradeRequest | undefined;
@@ -139,6 +141,7 @@ export class ServerConn implements ServerExchangeConn {
     this.parser = new Http1Parser("request", server.options.maxHeaderBytes, {
       begin: () => {
         this.headStartedAt = server.now();
+        this.fresh = false;
       },
       head: (head) => this.onHead(head),
       body: (chunk) => this.parsing?.pushBody(chunk),
@@ -158,16 +161,25 @@ export class ServerConn implements ServerExchangeConn {
     socket.on("error", () => {});
   }
 
-  /** A head later than the headers timeout is answered 408; an idle connection past the keep-alive timeout closes. */
+  /**
+   * A head later than the headers timeout is answered 408, and a new connection that sends none
+   * within it is closed (a peer that completed its TLS handshake and went quiet); an idle connection
+   * past the keep-alive timeout closes.
+   */
   expire(now: number): void {
     if (this.ended) return;
-    const { headersTimeoutMs, keepAliveTimeoutMs } = this.server.options;
+    const { headersTimeoutMs, keepAliveTimeoutMs, onHeadersTimeout } = this.server.options;
     if (this.headStartedAt > 0) {
       if (now - this.headStartedAt > headersTimeoutMs) {
-        this.server.options.onHeadersTimeout?.();
+        onHeadersTimeout?.();
         this.refuse(408);
       }
-    } else if (this.queue.length === 0 && now - this.idleSince > keepAliveTimeoutMs) this.socket.destroy();
+    } else if (this.queue.length === 0) {
+      if (this.fresh && now - this.idleSince > headersTimeoutMs) {
+        onHeadersTimeout?.();
+        this.socket.destroy();
+      } else if (now - this.idleSince > keepAliveTimeoutMs) this.socket.destroy();
+    }
   }
 
   get idle(): boolean {

@@ -43,7 +43,8 @@ export const DEFAULTS = {
   ADMIN_MAX_CONNECTIONS: 100,
   /**
    * Streams a peer may hold open at once on one mux connection; more are refused. Also the most
-   * the setting may be: the mux protocol's own limit (MAX_STREAMS in transport/mux/frame.ts).
+   * the setting may be: the mux protocol's own limit (MAX_STREAMS in transport/mux/frame.ts). A
+   * client proxy's pool holds up to that many streams, so below it a busy peer meets refusals.
    */
   MUX_MAX_STREAMS: 1024,
   /** Authorities whose discovery streams are kept at once; the least recently used is closed past it. */

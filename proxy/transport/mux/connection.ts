@@ -56,7 +56,7 @@ export interface MuxConnectionOptions {
   maxStreams?: number;
   /** A server refused a stream: the peer already held `maxStreams`. */
   onRefused?(): void;
-  /** A server cut the peer off: over `maxStreams` refusals in a row, none of its streams finishing. */
+  /** A server cut the peer off: over MAX_STREAMS refusals in a row, none of its streams finishing. */
   onCutOff?(reason: "refused_streams"): void;
 }
 
@@ -293,8 +293,8 @@ export class MuxConnection implements StreamCarrier {
       this.reset(id, RESET_CODE.REFUSED);
       if (this.goingAway) return;
       this.options.onRefused?.();
-      // A client that heeds refusals waits for a stream to finish; one that does not is cut off.
-      if (++this.refusedInARow > max) this.cutOff();
+      // One ignoring refusals is cut off, past the protocol's limit, never reached by a proxy's pool.
+      if (++this.refusedInARow > MAX_STREAMS) this.cutOff();
       return;
     }
     this.options.onStream?.(this.add(id, true));

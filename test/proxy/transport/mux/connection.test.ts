@@ -113,11 +113,12 @@ test("a server's own lower limit refuses, counts, and cuts off a peer that keeps
   });
   const again = client.open();
   again.write("x");
-  await refuse(4);
-  assert.deepEqual(cutOffs, [], "4 refusals in a row are within the limit");
+  // Past the protocol's limit of refusals in a row (not the lower configured one), the peer is cut off.
+  await refuse(MAX_STREAMS);
+  assert.deepEqual(cutOffs, [], `${MAX_STREAMS} refusals in a row are within the limit`);
   await refuse(1);
   assert.deepEqual(cutOffs, ["refused_streams"]);
-  assert.equal(refused, 8);
+  assert.equal(refused, 3 + MAX_STREAMS + 1);
   assert.equal(server.conns[0]?.closed, true, "the server cut the connection off");
   assert.match(server.errors[0]?.message ?? "", /past the limit/);
 });

@@ -9,6 +9,14 @@ import { IDENTITY_CLIENT_TIMING_DEFAULTS } from "../lib/identity/timing.js";
 import { type PortSet, parsePortList, portsOf } from "../lib/ports.js";
 import { DEFAULT_OPAQUE_PORTS, PROXY_ENV, PROXY_PORTS } from "../lib/proxy-env.js";
 import { parseSpiffeId } from "../lib/spiffe.js";
+import { type DestinationConfig, parseDestinations } from "./config-table.js";
+
+export {
+  type DestinationConfig,
+  type EndpointConfig,
+  normalizeAuthority,
+  parseDestinations,
+} from "./config-table.js";
 
 /** The variable names live in lib/proxy-env.ts, which the injector shares; read them here as ENV. */
 export const ENV = PROXY_ENV;
@@ -24,6 +32,25 @@ export const DEFAULTS = {
   IDENTITY_RETRY_BASE_MS: IDENTITY_CLIENT_TIMING_DEFAULTS.retryBaseMs,
   IDENTITY_RETRY_MAX_MS: IDENTITY_CLIENT_TIMING_DEFAULTS.retryMaxMs,
   DETECT_TIMEOUT_MS: 10_000,
+  /** How long a peer may take to finish its TLS handshake on the inbound listener. */
+  TLS_HANDSHAKE_TIMEOUT_MS: 10_000,
+  /**
+   * Connections each listener holds at once; past it, new ones are closed as they are accepted
+   * (counted in tcp_connection_shed_total). The admin listener only serves scrapes and probes.
+   */
+  INBOUND_MAX_CONNECTIONS: 10_000,
+  OUTBOUND_MAX_CONNECTIONS: 10_000,
+  ADMIN_MAX_CONNECTIONS: 100,
+  /**
+   * Streams a peer may hold open at once on one mux connection; more are refused. Also the most
+   * the setting may be: the mux protocol's own limit (MAX_STREAMS in transport/mux/frame.ts). A
+   * client proxy's pool holds up to that many streams, so below it a busy peer meets refusals.
+   */
+  MUX_MAX_STREAMS: 1024,
+  /** Authorities whose discovery streams are kept at once; the least recently used is closed past it. */
+  DESTINATION_CACHE_MAX: 5_000,
+  /** Authorities with metric series of their own; the rest are counted under `authority="_other"`. */
+  METRICS_MAX_AUTHORITIES: 1_000,
   CONNECT_TIMEOUT_MS: 3_000,
   MAX_HEADER_BYTES: 16_384,
   /** SETTINGS_MAX_CONCURRENT_STREAMS of the HTTP/2 listeners: streams one client may have open. */
@@ -55,31 +82,6 @@ export const DEFAULTS = {
 /** host:port, as given and split. */
 export type ListenAddr = HostPort;
 
-/** One endpoint of a destination: a pod's address and, when meshed, its proxy's identity. */
-export interface EndpointConfig {
-  /** The app's address, `ip:port`: the port is the one the app listens on (carried to the peer). */
-  address: string;
-  /** The peer proxy's SPIFFE ID; absent for an unmeshed endpoint, reached in plaintext. */
-  identity?: string;
-  /** The peer proxy's inbound port, default 4143. */
-  inboundPort: number;
-  /** Labels for metrics, e.g. `{pod, deployment, namespace, serviceaccount}` (emitted as `dst_*`). */
-  labels: Record<string, string>;
-}
-
-/** One entry of the static destination table (the destination service replaces it). */
-export interface DestinationConfig {
-  /** The authority the app uses, `name:port` (port default 80), e.g. `web.shop.svc.cluster.local:8080`. */
-  authority: string;
-  /** `http` (default) or `opaque`: opaque destinations are reached through a `bind` listener. */
-  protocol: "http" | "opaque";
-  /** For opaque destinations: the local `host:port` where the app connects. */
-  bind?: ListenAddr;
-  /** Metric labels of the service (emitted as `dst_*`), e.g. `{service, namespace}`. */
-  labels: Record<string, string>;
-  endpoints: EndpointConfig[];
-}
-
 export interface ProxyConfig {
   inboundListen: ListenAddr;
   outboundListen: ListenAddr;
@@ -91,10 +93,25 @@ export interface ProxyConfig {
   identity: { name: string } & Omit<IdentityClientOptions, "identity">;
   destinations: DestinationConfig[];
   /** The destination service, when the proxy discovers endpoints (else only the static table). */
-  destinationService?: { addr: string; svcName?: string; contextNamespace: string; idleMs: number };
+  destinationService?: {
+    addr: string;
+    svcName?: string;
+    contextNamespace: string;
+    idleMs: number;
+    /** Authorities whose streams are kept at once (least recently used closed first). */
+    maxCached: number;
+  };
   /** When an endpoint is taken out of its balancer, and for how long (balance/index.ts). */
   failureAccrual: { maxFailures: number; backoffBaseMs: number; backoffMaxMs: number };
   detectTimeoutMs: number;
+  /** How long an inbound TLS handshake may take, ms. */
+  tlsHandshakeTimeoutMs: number;
+  /** Connections each listener holds at once; past it new ones are closed on accept. */
+  maxConnections: { inbound: number; outbound: number; admin: number };
+  /** Streams a peer may hold open at once on one inbound mux connection. */
+  muxMaxStreams: number;
+  /** Distinct `authority` label values in the metrics; more are folded into `_other`. */
+  metricsMaxAuthorities: number;
   /**
    * Ports whose intercepted outbound connections are opaque TCP from their first byte (no HTTP
    * detection, so a server that speaks first is not kept waiting), besides those the destination
@@ -207,6 +224,14 @@ export function loadConfig(env: Record<string, string | undefined> | Lookup = pr
     destinationService: destinationService(get, problems),
     failureAccrual: failureAccrual(int, problems),
     detectTimeoutMs: int(ENV.DETECT_TIMEOUT_MS, DEFAULTS.DETECT_TIMEOUT_MS, 1),
+    tlsHandshakeTimeoutMs: int(ENV.TLS_HANDSHAKE_TIMEOUT_MS, DEFAULTS.TLS_HANDSHAKE_TIMEOUT_MS, 1),
+    maxConnections: {
+      inbound: int(ENV.INBOUND_MAX_CONNECTIONS, DEFAULTS.INBOUND_MAX_CONNECTIONS, 1),
+      outbound: int(ENV.OUTBOUND_MAX_CONNECTIONS, DEFAULTS.OUTBOUND_MAX_CONNECTIONS, 1),
+      admin: int(ENV.ADMIN_MAX_CONNECTIONS, DEFAULTS.ADMIN_MAX_CONNECTIONS, 1),
+    },
+    muxMaxStreams: muxMaxStreams(int, problems),
+    metricsMaxAuthorities: int(ENV.METRICS_MAX_AUTHORITIES, DEFAULTS.METRICS_MAX_AUTHORITIES, 1),
     opaquePorts: opaquePorts(get(ENV.OPAQUE_PORTS), problems),
     connectTimeoutMs: int(ENV.CONNECT_TIMEOUT_MS, DEFAULTS.CONNECT_TIMEOUT_MS, 1),
     maxHeaderBytes: int(ENV.MAX_HEADER_BYTES, DEFAULTS.MAX_HEADER_BYTES, 1024),
@@ -235,6 +260,18 @@ function opaquePorts(raw: string | undefined, problems: string[]): PortSet {
     `${ENV.OPAQUE_PORTS}: ${parsed.bad.map((b) => `"${b}"`).join(", ")} not a port (1-65535) or a range such as 8000-8100`,
   );
   return portsOf(DEFAULT_OPAQUE_PORTS);
+}
+
+function muxMaxStreams(
+  int: (name: string, fallback: number, min?: number) => number,
+  problems: string[],
+): number {
+  const n = int(ENV.MUX_MAX_STREAMS, DEFAULTS.MUX_MAX_STREAMS, 1);
+  if (n <= DEFAULTS.MUX_MAX_STREAMS) return n;
+  problems.push(
+    `${ENV.MUX_MAX_STREAMS}=${n} is above the mux protocol's limit of ${DEFAULTS.MUX_MAX_STREAMS}`,
+  );
+  return DEFAULTS.MUX_MAX_STREAMS;
 }
 
 function failureAccrual(
@@ -274,118 +311,14 @@ function destinationService(get: Lookup, problems: string[]): ProxyConfig["desti
       idleMs = DEFAULTS.DESTINATION_IDLE_MS;
     }
   }
-  return { addr, svcName, contextNamespace, idleMs };
-}
-
-/** `host:port` or `[v6]:port`; undefined when malformed. */
-/** `name` or `name:port` → `name:port`, lower case; port 80 when absent. */
-export function normalizeAuthority(authority: string, defaultPort = 80): string {
-  const a = authority.trim().toLowerCase();
-  if (/:\d+$/.test(a)) return a;
-  return `${a}:${defaultPort}`;
-}
-
-function parseDestinations(raw: string | undefined, problems: string[]): DestinationConfig[] {
-  if (raw === undefined || raw.trim() === "") return [];
-  const name = ENV.DESTINATIONS;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (err) {
-    problems.push(`${name} is not JSON: ${(err as Error).message}`);
-    return [];
+  const rawMax = get(ENV.DESTINATION_CACHE_MAX)?.trim();
+  let maxCached: number = DEFAULTS.DESTINATION_CACHE_MAX;
+  if (rawMax) {
+    maxCached = Number(rawMax);
+    if (!Number.isInteger(maxCached) || maxCached < 1) {
+      problems.push(`${ENV.DESTINATION_CACHE_MAX}="${rawMax}" must be an integer of at least 1`);
+      maxCached = DEFAULTS.DESTINATION_CACHE_MAX;
+    }
   }
-  if (!Array.isArray(parsed)) {
-    problems.push(`${name} must be a JSON list of {authority, endpoints}`);
-    return [];
-  }
-  const out: DestinationConfig[] = [];
-  parsed.forEach((entry: unknown, i: number) => {
-    const at = `${name}[${i}]`;
-    if (typeof entry !== "object" || entry === null) {
-      problems.push(`${at} is not an object`);
-      return;
-    }
-    const e = entry as Record<string, unknown>;
-    for (const key of Object.keys(e)) {
-      if (!["authority", "protocol", "bind", "labels", "endpoints"].includes(key)) {
-        problems.push(`${at}: unknown field "${key}" (known: authority, protocol, bind, labels, endpoints)`);
-      }
-    }
-    if (typeof e.authority !== "string" || e.authority.trim() === "") {
-      problems.push(`${at}.authority must be a non-empty string such as "web.shop.svc.cluster.local:8080"`);
-      return;
-    }
-    const protocol = e.protocol ?? "http";
-    if (protocol !== "http" && protocol !== "opaque") {
-      problems.push(`${at}.protocol must be "http" or "opaque"`);
-      return;
-    }
-    let bind: ListenAddr | undefined;
-    if (e.bind !== undefined) {
-      bind = typeof e.bind === "string" ? parseHostPort(e.bind) : undefined;
-      if (!bind) problems.push(`${at}.bind must be host:port`);
-    }
-    if (protocol === "opaque" && !bind) problems.push(`${at}: an opaque destination needs "bind"`);
-    const labels = parseLabels(e.labels, `${at}.labels`, problems);
-    if (!Array.isArray(e.endpoints)) {
-      problems.push(`${at}.endpoints must be a list`);
-      return;
-    }
-    const endpoints: EndpointConfig[] = [];
-    e.endpoints.forEach((ep: unknown, j: number) => {
-      const eat = `${at}.endpoints[${j}]`;
-      if (typeof ep !== "object" || ep === null) {
-        problems.push(`${eat} is not an object`);
-        return;
-      }
-      const p = ep as Record<string, unknown>;
-      for (const key of Object.keys(p)) {
-        if (!["address", "identity", "inboundPort", "labels"].includes(key)) {
-          problems.push(`${eat}: unknown field "${key}" (known: address, identity, inboundPort, labels)`);
-        }
-      }
-      if (typeof p.address !== "string" || !parseHostPort(p.address)) {
-        problems.push(`${eat}.address must be ip:port`);
-        return;
-      }
-      if (p.identity !== undefined && (typeof p.identity !== "string" || !parseSpiffeId(p.identity))) {
-        problems.push(`${eat}.identity must be a SPIFFE ID`);
-        return;
-      }
-      const inboundPort = p.inboundPort ?? DEFAULTS.PEER_INBOUND_PORT;
-      if (
-        typeof inboundPort !== "number" ||
-        !Number.isInteger(inboundPort) ||
-        inboundPort < 1 ||
-        inboundPort > 65535
-      ) {
-        problems.push(`${eat}.inboundPort must be a port`);
-        return;
-      }
-      endpoints.push({
-        address: p.address,
-        identity: p.identity as string | undefined,
-        inboundPort,
-        labels: parseLabels(p.labels, `${eat}.labels`, problems),
-      });
-    });
-    out.push({ authority: normalizeAuthority(e.authority), protocol, bind, labels, endpoints });
-  });
-  return out;
-}
-
-function parseLabels(value: unknown, at: string, problems: string[]): Record<string, string> {
-  if (value === undefined) return {};
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    problems.push(`${at} must be an object of strings`);
-    return {};
-  }
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(value)) {
-    if (typeof v !== "string" || !/^[a-z_][a-z0-9_]*$/.test(k))
-      problems.push(`${at}.${k} must be a string label`);
-    else out[k] = v;
-  }
-  return out;
+  return { addr, svcName, contextNamespace, idleMs, maxCached };
 }

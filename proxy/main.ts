@@ -35,11 +35,10 @@ async function main(): Promise<number> {
     throw err;
   }
 
-  const metrics = new ProxyMetrics({
-    namespace: config.pod.namespace,
-    pod: config.pod.name,
-    deployment: config.pod.deployment,
-  });
+  const metrics = new ProxyMetrics(
+    { namespace: config.pod.namespace, pod: config.pod.name, deployment: config.pod.deployment },
+    config.metricsMaxAuthorities,
+  );
   let state: "starting" | "ready" | "draining" = "starting";
   const admin = new Admin({
     listen: config.adminListen,
@@ -47,6 +46,7 @@ async function main(): Promise<number> {
     ready: () => state === "ready",
     headersTimeoutMs: config.detectTimeoutMs,
     maxHeaderBytes: config.maxHeaderBytes,
+    maxConnections: config.maxConnections.admin,
   });
   const adminAddr = await admin.listen();
 
@@ -115,6 +115,7 @@ async function main(): Promise<number> {
             retryBaseMs: config.identity.retryBaseMs,
             retryMaxMs: config.identity.retryMaxMs,
             balancer: config.failureAccrual,
+            onCache: (size, evicted) => metrics.destinationCache(size, evicted),
           },
           table,
         )
@@ -136,6 +137,9 @@ async function main(): Promise<number> {
       connectTimeoutMs: config.connectTimeoutMs,
       maxHeaderBytes: config.maxHeaderBytes,
       http2: config.http2,
+      tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
+      maxConnections: config.maxConnections.inbound,
+      muxMaxStreams: config.muxMaxStreams,
     });
     const ownPorts = () => [
       config.inboundListen.port,
@@ -155,6 +159,7 @@ async function main(): Promise<number> {
       http2: config.http2,
       originalDst: loadOriginalDst(),
       opaquePorts: config.opaquePorts,
+      maxConnections: config.maxConnections.outbound,
     });
     const [inboundAddr, [outboundAddr, ...binds]] = await Promise.all([inbound.listen(), outbound.listen()]);
     for (const addr of [inboundAddr, outboundAddr, adminAddr, ...binds])

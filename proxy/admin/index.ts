@@ -4,10 +4,13 @@
  */
 
 import type { IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import type { ListenAddr } from "../config.js";
 import { http } from "../http/node-http.js";
 import type { ProxyMetrics } from "../metrics/index.js";
 import { listenOn } from "../transport/net.js";
+import { Shedding } from "../transport/shed.js";
 
 export interface AdminOptions {
   listen: ListenAddr;
@@ -15,10 +18,13 @@ export interface AdminOptions {
   ready: () => boolean;
   headersTimeoutMs: number;
   maxHeaderBytes: number;
+  /** Connections held at once; past it new ones are closed on accept. */
+  maxConnections: number;
 }
 
 export class Admin {
   private readonly server: Server;
+  private readonly shedding: Shedding;
 
   constructor(private readonly options: AdminOptions) {
     this.server = http.createServer(
@@ -30,6 +36,17 @@ export class Admin {
       },
       (req, res) => void this.serve(req, res),
     );
+    this.shedding = new Shedding("admin", (l, r) => options.metrics.connectionShed(l, r));
+    this.shedding.limit(this.server, options.maxConnections);
+    // Listening for client errors takes over node:http's answer to them, given here as it would.
+    this.server.on("clientError", (err: Error & { code?: string }, socket: Duplex) => {
+      const timedOut = err.code === "ERR_HTTP_REQUEST_TIMEOUT";
+      if (timedOut) this.shedding.shed("header_timeout", { remote: (socket as Socket).remoteAddress });
+      const status = timedOut ? 408 : err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+      if (socket.writable && err.code !== "ECONNRESET")
+        socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+      socket.destroy();
+    });
   }
 
   listen(): Promise<string> {
@@ -37,6 +54,7 @@ export class Admin {
   }
 
   close(): void {
+    this.shedding.close();
     this.server.close();
     this.server.closeAllConnections();
   }

@@ -46,6 +46,13 @@ export interface DiscoveryOptions {
   retryMaxMs: number;
   /** Streams of an authority no request used for this long are closed (reopened on the next use). */
   idleMs: number;
+  /**
+   * Authorities whose streams are kept at once: a new one past it closes those of the least
+   * recently used (reopened on its next use), so an app naming endless hosts holds bounded memory.
+   */
+  maxCached: number;
+  /** Called as authorities come and go: how many have streams, and how many just closed and why. */
+  onCache?(size: number, evicted?: { reason: "capacity" | "idle"; count: number }): void;
   /** Failure accrual of each authority's balancer. */
   balancer?: Partial<BalancerOptions>;
 }
@@ -178,7 +185,10 @@ export class DiscoveryResolver implements DestinationResolver {
   private readonly client: DestinationClient;
   private readonly watches = new Map<string, Watch>();
   private readonly profiles = new Map<string, ProfileWatch>();
-  /** When each authority was last asked for (its streams are kept while in use). */
+  /**
+   * When each authority was last asked for (its streams are kept while in use), least recently used
+   * first: each use moves it to the end.
+   */
   private readonly lastUsed = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
 
@@ -218,20 +228,43 @@ export class DiscoveryResolver implements DestinationResolver {
   private sweep(): void {
     // Never shorter than a first request's wait for its answers: that request still needs the streams.
     const before = Date.now() - Math.max(this.options.idleMs, 2 * this.options.firstAnswerTimeoutMs);
+    let count = 0;
     for (const [key, used] of this.lastUsed) {
-      if (used > before) continue;
-      this.lastUsed.delete(key);
-      this.watches.get(key)?.close();
-      this.watches.delete(key);
-      this.profiles.get(key)?.close();
-      this.profiles.delete(key);
+      // Least recently used first: the first one still in use ends the sweep.
+      if (used > before) break;
+      this.forget(key);
+      count++;
     }
+    if (count > 0) this.options.onCache?.(this.lastUsed.size, { reason: "idle", count });
+  }
+
+  /** Closes an authority's streams. */
+  private forget(key: string): void {
+    this.lastUsed.delete(key);
+    this.watches.get(key)?.close();
+    this.watches.delete(key);
+    this.profiles.get(key)?.close();
+    this.profiles.delete(key);
+  }
+
+  /** Marks an authority used now; a new one past maxCached closes the least recently used. */
+  private touch(key: string): void {
+    const known = this.lastUsed.delete(key);
+    this.lastUsed.set(key, Date.now());
+    if (known) return;
+    let count = 0;
+    for (const oldest of this.lastUsed.keys()) {
+      if (this.lastUsed.size <= this.options.maxCached) break;
+      this.forget(oldest);
+      count++;
+    }
+    this.options.onCache?.(this.lastUsed.size, count > 0 ? { reason: "capacity", count } : undefined);
   }
 
   /** Opens the authority's streams if needed; resolves once both answered (or the wait is over). */
   prepare(authority: string): Promise<void> | undefined {
     if (this.fallback?.resolve(authority)) return undefined;
-    this.lastUsed.set(normalizeAuthority(authority), Date.now());
+    this.touch(normalizeAuthority(authority));
     const watch = this.watch(authority);
     const profile = this.profileWatch(authority);
     if (watch.exists !== undefined && profile.answeredYet) return undefined;
@@ -251,7 +284,7 @@ export class DiscoveryResolver implements DestinationResolver {
     if (fixed) return fixed;
     const key = normalizeAuthority(authority);
     const watch = this.watches.get(key);
-    if (watch) this.lastUsed.set(key, Date.now());
+    if (watch) this.touch(key);
     return watch?.exists ? watch : undefined;
   }
 
@@ -287,6 +320,8 @@ export class DiscoveryResolver implements DestinationResolver {
     if (!watch) {
       watch = new Watch(key, this.client, this.options);
       this.watches.set(key, watch);
+      // A traffic split's backend, opened ahead of its first request, counts against the bound too.
+      this.touch(key);
     }
     return watch;
   }

@@ -22,6 +22,7 @@ import { spiffeIdOf } from "../tls/index.js";
 import type { Connections } from "../transport/connections.js";
 import { MuxConnection, MuxStream } from "../transport/mux/index.js";
 import { readInto } from "../transport/reads.js";
+import type { Shedding } from "../transport/shed.js";
 import type { App } from "./app.js";
 import { appPort, type PortPolicy } from "./ports.js";
 
@@ -42,6 +43,8 @@ export interface InboundHttpOptions extends PortPolicy {
   maxHeaderBytes: number;
   /** What an HTTP/2 client may do before it is cut off (TRELLIS_PROXY_HTTP2_*). */
   http2: Http2Limits;
+  /** Streams a peer may hold open at once on one mux connection. */
+  muxMaxStreams: number;
 }
 
 export class InboundHttp {
@@ -56,6 +59,7 @@ export class InboundHttp {
     private readonly options: InboundHttpOptions,
     connections: Connections,
     app: App,
+    shedding: Shedding,
   ) {
     this.h2 = http2.createServer(serverOptions(options.maxHeaderBytes, options.http2));
     this.h2.on("session", (session) => {
@@ -92,6 +96,7 @@ export class InboundHttp {
       maxHeaderBytes: options.maxHeaderBytes,
       headersTimeoutMs: options.detectTimeoutMs,
       keepAliveTimeoutMs: IDLE_TIMEOUT_MS,
+      onHeadersTimeout: () => shedding.shed("header_timeout"),
       onRequest: (down, socket, hop) => {
         const labels = this.socketLabels.get(socket) ?? {};
         const port = appPort(hop.dstPort, options);
@@ -128,6 +133,9 @@ export class InboundHttp {
       role: "server",
       idleTimeoutMs: IDLE_TIMEOUT_MS,
       openTimeoutMs: this.options.detectTimeoutMs,
+      maxStreams: this.options.muxMaxStreams,
+      onRefused: () => this.options.metrics.muxStreamRefused("max_streams"),
+      onCutOff: (reason) => this.options.metrics.muxCutOff(reason),
       onStream: (stream) => {
         this.socketLabels.set(stream, labels);
         this.h1.accept(stream);

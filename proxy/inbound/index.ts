@@ -16,6 +16,7 @@ import type { ListenAddr } from "../config.js";
 import { ALPN_H2, ALPN_HTTP1, ALPN_MUX, ALPN_OPAQUE, type MeshTls, spiffeIdOf } from "../tls/index.js";
 import { Connections } from "../transport/connections.js";
 import { listenOn } from "../transport/net.js";
+import { Shedding } from "../transport/shed.js";
 import { App } from "./app.js";
 import { InboundHttp, type InboundHttpOptions } from "./http.js";
 import { forwardOpaque, type OpaqueOptions } from "./opaque.js";
@@ -27,6 +28,9 @@ export interface InboundOptions extends InboundHttpOptions, OpaqueOptions {
   tls: MeshTls;
   appHost: string;
   connectTimeoutMs: number;
+  tlsHandshakeTimeoutMs: number;
+  /** Connections the listener holds at once; past it new ones are closed on accept. */
+  maxConnections: number;
 }
 
 export class Inbound {
@@ -34,20 +38,28 @@ export class Inbound {
   private server: Server | undefined;
   private readonly app: App;
   private readonly http: InboundHttp;
+  private readonly shedding: Shedding;
 
   constructor(private readonly options: InboundOptions) {
     this.app = new App(options.appHost, options.connectTimeoutMs);
-    this.http = new InboundHttp(options, this.connections, this.app);
+    this.shedding = new Shedding("inbound", (l, r) => options.metrics.connectionShed(l, r));
+    this.http = new InboundHttp(options, this.connections, this.app, this.shedding);
   }
 
   async listen(): Promise<string> {
     const server = this.options.tls.createServer(
       [ALPN_H2, ALPN_MUX, ALPN_HTTP1, ALPN_OPAQUE],
-      this.options.detectTimeoutMs,
+      this.options.tlsHandshakeTimeoutMs,
     );
+    this.shedding.limit(server, this.options.maxConnections);
     server.on("secureConnection", (socket: TLSSocket) => this.accept(socket));
-    server.on("tlsClientError", (err, socket) => {
+    server.on("tlsClientError", (err: Error & { code?: string }, socket) => {
       log.debug({ err: err.message, remote: socket.remoteAddress }, "TLS handshake refused");
+      const timedOut = err.code === "ERR_TLS_HANDSHAKE_TIMEOUT";
+      this.shedding.shed(timedOut ? "handshake_timeout" : "handshake_failed", {
+        remote: socket.remoteAddress,
+        ...(timedOut ? {} : { err: err.message }),
+      });
       // With a listener here Node leaves the socket open (even on its handshake timeout): a client
       // trickling a ClientHello would hold the connection forever.
       socket.destroy();
@@ -91,5 +103,6 @@ export class Inbound {
     this.http.goAway();
     await this.connections.drain(graceMs);
     this.app.close();
+    this.shedding.close();
   }
 }

@@ -74,6 +74,12 @@ export function classify(outcome: ResponseOutcome): "success" | "failure" {
   return outcome.status >= 500 ? "failure" : "success";
 }
 
+/**
+ * The `authority` label of the stacks of authorities past the maximum (TRELLIS_PROXY_METRICS_MAX_AUTHORITIES):
+ * an app naming endless hosts adds series to one label value instead of a set of series per host.
+ */
+export const OTHER_AUTHORITY = "_other";
+
 export class ProxyMetrics {
   readonly registry = new Registry();
   /** request_total, response_total, response_latency_ms. */
@@ -82,10 +88,17 @@ export class ProxyMetrics {
   private readonly routes: SeriesFamily;
   private readonly routeRetries: SeriesCounter;
   private readonly http2CutOffs: SeriesCounter;
+  private readonly shedConnections: SeriesCounter;
+  private readonly muxRefused: SeriesCounter;
+  private readonly muxCutOffs: SeriesCounter;
+  private readonly destinationEvictions: SeriesCounter;
+  private readonly destinationsCached: SeriesGauge;
   /** A short id per stack label set: the hot path's series keys are built from it. */
   private readonly stackIds = new WeakMap<StackLabels, string>();
   private readonly stacks = new Map<string, StackLabels>();
   private nextStackId = 0;
+  /** The authorities that have series of their own, at most maxAuthorities. */
+  private readonly authorities = new Set<string>();
   private readonly tcpOpen: SeriesCounter;
   private readonly tcpClose: SeriesCounter;
   private readonly tcpOpenConnections: SeriesGauge;
@@ -96,7 +109,10 @@ export class ProxyMetrics {
   /** identity_cert_refresh_count: `inc` it per certificate the identity service issued. */
   readonly certRefresh: PlainCounter;
 
-  constructor(readonly podLabels: { namespace?: string; pod?: string; deployment?: string } = {}) {
+  constructor(
+    readonly podLabels: { namespace?: string; pod?: string; deployment?: string } = {},
+    private readonly maxAuthorities = Number.POSITIVE_INFINITY,
+  ) {
     const registry = this.registry;
     this.http = seriesFamily(registry, "", "");
     this.routes = seriesFamily(registry, "route_", ", per route");
@@ -108,6 +124,31 @@ export class ProxyMetrics {
     this.http2CutOffs = new SeriesCounter(
       "http2_session_cut_off_total",
       "Total count of HTTP/2 client connections the proxy cut off for abuse, per reason.",
+      registry,
+    );
+    this.shedConnections = new SeriesCounter(
+      "tcp_connection_shed_total",
+      "Total count of connections a listener refused or closed to protect the proxy, per listener and reason.",
+      registry,
+    );
+    this.muxRefused = new SeriesCounter(
+      "mux_stream_refused_total",
+      "Total count of mux streams a peer opened that the proxy refused, per reason.",
+      registry,
+    );
+    this.muxCutOffs = new SeriesCounter(
+      "mux_connection_cut_off_total",
+      "Total count of mux connections from peers the proxy cut off for abuse, per reason.",
+      registry,
+    );
+    this.destinationEvictions = new SeriesCounter(
+      "destination_cache_evicted_total",
+      "Total count of authorities whose discovery streams were closed to make room (capacity) or unused (idle).",
+      registry,
+    );
+    this.destinationsCached = new SeriesGauge(
+      "destination_cache_size",
+      "Number of authorities whose discovery streams are open.",
       registry,
     );
     this.tcpOpen = new SeriesCounter("tcp_open_total", "Total count of opened connections.", registry);
@@ -142,6 +183,11 @@ export class ProxyMetrics {
   /** A stack's labels with the pod's own labels added; build once per stack, reuse per request. */
   stack(labels: StackLabels): StackLabels {
     const full = { ...definedOnly(this.podLabels), ...definedOnly(labels) };
+    const authority = full.authority;
+    if (authority !== undefined && !this.authorities.has(authority)) {
+      if (this.authorities.size < this.maxAuthorities) this.authorities.add(authority);
+      else full.authority = OTHER_AUTHORITY;
+    }
     // Equal label sets are one stack (connections from one client, failures for one authority):
     // two ids for the same labels would expose the same series twice.
     const key = JSON.stringify(Object.entries(full).sort(([a], [b]) => (a < b ? -1 : 1)));
@@ -226,6 +272,37 @@ export class ProxyMetrics {
       direction,
       reason,
     }));
+  }
+
+  /** Counts one connection a listener refused or closed to protect the proxy (transport/shed.ts). */
+  connectionShed(listener: string, reason: string): void {
+    this.shedConnections.inc(`${listener}|${reason}`, () => ({
+      ...definedOnly(this.podLabels),
+      listener,
+      reason,
+    }));
+  }
+
+  /** Counts one mux stream refused (`max_streams`) on a peer's connection. */
+  muxStreamRefused(reason: string): void {
+    this.muxRefused.inc(reason, () => ({ ...definedOnly(this.podLabels), direction: "inbound", reason }));
+  }
+
+  /** Counts one mux connection from a peer cut off for abuse. */
+  muxCutOff(reason: string): void {
+    this.muxCutOffs.inc(reason, () => ({ ...definedOnly(this.podLabels), direction: "inbound", reason }));
+  }
+
+  /** Counts authorities whose discovery streams closed, and sets how many are still open. */
+  destinationCache(size: number, evicted?: { reason: "capacity" | "idle"; count: number }): void {
+    const labels = () => ({ ...definedOnly(this.podLabels) });
+    this.destinationsCached.set("", labels, size);
+    if (evicted && evicted.count > 0)
+      this.destinationEvictions.inc(
+        evicted.reason,
+        () => ({ ...labels(), reason: evicted.reason }),
+        evicted.count,
+      );
   }
 
   /** Counts a connection from open to close, with the bytes it carried. */

@@ -44,6 +44,7 @@ import { Connections } from "../transport/connections.js";
 import { type Detected, detect, handOff } from "../transport/detect.js";
 import { listenOn } from "../transport/net.js";
 import type { OriginalDst, OriginalDstReader } from "../transport/original-dst.js";
+import { Shedding } from "../transport/shed.js";
 import { Balance } from "./balance.js";
 import { Connect } from "./connect.js";
 import { Endpoints } from "./endpoint.js";
@@ -74,6 +75,8 @@ export interface OutboundOptions {
   originalDst: OriginalDstReader;
   /** Ports whose intercepted traffic is opaque from the first byte (TRELLIS_PROXY_OPAQUE_PORTS). */
   opaquePorts: PortSet;
+  /** Connections each listener (the main one, each opaque bind) holds at once; more are closed on accept. */
+  maxConnections: number;
 }
 
 export class Outbound {
@@ -89,9 +92,11 @@ export class Outbound {
   private readonly originalAuthority = new WeakMap<object, string>();
   /** Set once the failure to read an original destination was logged. */
   private originalDstFailed = false;
+  private readonly shedding: Shedding;
 
   constructor(private readonly options: OutboundOptions) {
     const { resolver, metrics } = options;
+    this.shedding = new Shedding("outbound", (l, r) => metrics.connectionShed(l, r));
     // The stages, built from the last to the first: each is handed the next.
     this.connect = new Connect(options.tls, options.connectTimeoutMs);
     const endpoints = new Endpoints(metrics, options.isSelf);
@@ -102,6 +107,7 @@ export class Outbound {
       maxHeaderBytes: options.maxHeaderBytes,
       headersTimeoutMs: options.detectTimeoutMs,
       keepAliveTimeoutMs: IDLE_TIMEOUT_MS,
+      onHeadersTimeout: () => this.shedding.shed("header_timeout"),
       onRequest: (down, conn) => {
         if (down.req.authority === "") down.req.authority = this.originalAuthority.get(conn) ?? "";
         this.router.handle(down);
@@ -144,6 +150,7 @@ export class Outbound {
   async listen(): Promise<string[]> {
     // Half-open: a client may end its side after a request and still read the response.
     const main = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
+    this.shedding.limit(main, this.options.maxConnections);
     const addresses = [await listenOn(main, this.options.listen)];
     this.servers.push(main);
     const why = this.options.originalDst.unavailable;
@@ -155,6 +162,7 @@ export class Outbound {
     const stage = { connect: this.connect, metrics: this.options.metrics };
     for (const dest of this.options.resolver.bound()) {
       const server = bindOpaque(dest, stage, this.connections);
+      this.shedding.limit(server, this.options.maxConnections);
       addresses.push(await listenOn(server, dest.config.bind as ListenAddr));
       this.servers.push(server);
     }
@@ -177,17 +185,12 @@ export class Outbound {
       const { protocol } = detected;
       if (protocol === "http1" || protocol === "http2") this.http(socket, detected);
       else {
-        if (protocol !== "closed") {
-          log.warn(
-            {
-              remote: socket.remoteAddress,
-              code: protocol === "timeout" ? "TRELLIS_E_PROXY_DETECT_TIMEOUT" : "TRELLIS_E_PROXY_NOT_HTTP",
-            },
-            protocol === "timeout"
-              ? "the app sent no request in time; closing"
-              : "the app's connection is not HTTP; closing",
-          );
-        }
+        // Thousands of such connections are one burst in the log, not a line each.
+        if (protocol !== "closed")
+          this.shedding.shed(protocol === "timeout" ? "detect_timeout" : "not_http", {
+            remote: socket.remoteAddress,
+            code: protocol === "timeout" ? "TRELLIS_E_PROXY_DETECT_TIMEOUT" : "TRELLIS_E_PROXY_NOT_HTTP",
+          });
         socket.destroy();
       }
     });
@@ -221,5 +224,6 @@ export class Outbound {
     for (const server of this.servers) server.close();
     await this.connections.drain(graceMs);
     this.connect.close();
+    this.shedding.close();
   }
 }

@@ -5,7 +5,8 @@
  * (detect.ts), the header that opens an opaque stream between proxies and the splice that joins two
  * sockets (opaque.ts), a redirected connection's original destination, read through the native addon
  * built from proxy/native/ (original-dst.ts), the set of accepted connections a listener drains on
- * shutdown (connections.ts), and the mux protocol that carries HTTP/1.1 between proxies (mux/). Of the proxy
+ * shutdown (connections.ts), the connections a listener refuses or closes to protect the proxy,
+ * counted and logged once per burst (shed.ts), and the mux protocol that carries HTTP/1.1 between proxies (mux/). Of the proxy
  * it imports only config.ts: what it needs of higher layers (a server to drain) it names as an
  * interface that they implement.
  */

@@ -217,3 +217,50 @@ test("opaque ports: Linkerd's default list unless set; a set list (ranges too, o
   for (const bad of ['"0"', '"mysql"', '"9000-8000"', '"70000"'])
     assert.match(problems[0] ?? "", new RegExp(bad));
 });
+
+test("resource bounds: per-listener connection limits, handshake timeout, mux streams, discovery cache", () => {
+  const defaults = loadConfig({ ...valid(), [ENV.DESTINATION_SVC_ADDR]: "127.0.0.1:8086" });
+  assert.deepEqual(defaults.maxConnections, {
+    inbound: DEFAULTS.INBOUND_MAX_CONNECTIONS,
+    outbound: DEFAULTS.OUTBOUND_MAX_CONNECTIONS,
+    admin: DEFAULTS.ADMIN_MAX_CONNECTIONS,
+  });
+  assert.equal(defaults.tlsHandshakeTimeoutMs, DEFAULTS.TLS_HANDSHAKE_TIMEOUT_MS);
+  assert.equal(defaults.muxMaxStreams, DEFAULTS.MUX_MAX_STREAMS);
+  assert.equal(defaults.destinationService?.maxCached, DEFAULTS.DESTINATION_CACHE_MAX);
+  const set = loadConfig({
+    ...valid(),
+    [ENV.DESTINATION_SVC_ADDR]: "127.0.0.1:8086",
+    [ENV.INBOUND_MAX_CONNECTIONS]: "300",
+    [ENV.OUTBOUND_MAX_CONNECTIONS]: "200",
+    [ENV.ADMIN_MAX_CONNECTIONS]: "10",
+    [ENV.TLS_HANDSHAKE_TIMEOUT_MS]: "500",
+    [ENV.MUX_MAX_STREAMS]: "64",
+    [ENV.DESTINATION_CACHE_MAX]: "100",
+    [ENV.METRICS_MAX_AUTHORITIES]: "50",
+  });
+  assert.equal(set.metricsMaxAuthorities, 50);
+  assert.equal(defaults.metricsMaxAuthorities, DEFAULTS.METRICS_MAX_AUTHORITIES);
+  assert.deepEqual(set.maxConnections, { inbound: 300, outbound: 200, admin: 10 });
+  assert.equal(set.tlsHandshakeTimeoutMs, 500);
+  assert.equal(set.muxMaxStreams, 64);
+  assert.equal(set.destinationService?.maxCached, 100);
+  const problems = problemsOf({
+    ...valid(),
+    [ENV.DESTINATION_SVC_ADDR]: "127.0.0.1:8086",
+    [ENV.INBOUND_MAX_CONNECTIONS]: "0",
+    [ENV.OUTBOUND_MAX_CONNECTIONS]: "many",
+    [ENV.ADMIN_MAX_CONNECTIONS]: "-1",
+    [ENV.TLS_HANDSHAKE_TIMEOUT_MS]: "0",
+    [ENV.MUX_MAX_STREAMS]: "5000",
+    [ENV.DESTINATION_CACHE_MAX]: "0",
+  });
+  assertNamesEach(problems, [
+    ENV.INBOUND_MAX_CONNECTIONS,
+    ENV.OUTBOUND_MAX_CONNECTIONS,
+    ENV.ADMIN_MAX_CONNECTIONS,
+    ENV.TLS_HANDSHAKE_TIMEOUT_MS,
+    ENV.MUX_MAX_STREAMS,
+    ENV.DESTINATION_CACHE_MAX,
+  ]);
+});

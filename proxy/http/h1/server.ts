@@ -33,6 +33,8 @@ export interface Http1ServerOptions {
   keepAliveTimeoutMs: number;
   /** The clock both deadlines are measured by, in ms since the epoch: `Date.now` unless a test drives it. */
   now?: () => number;
+  /** A request head did not arrive within headersTimeoutMs: the connection is answered 408 and closed. */
+  onHeadersTimeout?(): void;
   /** `hop` holds the request's hop-by-hop fields (the mesh's own among them). */
   onRequest(down: Downstream, conn: Conn, hop: HopFields): void;
   /**
@@ -110,6 +112,8 @@ export class ServerConn implements ServerExchangeConn {
   /** The exchange whose request message is being parsed. */
   private parsing: Exchange | undefined;
   headStartedAt = 0;
+  /** No request has begun yet: the connection gets the headers timeout, not the keep-alive one, to send one. */
+  private fresh = true;
   /** When the connection last became idle (opened, or its last response finished). */
   private idleSince: number;
   private upgrade: UpgradeRequest | undefined;
@@ -137,6 +141,7 @@ export class ServerConn implements ServerExchangeConn {
     this.parser = new Http1Parser("request", server.options.maxHeaderBytes, {
       begin: () => {
         this.headStartedAt = server.now();
+        this.fresh = false;
       },
       head: (head) => this.onHead(head),
       body: (chunk) => this.parsing?.pushBody(chunk),
@@ -156,13 +161,25 @@ export class ServerConn implements ServerExchangeConn {
     socket.on("error", () => {});
   }
 
-  /** A head later than the headers timeout is answered 408; an idle connection past the keep-alive timeout closes. */
+  /**
+   * A head later than the headers timeout is answered 408, and a new connection that sends none
+   * within it is closed (a peer that completed its TLS handshake and went quiet); an idle connection
+   * past the keep-alive timeout closes.
+   */
   expire(now: number): void {
     if (this.ended) return;
-    const { headersTimeoutMs, keepAliveTimeoutMs } = this.server.options;
+    const { headersTimeoutMs, keepAliveTimeoutMs, onHeadersTimeout } = this.server.options;
     if (this.headStartedAt > 0) {
-      if (now - this.headStartedAt > headersTimeoutMs) this.refuse(408);
-    } else if (this.queue.length === 0 && now - this.idleSince > keepAliveTimeoutMs) this.socket.destroy();
+      if (now - this.headStartedAt > headersTimeoutMs) {
+        onHeadersTimeout?.();
+        this.refuse(408);
+      }
+    } else if (this.queue.length === 0) {
+      if (this.fresh && now - this.idleSince > headersTimeoutMs) {
+        onHeadersTimeout?.();
+        this.socket.destroy();
+      } else if (now - this.idleSince > keepAliveTimeoutMs) this.socket.destroy();
+    }
   }
 
   get idle(): boolean {

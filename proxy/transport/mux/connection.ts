@@ -52,6 +52,12 @@ export interface MuxConnectionOptions {
   idleTimeoutMs: number;
   /** A connection that opens no stream this soon after it starts goes away (a server's deadline). */
   openTimeoutMs?: number;
+  /** Streams a server holds open at once, at most MAX_STREAMS (the default); the peer's next ones are refused. */
+  maxStreams?: number;
+  /** A server refused a stream: the peer already held `maxStreams`. */
+  onRefused?(): void;
+  /** A server cut the peer off: over MAX_STREAMS refusals in a row, none of its streams finishing. */
+  onCutOff?(reason: "refused_streams"): void;
 }
 
 /** One connection carrying streams. */
@@ -77,6 +83,8 @@ export class MuxConnection implements StreamCarrier {
   /** A control frame's payload being written. */
   private readonly controlOut = Buffer.allocUnsafe(CONTROL_PAYLOAD_BYTES);
   private controlHave = 0;
+  /** Streams refused since one of the peer's streams last finished. */
+  private refusedInARow = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private ready = false;
   readonly client: boolean;
@@ -280,8 +288,13 @@ export class MuxConnection implements StreamCarrier {
     }
     if (id <= this.lastPeerId) return;
     this.lastPeerId = id;
-    if (this.goingAway || this.streams.size >= MAX_STREAMS) {
+    const max = this.options.maxStreams ?? MAX_STREAMS;
+    if (this.goingAway || this.streams.size >= max) {
       this.reset(id, RESET_CODE.REFUSED);
+      if (this.goingAway) return;
+      this.options.onRefused?.();
+      // One ignoring refusals is cut off, past the protocol's limit, never reached by a proxy's pool.
+      if (++this.refusedInARow > MAX_STREAMS) this.cutOff();
       return;
     }
     this.options.onStream?.(this.add(id, true));
@@ -329,6 +342,12 @@ export class MuxConnection implements StreamCarrier {
     }
   }
 
+  /** Closes the connection for a peer that keeps opening streams it is refused. */
+  private cutOff(): void {
+    this.options.onCutOff?.("refused_streams");
+    this.protocolError("the peer kept opening streams past the limit");
+  }
+
   /** Closes the connection, and every stream on it, for a broken rule. */
   protocolError(reason: string): void {
     if (this.closed) return;
@@ -343,6 +362,7 @@ export class MuxConnection implements StreamCarrier {
   /** A stream closed. */
   forget(stream: MuxStream): void {
     if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
+    this.refusedInARow = 0;
     if (this.streams.size === 0) this.idle();
     this.closeIfDone();
   }

@@ -236,6 +236,21 @@ route_retry_total{namespace="shop",pod="web-1",deployment="web",direction="outbo
 # HELP http2_session_cut_off_total Total count of HTTP/2 client connections the proxy cut off for abuse, per reason.
 # TYPE http2_session_cut_off_total counter
 
+# HELP tcp_connection_shed_total Total count of connections a listener refused or closed to protect the proxy, per listener and reason.
+# TYPE tcp_connection_shed_total counter
+
+# HELP mux_stream_refused_total Total count of mux streams a peer opened that the proxy refused, per reason.
+# TYPE mux_stream_refused_total counter
+
+# HELP mux_connection_cut_off_total Total count of mux connections from peers the proxy cut off for abuse, per reason.
+# TYPE mux_connection_cut_off_total counter
+
+# HELP destination_cache_evicted_total Total count of authorities whose discovery streams were closed to make room (capacity) or unused (idle).
+# TYPE destination_cache_evicted_total counter
+
+# HELP destination_cache_size Number of authorities whose discovery streams are open.
+# TYPE destination_cache_size gauge
+
 # HELP tcp_open_total Total count of opened connections.
 # TYPE tcp_open_total counter
 tcp_open_total{namespace="shop",pod="web-1",deployment="web",direction="outbound",peer="src",tls="no_identity",no_tls_reason="loopback"} 2
@@ -293,6 +308,21 @@ identity_cert_refresh_count 2
 
 # HELP http2_session_cut_off_total Total count of HTTP/2 client connections the proxy cut off for abuse, per reason.
 # TYPE http2_session_cut_off_total counter
+
+# HELP tcp_connection_shed_total Total count of connections a listener refused or closed to protect the proxy, per listener and reason.
+# TYPE tcp_connection_shed_total counter
+
+# HELP mux_stream_refused_total Total count of mux streams a peer opened that the proxy refused, per reason.
+# TYPE mux_stream_refused_total counter
+
+# HELP mux_connection_cut_off_total Total count of mux connections from peers the proxy cut off for abuse, per reason.
+# TYPE mux_connection_cut_off_total counter
+
+# HELP destination_cache_evicted_total Total count of authorities whose discovery streams were closed to make room (capacity) or unused (idle).
+# TYPE destination_cache_evicted_total counter
+
+# HELP destination_cache_size Number of authorities whose discovery streams are open.
+# TYPE destination_cache_size gauge
 
 # HELP tcp_open_total Total count of opened connections.
 # TYPE tcp_open_total counter

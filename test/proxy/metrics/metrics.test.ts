@@ -2,7 +2,7 @@
 // buckets, Linkerd's classification rules.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { classify, ProxyMetrics } from "../../../proxy/metrics/index.js";
+import { classify, OTHER_AUTHORITY, ProxyMetrics } from "../../../proxy/metrics/index.js";
 import { sum } from "../../support/metrics.js";
 
 test("requests, responses and latency render with the stack's labels and Linkerd's buckets", async () => {
@@ -74,5 +74,19 @@ test("equal label sets are one series, however many stacks asked for them", asyn
   const lines = body.split("\n").filter((l) => l.startsWith("request_total{"));
   assert.deepEqual(lines, [
     'request_total{direction="inbound",tls="true",client_id="spiffe://x/ns/a/sa/b"} 3',
+  ]);
+});
+
+test("authorities past the maximum share the _other series instead of adding their own", async () => {
+  const metrics = new ProxyMetrics({}, 2);
+  for (const authority of ["a:80", "b:80", "c:80", "d:80", "a:80"]) {
+    metrics.request(metrics.stack({ direction: "outbound", authority })).end({ status: 200 });
+  }
+  const { body } = await metrics.render();
+  const lines = body.split("\n").filter((l) => l.startsWith("request_total{"));
+  assert.deepEqual(lines, [
+    'request_total{direction="outbound",authority="a:80"} 2',
+    'request_total{direction="outbound",authority="b:80"} 1',
+    `request_total{direction="outbound",authority="${OTHER_AUTHORITY}"} 2`,
   ]);
 });

@@ -202,3 +202,24 @@ test("an idle connection closes after keepAliveTimeoutMs, one waiting for its re
   assert.equal(text(await busy.response()), "slow");
   assert.equal(busy.closed, false);
 });
+
+test("a new connection that sends no request within headersTimeoutMs closes; one that did stays for keepAliveTimeoutMs", async (t) => {
+  const backend = await echoBackend(t);
+  let clock = Date.now();
+  let timeouts = 0;
+  const relay = await startRelay(t, backend, {
+    headersTimeoutMs: 300,
+    keepAliveTimeoutMs: 60_000,
+    now: () => clock,
+    onHeadersTimeout: () => timeouts++,
+  });
+  const served = await RawClient.connect(t, relay.port);
+  await served.write("GET /1 HTTP/1.1\r\nHost: backend\r\n\r\n");
+  await served.response();
+  const quiet = await RawClient.connect(t, relay.port);
+  await until("the relay accepting the quiet connection", () => relay.accepted === 2);
+  clock += 10 * 300;
+  await quiet.whenClosed();
+  assert.equal(timeouts, 1, "counted as a headers timeout");
+  assert.equal(served.closed, false, "a connection that sent a request keeps its keep-alive deadline");
+});

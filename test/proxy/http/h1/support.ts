@@ -57,6 +57,7 @@ export interface RelayOptions {
   idleTimeoutMs?: number;
   /** The clock of the relay's deadlines and of the pool's idle timeout (`Date.now` unless set). */
   now?: () => number;
+  onHeadersTimeout?(): void;
   onUpgrade?(req: UpgradeRequest, socket: Duplex, rest: Buffer, reads: SplicedReads): void;
 }
 
@@ -90,6 +91,7 @@ export async function startRelay(
     headersTimeoutMs: options.headersTimeoutMs ?? 1000,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 30_000,
     now: options.now,
+    onHeadersTimeout: options.onHeadersTimeout,
     onRequest: (down) =>
       exchange(down, pool.upstream(), {
         firstByte() {},

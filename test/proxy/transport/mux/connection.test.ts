@@ -79,6 +79,50 @@ test("a server refuses streams past its limit; the ones within it are served", a
   assert.equal(server.streams.length, MAX_STREAMS);
 });
 
+test("a server's own lower limit refuses, counts, and cuts off a peer that keeps opening refused streams", async (t) => {
+  let refused = 0;
+  const cutOffs: string[] = [];
+  const server = await muxServer(t, hashBack, {
+    maxStreams: 4,
+    onRefused: () => refused++,
+    onCutOff: (reason) => cutOffs.push(reason),
+  });
+  const { client } = muxClient(t, server.port);
+  const held = Array.from({ length: 4 }, () => client.open());
+  for (const s of held) s.write("x");
+  await new Promise<void>((resolve) => {
+    const check = () => (server.streams.length === 4 ? resolve() : setTimeout(check, 5));
+    check();
+  });
+  // Refusals, then a stream finishing: the run of refusals starts again.
+  const refuse = async (n: number) => {
+    const extra = Array.from({ length: n }, () => client.open());
+    const errors = extra.map((s) => once(s, "error"));
+    for (const s of extra) s.write("x");
+    await Promise.all(errors);
+  };
+  await refuse(3);
+  assert.equal(refused, 3);
+  const first = held[0] as MuxStream;
+  const answered = collect(first);
+  first.end();
+  await answered;
+  await new Promise<void>((resolve) => {
+    const check = () => (server.conns[0]?.streams.size === 3 ? resolve() : setTimeout(check, 5));
+    check();
+  });
+  const again = client.open();
+  again.write("x");
+  // Past the protocol's limit of refusals in a row (not the lower configured one), the peer is cut off.
+  await refuse(MAX_STREAMS);
+  assert.deepEqual(cutOffs, [], `${MAX_STREAMS} refusals in a row are within the limit`);
+  await refuse(1);
+  assert.deepEqual(cutOffs, ["refused_streams"]);
+  assert.equal(refused, 3 + MAX_STREAMS + 1);
+  assert.equal(server.conns[0]?.closed, true, "the server cut the connection off");
+  assert.match(server.errors[0]?.message ?? "", /past the limit/);
+});
+
 test("a connection without streams goes away after its idle timeout, and one that opens none after its open timeout", async (t) => {
   // The open timeout covers the start, so only the idle timeout after the stream can close it: a busy
   // machine's pause before the first frame is not idleness.

@@ -32,7 +32,13 @@ export interface Server {
 export async function muxServer(
   t: TestContext,
   onStream: (s: MuxStream) => void = () => {},
-  options: { idleTimeoutMs?: number; openTimeoutMs?: number } = {},
+  options: {
+    idleTimeoutMs?: number;
+    openTimeoutMs?: number;
+    maxStreams?: number;
+    onRefused?: () => void;
+    onCutOff?: (reason: string) => void;
+  } = {},
 ): Promise<Server> {
   const streams: MuxStream[] = [];
   const conns: MuxConnection[] = [];
@@ -43,6 +49,9 @@ export async function muxServer(
       role: "server",
       idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
       openTimeoutMs: options.openTimeoutMs,
+      maxStreams: options.maxStreams,
+      onRefused: options.onRefused,
+      onCutOff: options.onCutOff,
       onStream: (s) => {
         streams.push(s);
         onStream(s);

@@ -241,9 +241,26 @@ export const tableHeader = [
   .map((c) => c.padStart(9))
   .join(" ");
 
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+};
+
+/**
+ * How far p99 drifted after warm-up: the median p99 of the last third of the steady samples over
+ * that of the first third (1 is flat; NaN with fewer than three samples).
+ */
+export function p99Drift(r: SoakResult): number {
+  const third = Math.floor(r.steady.length / 3);
+  if (third === 0) return Number.NaN;
+  const p99s = r.steady.map((s) => s.p99Ms);
+  return median(p99s.slice(-third)) / Math.max(median(p99s.slice(0, third)), 0.1);
+}
+
 /** The summary line: whether the run held, and its figures. */
 export function summary(r: SoakResult, minutes: number): string {
   const p99s = r.steady.map((s) => s.p99Ms);
+  const drift = p99Drift(r);
   return (
     `soak ${minutes} min: ${r.sent} requests, ${r.failed} failed, ${r.endpointChanges} endpoint changes; ` +
     `RSS after warm-up ${Object.entries(r.rssGrowth)
@@ -252,6 +269,7 @@ export function summary(r: SoakResult, minutes: number): string {
     `fds ${Object.entries(r.fdGrowth)
       .map(([n, g]) => `${n} ${g >= 0 ? "+" : ""}${g}`)
       .join(", ")}; ` +
-    `p99 ${p99s.length ? `${Math.min(...p99s)}–${Math.max(...p99s)} ms` : "n/a"}`
+    `p99 ${p99s.length ? `${Math.min(...p99s)}–${Math.max(...p99s)} ms` : "n/a"}` +
+    `, drift ×${Number.isNaN(drift) ? "n/a" : drift.toFixed(2)} (last third's median over the first's)`
   );
 }

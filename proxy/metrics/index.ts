@@ -11,6 +11,7 @@
  */
 import { Registry } from "./exposition.js";
 import { PlainCounter, PlainGauge, SeriesCounter, SeriesGauge, SeriesHistogram } from "./series.js";
+import { TcpMetrics } from "./tcp.js";
 
 /** Linkerd's latency buckets, in ms. */
 export const LATENCY_BUCKETS_MS = [
@@ -99,11 +100,7 @@ export class ProxyMetrics {
   private nextStackId = 0;
   /** The authorities that have series of their own, at most maxAuthorities. */
   private readonly authorities = new Set<string>();
-  private readonly tcpOpen: SeriesCounter;
-  private readonly tcpClose: SeriesCounter;
-  private readonly tcpOpenConnections: SeriesGauge;
-  private readonly tcpRead: SeriesCounter;
-  private readonly tcpWrite: SeriesCounter;
+  private readonly tcp: TcpMetrics;
   /** identity_cert_expiration_timestamp_seconds: `set` it to the leaf's notAfter, in Unix seconds. */
   readonly certExpiry: PlainGauge;
   /** identity_cert_refresh_count: `inc` it per certificate the identity service issued. */
@@ -151,23 +148,7 @@ export class ProxyMetrics {
       "Number of authorities whose discovery streams are open.",
       registry,
     );
-    this.tcpOpen = new SeriesCounter("tcp_open_total", "Total count of opened connections.", registry);
-    this.tcpClose = new SeriesCounter("tcp_close_total", "Total count of closed connections.", registry);
-    this.tcpOpenConnections = new SeriesGauge(
-      "tcp_open_connections",
-      "Number of currently-open connections.",
-      registry,
-    );
-    this.tcpRead = new SeriesCounter(
-      "tcp_read_bytes_total",
-      "Total count of bytes read from peers.",
-      registry,
-    );
-    this.tcpWrite = new SeriesCounter(
-      "tcp_write_bytes_total",
-      "Total count of bytes written to peers.",
-      registry,
-    );
+    this.tcp = new TcpMetrics(registry);
     this.certExpiry = new PlainGauge(
       "identity_cert_expiration_timestamp_seconds",
       "Time when this proxy's current mTLS identity certificate will expire (in seconds since the UNIX epoch).",
@@ -305,33 +286,16 @@ export class ProxyMetrics {
       );
   }
 
-  /** Counts a connection from open to close, with the bytes it carried. */
+  /** Counts a connection from open to close, with the bytes it carried (./tcp.ts). */
   connection(labels: TcpLabels, socket: import("node:net").Socket): void {
     const full = { ...definedOnly(this.podLabels), ...definedOnly(labels) } as Record<string, string>;
     // One key per connection, for all five series: the values in TCP_LABELS' order, so equal label
     // sets built in another key order are still one series.
-    const key = JSON.stringify(TCP_LABELS.map((name) => full[name] ?? ""));
-    const fullLabels = () => full;
-    this.tcpOpen.inc(key, fullLabels);
-    this.tcpOpenConnections.inc(key, fullLabels);
-    let errno: string | undefined;
-    socket.once("error", (err: NodeJS.ErrnoException) => {
-      errno = err.code ?? "error";
-    });
-    socket.once("close", () => {
-      this.tcpOpenConnections.dec(key, fullLabels);
-      const classification = errno ? "failure" : "success";
-      this.tcpClose.inc(`${key}|${classification}|${errno ?? ""}`, () => ({
-        ...full,
-        classification,
-        ...(errno ? { errno } : {}),
-      }));
-      this.tcpRead.inc(key, fullLabels, socket.bytesRead);
-      this.tcpWrite.inc(key, fullLabels, socket.bytesWritten);
-    });
+    this.tcp.connection(JSON.stringify(TCP_LABELS.map((name) => full[name] ?? "")), full, socket);
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
+    this.tcp.beforeScrape();
     return { contentType: this.registry.contentType, body: this.registry.render() };
   }
 }

@@ -268,12 +268,12 @@ tcp_open_connections{namespace="shop",pod="web-1",deployment="web",direction="in
 
 # HELP tcp_read_bytes_total Total count of bytes read from peers.
 # TYPE tcp_read_bytes_total counter
-tcp_read_bytes_total{namespace="shop",pod="web-1",deployment="web",direction="outbound",peer="src",tls="no_identity",no_tls_reason="loopback"} 120
+tcp_read_bytes_total{namespace="shop",pod="web-1",deployment="web",direction="outbound",peer="src",tls="no_identity",no_tls_reason="loopback"} 127
 tcp_read_bytes_total{namespace="shop",pod="web-1",deployment="web",direction="inbound",peer="src",tls="true",client_id="spiffe://x/ns/a/sa/c"} 0
 
 # HELP tcp_write_bytes_total Total count of bytes written to peers.
 # TYPE tcp_write_bytes_total counter
-tcp_write_bytes_total{namespace="shop",pod="web-1",deployment="web",direction="outbound",peer="src",tls="no_identity",no_tls_reason="loopback"} 4096
+tcp_write_bytes_total{namespace="shop",pod="web-1",deployment="web",direction="outbound",peer="src",tls="no_identity",no_tls_reason="loopback"} 4105
 tcp_write_bytes_total{namespace="shop",pod="web-1",deployment="web",direction="inbound",peer="src",tls="true",client_id="spiffe://x/ns/a/sa/c"} 0
 
 # HELP identity_cert_expiration_timestamp_seconds Time when this proxy's current mTLS identity certificate will expire (in seconds since the UNIX epoch).

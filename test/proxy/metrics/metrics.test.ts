@@ -1,6 +1,8 @@
 // The proxy's HTTP metrics as Prometheus reads them: Linkerd's names and labels, cumulative latency
 // buckets, Linkerd's classification rules.
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import net, { type AddressInfo } from "node:net";
 import { test } from "node:test";
 import { classify, OTHER_AUTHORITY, ProxyMetrics } from "../../../proxy/metrics/index.js";
 import { sum } from "../../support/metrics.js";
@@ -89,4 +91,43 @@ test("authorities past the maximum share the _other series instead of adding the
     'request_total{direction="outbound",authority="b:80"} 1',
     `request_total{direction="outbound",authority="${OTHER_AUTHORITY}"} 2`,
   ]);
+});
+
+test("a connection's bytes are counted at each scrape while it is open, and the rest once it closes", async (t) => {
+  const metrics = new ProxyMetrics();
+  const server = net.createServer((s) => s.on("data", (d) => s.write(d)));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => server.close());
+  const socket = net.connect((server.address() as AddressInfo).port, "127.0.0.1");
+  await once(socket, "connect");
+  metrics.connection({ direction: "outbound", peer: "dst", tls: "no_identity" }, socket);
+  const bytes = async () => {
+    const { body } = await metrics.render();
+    return [
+      sum(body, "tcp_write_bytes_total"),
+      sum(body, "tcp_read_bytes_total"),
+      sum(body, "tcp_open_connections"),
+    ];
+  };
+  const echoed = (n: number) =>
+    new Promise<void>((resolve) => {
+      let got = 0;
+      const onData = (d: Buffer) => {
+        got += d.length;
+        if (got >= n) {
+          socket.off("data", onData);
+          resolve();
+        }
+      };
+      socket.on("data", onData);
+    });
+  socket.write(Buffer.alloc(1000));
+  await echoed(1000);
+  assert.deepEqual(await bytes(), [1000, 1000, 1]);
+  socket.write(Buffer.alloc(500));
+  await echoed(500);
+  assert.deepEqual(await bytes(), [1500, 1500, 1], "only what came since the last scrape is added");
+  socket.end(Buffer.alloc(24));
+  await once(socket, "close");
+  assert.deepEqual(await bytes(), [1524, 1524, 0], "the rest is counted at close, nothing twice");
 });

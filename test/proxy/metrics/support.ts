@@ -49,7 +49,8 @@ export function scenario(t: TestContext): ProxyMetrics {
   m.connection(loopback, a);
   const b = fakeSocket(0, 0);
   m.connection({ direction: "inbound", peer: "src", tls: "true", client_id: "spiffe://x/ns/a/sa/c" }, b);
-  // The same labels in another key order: the same series.
+  // The same labels in another key order: the same series; still open, its bytes are counted at the
+  // scrape (7 read and 9 written on top of the closed one's).
   m.connection(
     { no_tls_reason: "loopback", tls: "no_identity", peer: "src", direction: "outbound" },
     fakeSocket(7, 9),

@@ -104,7 +104,7 @@ export class Http1Pool {
             cb(err, res);
           });
           conn.send(exchange);
-        });
+        }, !retry);
       };
       attempt(true);
       return () => {
@@ -114,9 +114,17 @@ export class Http1Pool {
     };
   }
 
-  private acquire(use: (conn: ClientConn) => void): void {
-    const conn = this.idle.pop();
-    if (conn) {
+  /**
+   * A connection for one exchange: an idle one unless `fresh` (a retry, which must not meet another
+   * idle connection the endpoint is closing at the same moment), else a new one within the maximum.
+   */
+  private acquire(use: (conn: ClientConn) => void, fresh = false): void {
+    for (let conn = fresh ? undefined : this.idle.pop(); conn; conn = this.idle.pop()) {
+      // An idle stream of a mux connection going away would only meet the server's close.
+      if (conn.socket.closing) {
+        conn.socket.destroy();
+        continue;
+      }
       use(conn);
       return;
     }

@@ -4,6 +4,11 @@
  */
 export interface Conn {
   readonly destroyed: boolean;
+  /**
+   * What carries the connection is going away (a mux stream whose connection got GOAWAY): an idle
+   * one takes no new exchange. Absent on a socket.
+   */
+  readonly closing?: boolean;
   write(data: string | Uint8Array, encoding?: BufferEncoding): boolean;
   end(data?: string | Uint8Array): unknown;
   /** Holds writes until `uncork`, to leave in one. */

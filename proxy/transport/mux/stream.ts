@@ -38,6 +38,8 @@ export class MuxResetError extends Error {
 export interface StreamCarrier {
   /** The connection opens streams (client) rather than accepting them. */
   readonly client: boolean;
+  /** GOAWAY was sent or received: the connection takes no new streams and closes once idle. */
+  readonly goingAway: boolean;
   /** The socket's buffer is full: streams hold their writes until it drains. */
   readonly congested: boolean;
   /** Streams in the middle of an exchange; each stream keeps its own count in it. */
@@ -90,6 +92,11 @@ export class MuxStream extends EventEmitter implements CallbackReads {
     private readonly allowHalfOpen: boolean,
   ) {
     super();
+  }
+
+  /** The stream's connection is going away: a pool keeps no idle exchange on it. */
+  get closing(): boolean {
+    return this.conn.goingAway;
   }
 
   /** Reads land in `reads` from now on, as with a socket's `onread`; returning false pauses. */

@@ -98,6 +98,33 @@ test("a reused connection the backend closes before answering: a request without
   );
 });
 
+test("a reused connection the backend closes before answering: the request is sent again on a new connection, not another idle one", async (t) => {
+  // Two connections in the pool, then a backend that closes every old connection a request comes on
+  // (an app shutting down): a second idle one would meet the same end.
+  let held: (() => void) | undefined;
+  const backend = await rawBackend(t, (socket, head, conn) => {
+    const p = path(head);
+    if (p === "/a") held = () => ok(socket, `/a on ${conn}`);
+    else if (p === "/b") {
+      ok(socket, `/b on ${conn}`);
+      held?.();
+    } else if (conn <= 2) socket.destroy();
+    else ok(socket, `${p} on ${conn}`);
+  });
+  const relay = await startRelay(t, backend.port);
+  const a = await RawClient.connect(t, relay.port);
+  const b = await RawClient.connect(t, relay.port);
+  await a.write("GET /a HTTP/1.1\r\nHost: backend\r\n\r\n");
+  await until("the backend to hold /a", () => held !== undefined);
+  await b.write("GET /b HTTP/1.1\r\nHost: backend\r\n\r\n");
+  assert.equal(text(await b.response()), "/b on 2");
+  assert.equal(text(await a.response()), "/a on 1");
+  await a.write("GET /c HTTP/1.1\r\nHost: backend\r\n\r\n");
+  const res = await a.response();
+  assert.equal(res.status, 200);
+  assert.equal(text(res), "/c on 3");
+});
+
 test("a reused connection the backend closes before answering: a request with a body is not sent again", async (t) => {
   const { backend, relay, client } = await afterOneReusableAnswer(t);
   // The body ends in the head's last bytes so the raw backend sees it as no head of its own.

@@ -167,3 +167,20 @@ test("a reused stream refused before any byte of its second answer: that request
   assert.deepEqual(await within("the second answer", send("GET")), { status: 200 });
   assert.equal(requests(), 3, "the refused request was read once more, on a new stream");
 });
+
+test("an idle pooled stream whose connection got GOAWAY takes no new request: it goes on a new connection", async (t) => {
+  // A server draining for shutdown: it answers the first request, then says it takes no new streams.
+  const seen: RawConnection[] = [];
+  const { send } = await poolOverHostileServer(t, (conn, stream, n) => {
+    seen.push(conn);
+    const answer = frame(FRAME.DATA, 0, stream, Buffer.from("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"));
+    if (n === 1) conn.send(answer, frame(FRAME.GOAWAY, 0, 0, u32(stream)));
+    else conn.send(answer);
+  });
+  assert.deepEqual(await within("the first answer", send("GET")), { status: 200 });
+  // The stream is back in the pool, idle, when the GOAWAY has been read.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(await within("the second answer", send("GET")), { status: 200 });
+  assert.equal(seen.length, 2);
+  assert.notEqual(seen[1], seen[0], "the second request went on a new connection");
+});

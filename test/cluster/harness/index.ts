@@ -99,8 +99,7 @@ export async function startCluster(t?: TestContext, opts: ClusterOptions = {}): 
 
   // Last resort when the process dies without stop(): the processes die with procs.ts's exit hook;
   // the namespaces and the bridge are removed here, synchronously.
-  const onExit = () => {
-    if (stopped) return;
+  const cleanUp = () => {
     try {
       const list = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
       for (const line of list.split("\n")) {
@@ -114,23 +113,33 @@ export async function startCluster(t?: TestContext, opts: ClusterOptions = {}): 
     }
     release();
   };
+  const onExit = () => {
+    if (!stopped) cleanUp();
+  };
   if (!opts.keepOnExit) process.on("exit", onExit);
 
   const stop = async () => {
     if (stopped) return;
     stopped = true;
     process.off("exit", onExit);
+    // Neither a stop that hangs nor a watch or timer a client of the test bed left open may keep the
+    // test process, and the tier waiting for it, past this: the pods' grace periods (10 s at most,
+    // in parallel) and the control plane's stop take far less. What is left is removed, the processes
+    // die with procs.ts's exit hook, and the message says where the stop was. Unref'd, the timer
+    // keeps nothing alive by itself.
+    let phase = "stopping the node stand-in";
+    setTimeout(() => {
+      process.stderr.write(`test bed: still busy 60 s after stop() (${phase}): exiting\n`);
+      if (phase !== "stopped") cleanUp();
+      process.exit();
+    }, 60_000).unref();
     await node?.stop().catch((err) => log(`node stop: ${(err as Error).message}`));
+    phase = "stopping the control plane";
     await controlPlane?.stop();
+    phase = "removing the test bed's files";
     release();
     if (ownDir && !process.env.TRELLIS_TESTBED_KEEP) rmSync(dir, { recursive: true, force: true });
-    // A watch or timer a client of the test bed left open would keep the test process alive after its
-    // last test, and the tier waiting for it: once stopped, leave within 20 s. Unref'd, the timer keeps
-    // nothing alive by itself.
-    setTimeout(() => {
-      process.stderr.write("test bed stopped, but the process is still busy: exiting\n");
-      process.exit();
-    }, 20_000).unref();
+    phase = "stopped";
   };
 
   try {

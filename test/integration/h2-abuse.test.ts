@@ -6,11 +6,9 @@
 // is served while the abuse goes on, and the proxy counts the cut off (http2_session_cut_off_total,
 // with its reason) and logs it.
 import assert from "node:assert/strict";
-import type { Duplex } from "node:stream";
 import { test } from "node:test";
 import {
-  connect,
-  connectMtls,
+  abusedListeners,
   DEADLINE_MS,
   h2App,
   RSS_CEILING_MB,
@@ -25,7 +23,7 @@ import {
   getRequest,
   headerBlock,
   ping,
-  RawH2,
+  type RawH2,
   SETTING,
   settings,
 } from "../support/h2-frames.js";
@@ -46,22 +44,7 @@ test("HTTP/2 abusers on 4140 and 4143 are cut off; memory stays bounded and othe
   const served = () => servedThrough(client, authority);
   await served();
 
-  const listeners = [
-    {
-      name: "outbound",
-      proxy: client,
-      direction: "outbound",
-      open: async () => new RawH2((await connect(client.outbound)) as Duplex),
-      extra: [] as Array<[string, string]>,
-    },
-    {
-      name: "inbound",
-      proxy: server,
-      direction: "inbound",
-      open: async () => new RawH2(await connectMtls(mesh, server)),
-      extra: [["trellis-dst-port", String(backend.port)]] as Array<[string, string]>,
-    },
-  ];
+  const listeners = abusedListeners(mesh, client, server, backend.port);
 
   for (const { name, proxy, direction, open, extra } of listeners) {
     const request = (path: string) => getRequest(authority, path, extra);

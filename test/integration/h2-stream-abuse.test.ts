@@ -7,12 +7,10 @@
 // http2_session_cut_off_total with its reason and logs it, keeps its RSS under RSS_CEILING_MB, serves
 // another client during the abuse, and logs no uncaught exception.
 import assert from "node:assert/strict";
-import type { Duplex } from "node:stream";
 import { test } from "node:test";
 import {
+  abusedListeners,
   BIG_RESPONSE_BYTES,
-  connect,
-  connectMtls,
   DEADLINE_MS,
   h2App,
   RSS_CEILING_MB,
@@ -27,7 +25,7 @@ import {
   frame,
   getRequest,
   headerBlock,
-  RawH2,
+  type RawH2,
   rstStream,
   SETTING,
 } from "../support/h2-frames.js";
@@ -58,22 +56,7 @@ test("HTTP/2 stream abusers on 4140 and 4143 are cut off; memory stays bounded a
   const served = () => servedThrough(client, authority);
   await served();
 
-  const listeners = [
-    {
-      name: "outbound",
-      proxy: client,
-      direction: "outbound",
-      open: async () => new RawH2((await connect(client.outbound)) as Duplex),
-      extra: [] as Array<[string, string]>,
-    },
-    {
-      name: "inbound",
-      proxy: server,
-      direction: "inbound",
-      open: async () => new RawH2(await connectMtls(mesh, server)),
-      extra: [["trellis-dst-port", String(backend.port)]] as Array<[string, string]>,
-    },
-  ];
+  const listeners = abusedListeners(mesh, client, server, backend.port);
 
   for (const { name, proxy, direction, open, extra } of listeners) {
     const request = (path: string) => getRequest(authority, path, extra);

@@ -7,8 +7,10 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import http2 from "node:http2";
 import net, { type AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import type { TestContext } from "node:test";
 import tls from "node:tls";
+import { RawH2 } from "./h2-frames.js";
 import type { TestMesh, TestProxy } from "./mesh.js";
 
 /** Longer than any limit the proxy applies to an abusive client: reaching it fails the test. */
@@ -181,4 +183,40 @@ export function watchLog(proxy: TestProxy, pattern: RegExp): { seen(): Promise<v
         });
       }),
   };
+}
+
+/** One of the two listeners that take HTTP/2, as an abuser reaches it. */
+export interface AbusedListener {
+  name: "outbound" | "inbound";
+  proxy: TestProxy;
+  direction: "outbound" | "inbound";
+  /** A raw HTTP/2 connection to it: h2c to the outbound listener, mTLS as a mesh peer to the inbound one. */
+  open(): Promise<RawH2>;
+  /** Headers a request needs there (the inbound listener's mesh header naming the app port). */
+  extra: Array<[string, string]>;
+}
+
+/** The client proxy's outbound listener and the server proxy's inbound one, in that order. */
+export function abusedListeners(
+  mesh: TestMesh,
+  client: TestProxy,
+  server: TestProxy,
+  appPort: number,
+): AbusedListener[] {
+  return [
+    {
+      name: "outbound",
+      proxy: client,
+      direction: "outbound",
+      open: async () => new RawH2((await connect(client.outbound)) as Duplex),
+      extra: [],
+    },
+    {
+      name: "inbound",
+      proxy: server,
+      direction: "inbound",
+      open: async () => new RawH2(await connectMtls(mesh, server)),
+      extra: [["trellis-dst-port", String(appPort)]],
+    },
+  ];
 }

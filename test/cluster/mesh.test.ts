@@ -15,6 +15,7 @@ import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
 import { INIT_CONTAINER, PROXY_CONTAINER } from "../../lib/proxy-env.js";
 import { type Run, meshctl as run } from "../support/meshctl.js";
 import { sum } from "../support/metrics.js";
+import { podGet } from "./harness/http.js";
 import { type Cluster, startCluster } from "./harness/index.js";
 import { waitForObject } from "./harness/wait.js";
 import { installTrellis } from "./mesh.js";
@@ -201,11 +202,8 @@ function plaintextGet(ip: string, port: number): Promise<string> {
   });
 }
 
-async function proxyMetrics(pod: V1Pod): Promise<string> {
-  const res = await fetch(`http://${pod.status?.podIP}:4191/metrics`, {
-    signal: AbortSignal.timeout(10_000),
-  });
-  return res.text();
+function proxyMetrics(pod: V1Pod): Promise<string> {
+  return podGet(`http://${pod.status?.podIP}:4191/metrics`);
 }
 
 /** Asserts a pod runs the proxy as a native sidecar after trellis-init. */

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
 import { sum } from "../support/metrics.js";
+import { podGet } from "./harness/http.js";
 import { type Cluster, startCluster } from "./harness/index.js";
 import { waitUntil } from "./harness/procs.js";
 import { installTrellis, meshctlOn } from "./mesh.js";
@@ -253,9 +254,7 @@ test("a rolling restart under load with the route retryable: every request succe
       "5",
       "http://web/",
     ]);
-    const metrics = await (
-      await fetch(`http://${ip}:4191/metrics`, { signal: AbortSignal.timeout(10_000) })
-    ).text();
+    const metrics = await podGet(`http://${ip}:4191/metrics`);
     if (sum(metrics, "route_request_total", { rt_route: "GET /" }) > 0) break;
     assert.ok(Date.now() < deadline, "the client's proxy never used the ServiceProfile's route");
     await new Promise((resolve) => setTimeout(resolve, 1_000));

@@ -57,9 +57,10 @@ export class Balance {
    * Sends to `first`, and again to a newly picked endpoint (at most {@link MAX_REPICKS} times) when the
    * request never reached an app: no connection was made, the peer refused the stream, or the peer's
    * app refused the connection (a pod shutting down). The endpoints it failed on are not picked again
-   * for it: a failure that fast looks cheap to a latency-driven balancer. This is not a retry: no app saw the request, so
-   * it needs neither a retryable route nor budget; but only a request without a body is sent again,
-   * since the first attempt may have read some of it. `moved` hears each new endpoint.
+   * for it: a failure that fast looks cheap to a latency-driven balancer. This is not a retry: no app
+   * saw the request, so it needs neither a retryable route nor budget; but only a request without a
+   * body is sent again, since the first attempt may have read some of it. `moved` hears each new
+   * endpoint.
    */
   private elsewhere(
     down: Downstream,

@@ -1,9 +1,7 @@
 /**
  * A GET from the test process to a pod's address across the test bed's bridge, on a connection of
  * its own that closes with the answer, so no pooled connection to an address outlives the test bed
- * that routes it (the bridge and the pods' namespaces are deleted when it stops). The two cluster
- * files that sometimes stayed busy after their tests were the two that fetched from pods with
- * global fetch's keep-alive pool; whether that was the cause is not proven.
+ * that routes it (the bridge and the pods' namespaces are deleted when it stops).
  */
 import http from "node:http";
 

@@ -128,10 +128,9 @@ export async function startCluster(t?: TestContext, opts: ClusterOptions = {}): 
     // die with procs.ts's exit hook, and the message says where the stop was. Unref'd, the timer
     // keeps nothing alive by itself.
     // A process whose test bed stopped leaves through process.exit(), even when its event loop simply
-    // ran out of work: left to end by itself, Node frees its environment, and a test process was seen
-    // spinning there for good (perf: uv_run under node::Environment::CleanupHandles, at 100 % CPU,
-    // after every test had reported), waiting on a handle whose close never came. Called from an
-    // 'exit' listener, process.exit() goes straight to the exit code its tests set.
+    // ran out of work: left to end by itself, Node frees its environment, which can spin for good in
+    // uv_run under node::Environment::CleanupHandles waiting on a handle whose close never comes.
+    // Called from an 'exit' listener, process.exit() goes straight to the exit code its tests set.
     process.once("exit", () => process.exit());
     let phase = "stopping the node stand-in";
     setTimeout(() => {

@@ -4,6 +4,7 @@
  * reads when the API server cannot be reached at all. `check`, `viz check` and the in-cluster viz
  * sources connect through here.
  */
+import type { Command } from "commander";
 import { apiErrorMessage, loadKubeConfig, RestClient } from "../control/k8s/index.js";
 import { InputError } from "./errors.js";
 
@@ -16,6 +17,11 @@ export interface KubeFlags {
 /** Help lines of the two flags, so every command says them the same way. */
 export const KUBECONFIG_HELP = "kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)";
 export const CONTEXT_HELP = "kubeconfig context to use (default: its current context)";
+
+/** Adds `--kubeconfig` and `--context` to a command that talks to a cluster. */
+export function kubeOptions(cmd: Command): Command {
+  return cmd.option("--kubeconfig <path>", KUBECONFIG_HELP).option("--context <name>", CONTEXT_HELP);
+}
 
 /** The kubeconfig could not be loaded: no cluster is configured, or the file or context is wrong. */
 export class KubeconfigError extends InputError {

@@ -14,7 +14,7 @@ import {
   categoriesFor,
   runAndPrint,
 } from "../check/index.js";
-import { CONTEXT_HELP, connect, KUBECONFIG_HELP } from "../cluster.js";
+import { connect, kubeOptions } from "../cluster.js";
 import { EXIT_FAILURE, EXIT_OK, UsageError } from "../errors.js";
 import { FLAG_DEFAULTS, namespaceArg } from "../install/index.js";
 import { VERSION } from "../version.js";
@@ -32,7 +32,7 @@ export interface CheckFlags {
 }
 
 export function checkCommand(): Command {
-  return new Command("check")
+  const cmd = new Command("check")
     .description("check that the cluster can run Trellis (--pre) or that the installed mesh is healthy")
     .option("--pre", "check that Trellis can be installed: run before `meshctl install`", false)
     .option("--proxy", "also check every meshed pod's proxy (in the namespace of -n, else all)", false)
@@ -45,15 +45,8 @@ export function checkCommand(): Command {
       new Option("-n, --proxy-namespace <ns>", "with --proxy, check only this namespace's proxies").argParser(
         namespaceArg,
       ),
-    )
-    .addOption(
-      new Option("--wait <duration>", "retry the checks that may settle (pods starting) for up to this long")
-        .default(0, "0s: no retries")
-        .argParser(nonNegativeDuration),
-    )
-    .addOption(new Option("-o, --output <format>", "output format").choices(CHECK_OUTPUTS).default("table"))
-    .option("--kubeconfig <path>", KUBECONFIG_HELP)
-    .option("--context <name>", CONTEXT_HELP)
+    );
+  return runOptions(cmd, "pods starting")
     .addHelpText(
       "after",
       `
@@ -69,6 +62,24 @@ reached, 2 on bad usage.`,
     .action(async (flags: CheckFlags) => {
       process.exitCode = await runCheck(flags, (t) => process.stdout.write(t));
     });
+}
+
+/**
+ * Adds the flags every check command takes: `--wait` (retry what may settle, such as `settling`),
+ * `-o`, and the kubeconfig's.
+ */
+export function runOptions(cmd: Command, settling: string): Command {
+  return kubeOptions(
+    cmd
+      .addOption(
+        new Option("--wait <duration>", `retry the checks that may settle (${settling}) for up to this long`)
+          .default(0, "0s: no retries")
+          .argParser(nonNegativeDuration),
+      )
+      .addOption(
+        new Option("-o, --output <format>", "output format").choices(CHECK_OUTPUTS).default("table"),
+      ),
+  );
 }
 
 /** Runs the checks, writing the report; answers the exit code. Throws UsageError or InputError first. */

@@ -5,14 +5,14 @@
  * be reached, 2 on bad usage.
  */
 import { Command, Option } from "commander";
-import { nonNegativeDuration } from "../../control/common/flags.js";
-import { CHECK_OUTPUTS, type CheckContext, type CheckOutput, runAndPrint } from "../check/index.js";
-import { CONTEXT_HELP, connect, KUBECONFIG_HELP, type KubeFlags } from "../cluster.js";
+import { type CheckContext, type CheckOutput, runAndPrint } from "../check/index.js";
+import { connect, type KubeFlags } from "../cluster.js";
 import { EXIT_FAILURE, EXIT_OK } from "../errors.js";
 import { namespaceArg } from "../install/index.js";
 import { VERSION } from "../version.js";
 import { VIZ_CATEGORIES } from "../viz/check.js";
 import { VIZ_DEFAULTS } from "../viz/install.js";
+import { runOptions } from "./check.js";
 
 interface VizCheckFlags extends KubeFlags {
   namespace: string;
@@ -21,7 +21,7 @@ interface VizCheckFlags extends KubeFlags {
 }
 
 export function vizCheckCommand(): Command {
-  return new Command("check")
+  const cmd = new Command("check")
     .description(
       "check that the viz Prometheus is up, reachable through the API server and scraping the proxies",
     )
@@ -29,18 +29,8 @@ export function vizCheckCommand(): Command {
       new Option("--namespace <ns>", "namespace of the viz Prometheus")
         .default(VIZ_DEFAULTS.namespace)
         .argParser(namespaceArg),
-    )
-    .addOption(
-      new Option(
-        "--wait <duration>",
-        "retry the checks that may settle (Prometheus starting) for up to this long",
-      )
-        .default(0, "0s: no retries")
-        .argParser(nonNegativeDuration),
-    )
-    .addOption(new Option("-o, --output <format>", "output format").choices(CHECK_OUTPUTS).default("table"))
-    .option("--kubeconfig <path>", KUBECONFIG_HELP)
-    .option("--context <name>", CONTEXT_HELP)
+    );
+  return runOptions(cmd, "Prometheus starting")
     .addHelpText(
       "after",
       `

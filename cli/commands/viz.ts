@@ -12,7 +12,7 @@ import { type Output, renderEdges, renderRoutes, renderSplit, renderStat } from 
 import { KIND_NAMES, parseResource, type Resource, shortKind } from "../../viz/resources.js";
 import { gatherRoutes, routeRows } from "../../viz/routes.js";
 import { SourceError } from "../../viz/source.js";
-import { CONTEXT_HELP, KUBECONFIG_HELP } from "../cluster.js";
+import { kubeOptions } from "../cluster.js";
 import { InputError, UsageError } from "../errors.js";
 import { loadDashboard } from "../viz/dashboard-loader.js";
 import { VIZ_NAMESPACE } from "../viz/install.js";
@@ -37,9 +37,9 @@ function sourceOptions(cmd: Command, withWindow: boolean): Command {
       "in a cluster: scrape the meshed pods' proxies through the API server even when the viz Prometheus is installed",
       false,
     )
-    .option("--viz-namespace <ns>", "in a cluster: the namespace of the viz Prometheus", VIZ_NAMESPACE)
-    .option("--kubeconfig <path>", KUBECONFIG_HELP)
-    .option("--context <name>", CONTEXT_HELP)
+    .option("--viz-namespace <ns>", "in a cluster: the namespace of the viz Prometheus", VIZ_NAMESPACE);
+  kubeOptions(cmd);
+  cmd
     .option("-n, --namespace <ns>", "namespace (default: the demo's, the kubeconfig context's, or `default`)")
     .option("-A, --all-namespaces", "every namespace", false)
     .option(

@@ -28,8 +28,6 @@ export const PROMETHEUS_UID = 65534;
 export const LABEL_EXTENSION = "trellis.dev/extension";
 /** Selects the viz Prometheus's pods. */
 export const LABEL_VIZ_COMPONENT = "trellis.dev/viz-component";
-/** A hash of the scrape configuration: a changed configuration rolls the pod, which reads it at start. */
-export const ANNOTATION_CONFIG_CHECKSUM = "trellis.dev/config-checksum";
 
 const CONFIG_DIR = "/etc/prometheus";
 const DATA_DIR = "/prometheus";
@@ -86,7 +84,8 @@ function prometheusDeployment(v: VizInstallValues, config: string): V1Deployment
           labels: { ...selector, [LABEL_VERSION]: VERSION },
           annotations: {
             [ANNOTATIONS.INJECT]: "disabled",
-            [ANNOTATION_CONFIG_CHECKSUM]: createHash("sha256").update(config).digest("hex"),
+            // A changed scrape configuration rolls the pod, which reads it at start.
+            [ANNOTATIONS.CONFIG_CHECKSUM]: createHash("sha256").update(config).digest("hex"),
           },
         },
         spec: {

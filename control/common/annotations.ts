@@ -1,6 +1,7 @@
 /**
  * The `trellis.dev/` annotations, one table for every part that writes or reads them: the injector and
- * `meshctl inject` (all of them), the destination service (opaque ports), install and check (inject).
+ * `meshctl inject` (all of them), the destination service (opaque ports), install and check (inject),
+ * viz install (config-checksum).
  */
 
 export const ANNOTATION_PREFIX = "trellis.dev/";
@@ -15,4 +16,6 @@ export const ANNOTATIONS = {
   SKIP_OUTBOUND_PORTS: "trellis.dev/skip-outbound-ports",
   OPAQUE_PORTS: "trellis.dev/opaque-ports",
   PROXY_LOG_LEVEL: "trellis.dev/proxy-log-level",
+  /** A pod template's hash of the configuration it reads (viz's Prometheus): a new one rolls the pods. */
+  CONFIG_CHECKSUM: "trellis.dev/config-checksum",
 } as const;

@@ -5,6 +5,8 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { parseAllDocuments } from "yaml";
 import { FLAG_DEFAULTS, meshConfig, resolveValues } from "../../../cli/install/index.js";
+import { VIZ_DEFAULTS, vizObjects } from "../../../cli/viz/install.js";
+import { ANNOTATIONS } from "../../../control/common/annotations.js";
 import {
   type InjectOptions,
   type InjectorConfig,
@@ -141,6 +143,18 @@ test("annotations set the proxy's resources, log level and the ports trellis-ini
   assert.ok(init.args.includes("--outbound-ports-to-ignore=5432,6000-6010"));
   assert.ok(init.args.includes("--proxy-uid=2102"));
   assert.deepEqual(report.warnings, ['unknown annotation "trellis.dev/proxy-colour" is ignored']);
+});
+
+test("every trellis.dev/ annotation Trellis writes is one the injector knows (the viz Prometheus, were it meshed)", () => {
+  const prometheus = vizObjects({ ...VIZ_DEFAULTS }).find((o) => o.kind === "Deployment") as O;
+  const annotations = prometheus.spec.template.metadata.annotations;
+  assert.ok(annotations[ANNOTATIONS.CONFIG_CHECKSUM]);
+  delete annotations[ANNOTATIONS.INJECT];
+  const { report } = one(prometheus);
+  assert.deepEqual(
+    report.warnings.filter((w) => w.includes("annotation")),
+    [],
+  );
 });
 
 test("probes: their ports stay unintercepted, named ports resolved; a probe on the app's own port is warned about", () => {

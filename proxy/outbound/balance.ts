@@ -8,7 +8,16 @@ import type { Release } from "../balance/index.js";
 import type { EndpointConfig } from "../config.js";
 import type { DestinationResolver } from "../discovery/destinations.js";
 import { ProxyError } from "../errors.js";
-import { type Downstream, exchange, refuse, type Upstream, withTimeout } from "../http/exchange.js";
+import {
+  type Downstream,
+  exchange,
+  type ProxyRequest,
+  refuse,
+  type Upstream,
+  type UpstreamCallback,
+  type UpstreamResponse,
+  withTimeout,
+} from "../http/exchange.js";
 import { classify, type ProxyMetrics, type RequestRecorder } from "../metrics/index.js";
 import { type CompiledRoute, withRoute } from "../profiles/index.js";
 import type { Connect } from "./connect.js";
@@ -16,6 +25,18 @@ import type { Endpoints, Target } from "./endpoint.js";
 
 /** How many more endpoints a request that reached no app is sent to (see `Balance.elsewhere`). */
 const MAX_REPICKS = 2;
+
+/** How {@link Balance.attempts} sends a request, and when it sends it again elsewhere. */
+export interface AttemptPlan {
+  /** Sends one attempt to `target`. */
+  send(target: Target, req: ProxyRequest, cb: UpstreamCallback): () => void;
+  /** Whether the attempt at `target` that ended so is made again, at a newly picked endpoint. */
+  again(target: Target, err: ProxyError | undefined, res: UpstreamResponse | undefined): boolean;
+  /** Hears that the request leaves `from` (whose answer, if any, is dropped) for `to`. */
+  moved(from: Target, to: Target, res: UpstreamResponse | undefined): void;
+  /** Endpoints the picks leave out. */
+  avoid?: ReadonlySet<EndpointConfig>;
+}
 
 export class Balance {
   constructor(
@@ -71,28 +92,47 @@ export class Balance {
     const once = this.connect.upstream(down, first);
     // An endpoint no balancer picked (no destination) has nowhere else to go.
     if (!first.release || down.req.body) return once;
+    let left = MAX_REPICKS;
+    const tried = new Set<EndpointConfig>();
+    return this.attempts(authority, first, {
+      send: (target, req, cb) => (target === first ? once : this.connect.upstream(down, target))(req, cb),
+      again: (target, err) => {
+        if (!err?.unprocessed || left === 0) return false;
+        if (target.picked) tried.add(target.picked);
+        return true;
+      },
+      moved: (from, to) => {
+        left--;
+        from.release?.({ ok: false });
+        moved(to);
+      },
+      avoid: tried,
+    });
+  }
+
+  /**
+   * An upstream that sends the request to `first`, and then to a newly picked endpoint each time
+   * `plan.again` asks for it after an attempt. When no endpoint is left to pick, the last attempt's
+   * outcome is the answer. Cancelling stops the attempt under way and any after it.
+   */
+  attempts(authority: string, first: Target, plan: AttemptPlan): Upstream {
     return (req, cb) => {
       let cancelled = false;
-      let left = MAX_REPICKS;
-      let cancel: () => void;
-      const tried = new Set<EndpointConfig>();
-      const attempt = (target: Target, upstream: Upstream) => {
-        cancel = upstream(req, (err, res) => {
-          if (err?.unprocessed && left > 0 && !cancelled) {
-            if (target.picked) tried.add(target.picked);
-            const next = this.target(authority, tried);
+      let cancel = () => {};
+      const attempt = (target: Target) => {
+        cancel = plan.send(target, req, (err, res) => {
+          if (!cancelled && plan.again(target, err, res)) {
+            const next = this.target(authority, plan.avoid);
             if (!(next instanceof ProxyError)) {
-              left--;
-              target.release?.({ ok: false });
-              moved(next);
-              attempt(next, this.connect.upstream(down, next));
+              plan.moved(target, next, res);
+              attempt(next);
               return;
             }
           }
           cb(err, res);
         });
       };
-      attempt(first, once);
+      attempt(first);
       return () => {
         cancelled = true;
         cancel();

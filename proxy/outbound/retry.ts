@@ -6,7 +6,7 @@
  */
 import { PassThrough, Readable } from "node:stream";
 import { ProxyError } from "../errors.js";
-import { type Downstream, exchange, type Upstream, withTimeout } from "../http/exchange.js";
+import { type Downstream, exchange, type UpstreamResponse, withTimeout } from "../http/exchange.js";
 import type { ProxyMetrics, RequestRecorder } from "../metrics/index.js";
 import { type CompiledProfile, type CompiledRoute, withRoute } from "../profiles/index.js";
 import { MAX_RETRY_BODY_BYTES } from "../profiles/retries.js";
@@ -64,33 +64,23 @@ export class Retry {
         down.req.body = kept.stream;
       }
     }
-    const attempts: Upstream = (req, cb) => {
-      let cancelled = false;
-      let cancel = () => {};
-      const attempt = (target: Target) => {
+    const failed = (err: ProxyError | undefined, res: UpstreamResponse | undefined) =>
+      err !== undefined || !res || (route.isFailure(res.status) ?? res.status >= 500);
+    const attempts = this.balance.attempts(authority, first, {
+      send: (target, req, cb) => {
         const start = performance.now();
         const again = body ? { ...req, body: Readable.from([body]) } : req;
-        cancel = this.connect.upstream(down, target)(again, (err, res) => {
-          const failed = err !== undefined || !res || (route.isFailure(res.status) ?? res.status >= 500);
-          target.release?.({ ok: !failed, rttMs: performance.now() - start });
-          if (failed && !cancelled && replayable && profile.budget.tryRetry()) {
-            res?.body.destroy();
-            this.metrics.retry(profile.name, route.name);
-            const next = this.balance.target(authority);
-            if (!(next instanceof ProxyError)) {
-              attempt(next);
-              return;
-            }
-          }
+        return this.connect.upstream(down, target)(again, (err, res) => {
+          target.release?.({ ok: !failed(err, res), rttMs: performance.now() - start });
           cb(err, res);
         });
-      };
-      attempt(first);
-      return () => {
-        cancelled = true;
-        cancel();
-      };
-    };
+      },
+      again: (_target, err, res) => failed(err, res) && replayable && profile.budget.tryRetry(),
+      moved: (_from, _to, res) => {
+        res?.body.destroy();
+        this.metrics.retry(profile.name, route.name);
+      },
+    });
     exchange(
       down,
       route.timeoutMs ? withTimeout(attempts, route.timeoutMs, `route ${route.name}`) : attempts,

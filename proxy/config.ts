@@ -51,6 +51,8 @@ export const DEFAULTS = {
   DESTINATION_CACHE_MAX: 5_000,
   /** Authorities with metric series of their own; the rest are counted under `authority="_other"`. */
   METRICS_MAX_AUTHORITIES: 1_000,
+  /** How long a metric series may stand still before it is dropped (Linkerd's retain-idle: 10 min). */
+  METRICS_RETAIN_IDLE_MS: 600_000,
   CONNECT_TIMEOUT_MS: 3_000,
   MAX_HEADER_BYTES: 16_384,
   /** SETTINGS_MAX_CONCURRENT_STREAMS of the HTTP/2 listeners: streams one client may have open. */
@@ -112,6 +114,8 @@ export interface ProxyConfig {
   muxMaxStreams: number;
   /** Distinct `authority` label values in the metrics; more are folded into `_other`. */
   metricsMaxAuthorities: number;
+  /** How long a series may stand still (a pod gone, an authority no longer asked for) before it is dropped. */
+  metricsRetainIdleMs: number;
   /**
    * Ports whose intercepted outbound connections are opaque TCP from their first byte (no HTTP
    * detection, so a server that speaks first is not kept waiting), besides those the destination
@@ -232,6 +236,7 @@ export function loadConfig(env: Record<string, string | undefined> | Lookup = pr
     },
     muxMaxStreams: muxMaxStreams(int, problems),
     metricsMaxAuthorities: int(ENV.METRICS_MAX_AUTHORITIES, DEFAULTS.METRICS_MAX_AUTHORITIES, 1),
+    metricsRetainIdleMs: int(ENV.METRICS_RETAIN_IDLE_MS, DEFAULTS.METRICS_RETAIN_IDLE_MS, 1_000),
     opaquePorts: opaquePorts(get(ENV.OPAQUE_PORTS), problems),
     connectTimeoutMs: int(ENV.CONNECT_TIMEOUT_MS, DEFAULTS.CONNECT_TIMEOUT_MS, 1),
     maxHeaderBytes: int(ENV.MAX_HEADER_BYTES, DEFAULTS.MAX_HEADER_BYTES, 1024),

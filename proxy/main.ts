@@ -37,7 +37,7 @@ async function main(): Promise<number> {
 
   const metrics = new ProxyMetrics(
     { namespace: config.pod.namespace, pod: config.pod.name, deployment: config.pod.deployment },
-    config.metricsMaxAuthorities,
+    { maxAuthorities: config.metricsMaxAuthorities, retainIdleMs: config.metricsRetainIdleMs },
   );
   let state: "starting" | "ready" | "draining" = "starting";
   const admin = new Admin({

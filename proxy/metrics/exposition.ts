@@ -16,6 +16,8 @@ export interface Family {
   readonly type: "counter" | "gauge" | "histogram";
   /** Appends the family's sample lines (no HELP or TYPE), each complete, without a newline. */
   writeSamples(out: string[]): void;
+  /** Drops the series that have not moved for `retainMs` (a family without labels has none to drop). */
+  sweep?(now: number, retainMs: number): void;
 }
 
 /** The families of one proxy, in the order they were registered (which is the order they render). */
@@ -28,6 +30,11 @@ export class Registry {
       throw new Error(`a metric named ${family.name} is already registered`);
     }
     this.families.set(family.name, family);
+  }
+
+  /** Drops every family's series that have not moved for `retainMs`; `now` is performance.now(). */
+  sweep(now: number, retainMs: number): void {
+    for (const family of this.families.values()) family.sweep?.(now, retainMs);
   }
 
   render(): string {

@@ -11,7 +11,10 @@
  */
 import { Registry } from "./exposition.js";
 import { PlainCounter, PlainGauge, SeriesCounter, SeriesGauge, SeriesHistogram } from "./series.js";
+import { OTHER_AUTHORITY, Stacks } from "./stacks.js";
 import { TcpMetrics } from "./tcp.js";
+
+export { OTHER_AUTHORITY };
 
 /** Linkerd's latency buckets, in ms. */
 export const LATENCY_BUCKETS_MS = [
@@ -75,12 +78,6 @@ export function classify(outcome: ResponseOutcome): "success" | "failure" {
   return outcome.status >= 500 ? "failure" : "success";
 }
 
-/**
- * The `authority` label of the stacks of authorities past the maximum (TRELLIS_PROXY_METRICS_MAX_AUTHORITIES):
- * an app naming endless hosts adds series to one label value instead of a set of series per host.
- */
-export const OTHER_AUTHORITY = "_other";
-
 export class ProxyMetrics {
   readonly registry = new Registry();
   /** request_total, response_total, response_latency_ms. */
@@ -94,12 +91,9 @@ export class ProxyMetrics {
   private readonly muxCutOffs: SeriesCounter;
   private readonly destinationEvictions: SeriesCounter;
   private readonly destinationsCached: SeriesGauge;
-  /** A short id per stack label set: the hot path's series keys are built from it. */
-  private readonly stackIds = new WeakMap<StackLabels, string>();
-  private readonly stacks = new Map<string, StackLabels>();
-  private nextStackId = 0;
-  /** The authorities that have series of their own, at most maxAuthorities. */
-  private readonly authorities = new Set<string>();
+  /** Each label set's stack, and its id. */
+  private readonly stacks: Stacks<StackLabels>;
+  private readonly retainIdleMs: number;
   private readonly tcp: TcpMetrics;
   /** identity_cert_expiration_timestamp_seconds: `set` it to the leaf's notAfter, in Unix seconds. */
   readonly certExpiry: PlainGauge;
@@ -108,8 +102,14 @@ export class ProxyMetrics {
 
   constructor(
     readonly podLabels: { namespace?: string; pod?: string; deployment?: string } = {},
-    private readonly maxAuthorities = Number.POSITIVE_INFINITY,
+    limits: MetricsLimits = {},
   ) {
+    this.stacks = new Stacks(limits.maxAuthorities ?? Number.POSITIVE_INFINITY);
+    this.retainIdleMs = limits.retainIdleMs ?? Number.POSITIVE_INFINITY;
+    if (Number.isFinite(this.retainIdleMs) && limits.timer !== false) {
+      const every = Math.max(1_000, Math.min(this.retainIdleMs / 2, 60_000));
+      setInterval(() => this.sweep(performance.now()), every).unref();
+    }
     const registry = this.registry;
     this.http = seriesFamily(registry, "", "");
     this.routes = seriesFamily(registry, "route_", ", per route");
@@ -163,31 +163,23 @@ export class ProxyMetrics {
 
   /** A stack's labels with the pod's own labels added; build once per stack, reuse per request. */
   stack(labels: StackLabels): StackLabels {
-    const full = { ...definedOnly(this.podLabels), ...definedOnly(labels) };
-    const authority = full.authority;
-    if (authority !== undefined && !this.authorities.has(authority)) {
-      if (this.authorities.size < this.maxAuthorities) this.authorities.add(authority);
-      else full.authority = OTHER_AUTHORITY;
-    }
-    // Equal label sets are one stack (connections from one client, failures for one authority):
-    // two ids for the same labels would expose the same series twice.
-    const key = JSON.stringify(Object.entries(full).sort(([a], [b]) => (a < b ? -1 : 1)));
-    const known = this.stacks.get(key);
-    if (known) return known;
-    this.stackIds.set(full, String(this.nextStackId++));
-    this.stacks.set(key, full);
-    return full;
+    return this.stacks.get({ ...definedOnly(this.podLabels), ...definedOnly(labels) });
+  }
+
+  /**
+   * Drops the series that have not moved for the retain time (TRELLIS_PROXY_METRICS_RETAIN_IDLE_MS),
+   * and the stacks no one has used for twice that, freeing their authorities' places. Runs on a timer;
+   * `now` is performance.now().
+   */
+  sweep(now: number): void {
+    this.registry.sweep(now, this.retainIdleMs);
+    this.stacks.sweep(now, 2 * this.retainIdleMs);
   }
 
   /** Counts one request and returns the function that records its response. */
   request(labels: StackLabels): RequestRecorder {
-    let id = this.stackIds.get(labels);
-    if (id === undefined) {
-      id = `j${JSON.stringify(labels)}`;
-      this.stackIds.set(labels, id);
-    }
     const stack = labels as Record<string, string>;
-    return this.recorder(this.http, id, () => ({ ...stack }), true);
+    return this.recorder(this.http, this.stacks.id(labels), () => ({ ...stack }), true);
   }
 
   /** Counts one request on a ServiceProfile route (`dst` the service's name, `rt_route` the route's). */
@@ -298,6 +290,15 @@ export class ProxyMetrics {
     this.tcp.beforeScrape();
     return { contentType: this.registry.contentType, body: this.registry.render() };
   }
+}
+
+export interface MetricsLimits {
+  /** Authorities with series of their own; later ones are counted under OTHER_AUTHORITY. */
+  maxAuthorities?: number;
+  /** How long a series may stand still before it is dropped (default: never). */
+  retainIdleMs?: number;
+  /** Whether a timer sweeps (default true); without it the caller calls `sweep()`. */
+  timer?: boolean;
 }
 
 interface SeriesFamily {

@@ -9,10 +9,39 @@ import { type Family, labelText, type Registry, sampleLine } from "./exposition.
 
 type Labels = Record<string, string>;
 
-interface Series {
+/** What a sweep keeps of a series to tell whether it moved: its progress then, and since when. */
+interface Swept {
+  /** The series' progress (value, or observation count) at the sweep that last saw it move. */
+  mark: number;
+  /** When that sweep ran (performance.now(), ms). */
+  since: number;
+}
+
+interface Series extends Swept {
   /** The label set, formatted for the exposition (`a="1",b="2"`). */
   labels: string;
   value: number;
+}
+
+/**
+ * Drops the series that have not moved for `retainMs` (Linkerd's retain-idle: a pod long gone, an
+ * authority no longer asked for), unless `keep` spares one. A series that comes back starts again
+ * from 0, which Prometheus reads as a counter reset.
+ */
+function sweepSeries<S extends Swept>(
+  series: Map<string, S>,
+  now: number,
+  retainMs: number,
+  progress: (s: S) => number,
+  keep?: (key: string, s: S) => boolean,
+): void {
+  for (const [key, s] of series) {
+    const p = progress(s);
+    if (p !== s.mark) {
+      s.mark = p;
+      s.since = now;
+    } else if (now - s.since >= retainMs && !keep?.(key, s)) series.delete(key);
+  }
 }
 
 abstract class SeriesMetric implements Family {
@@ -25,20 +54,51 @@ abstract class SeriesMetric implements Family {
     registry.register(this);
   }
   abstract writeSamples(out: string[]): void;
+  abstract sweep(now: number, retainMs: number): void;
 }
 
 /** Series of one value each, in the order they appeared. */
 abstract class ValueSeries extends SeriesMetric {
   private readonly series = new Map<string, Series>();
 
+  constructor(
+    name: string,
+    help: string,
+    registry: Registry,
+    /** Which series a sweep keeps even when they have not moved (those of a connection still open). */
+    private readonly spare?: (key: string) => boolean,
+  ) {
+    super(name, help, registry);
+  }
+
   /** The series named `key`; `labels` is called once, when the series is new. */
   protected find(key: string, labels: () => Labels): Series {
     let s = this.series.get(key);
     if (!s) {
-      s = { labels: labelText(labels()), value: 0 };
+      s = { labels: labelText(labels()), value: 0, mark: Number.NaN, since: 0 };
       this.series.set(key, s);
     }
     return s;
+  }
+
+  /** The value of the series named `key`, 0 when there is none. */
+  current(key: string): number {
+    return this.series.get(key)?.value ?? 0;
+  }
+
+  /** Whether a series that stopped moving is kept all the same. */
+  protected keep(key: string, _s: Series): boolean {
+    return this.spare?.(key) ?? false;
+  }
+
+  override sweep(now: number, retainMs: number): void {
+    sweepSeries(
+      this.series,
+      now,
+      retainMs,
+      (s) => s.value,
+      (key, s) => this.keep(key, s),
+    );
   }
 
   writeSamples(out: string[]): void {
@@ -55,9 +115,13 @@ export class SeriesCounter extends ValueSeries {
   }
 }
 
-/** A value per label set that goes up and down (open connections): a series stays once it appeared. */
+/** A value per label set that goes up and down (open connections): a sweep drops only a series at 0. */
 export class SeriesGauge extends ValueSeries {
   readonly type = "gauge";
+
+  protected override keep(key: string, s: Series): boolean {
+    return s.value !== 0 || super.keep(key, s);
+  }
 
   set(key: string, labels: () => Labels, value: number): void {
     this.find(key, labels).value = value;
@@ -76,7 +140,7 @@ export class SeriesHistogram extends SeriesMetric {
   readonly type = "histogram";
   private readonly series = new Map<
     string,
-    { labels: string; counts: Float64Array; sum: number; count: number }
+    Swept & { labels: string; counts: Float64Array; sum: number; count: number }
   >();
   /** `le="…"` per bucket, then `le="+Inf"`: formatted once. */
   private readonly le: string[];
@@ -95,7 +159,14 @@ export class SeriesHistogram extends SeriesMetric {
   observe(key: string, labels: () => Labels, value: number): void {
     let s = this.series.get(key);
     if (!s) {
-      s = { labels: labelText(labels()), counts: new Float64Array(this.buckets.length), sum: 0, count: 0 };
+      s = {
+        labels: labelText(labels()),
+        counts: new Float64Array(this.buckets.length),
+        sum: 0,
+        count: 0,
+        mark: Number.NaN,
+        since: 0,
+      };
       this.series.set(key, s);
     }
     const v = Number.isFinite(value) ? value : 0;
@@ -103,6 +174,10 @@ export class SeriesHistogram extends SeriesMetric {
     if (i >= 0) s.counts[i] = (s.counts[i] ?? 0) + 1;
     s.sum += v;
     s.count++;
+  }
+
+  override sweep(now: number, retainMs: number): void {
+    sweepSeries(this.series, now, retainMs, (s) => s.count);
   }
 
   writeSamples(out: string[]): void {

@@ -25,14 +25,22 @@ export class TcpMetrics {
   private readonly open = new Map<Socket, OpenConnection>();
 
   constructor(registry: Registry) {
-    this.opened = new SeriesCounter("tcp_open_total", "Total count of opened connections.", registry);
+    // A quiet connection's series stay while it is open: only a closed one's may be swept.
+    const open = (key: string) => this.openNow.current(key) > 0;
+    this.opened = new SeriesCounter("tcp_open_total", "Total count of opened connections.", registry, open);
     this.closed = new SeriesCounter("tcp_close_total", "Total count of closed connections.", registry);
     this.openNow = new SeriesGauge("tcp_open_connections", "Number of currently-open connections.", registry);
-    this.read = new SeriesCounter("tcp_read_bytes_total", "Total count of bytes read from peers.", registry);
+    this.read = new SeriesCounter(
+      "tcp_read_bytes_total",
+      "Total count of bytes read from peers.",
+      registry,
+      open,
+    );
     this.written = new SeriesCounter(
       "tcp_write_bytes_total",
       "Total count of bytes written to peers.",
       registry,
+      open,
     );
   }
 

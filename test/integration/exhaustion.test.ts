@@ -17,18 +17,10 @@ import {
   type Update,
 } from "../../control/api/gen/trellis/destination/v1/destination.js";
 import { ALPN_HTTP1, ALPN_MUX } from "../../proxy/tls/index.js";
-import {
-  connectMtls,
-  countResets,
-  hostPort,
-  openFilesLimit,
-  openQuiet,
-  type Quiet,
-  rssMb,
-  whenSettled,
-} from "../support/exhaustion.js";
+import { countResets, openFilesLimit, openQuiet, type Quiet, whenSettled } from "../support/exhaustion.js";
 import { meshedDestination, startMesh, type TestProxy } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";
+import { connectMtls, hostPort, rssMb } from "../support/sockets.js";
 import { until, within } from "../support/wait.js";
 
 /** The proxy's RSS under any of these attacks (about 60 MiB idle). */

@@ -12,7 +12,6 @@ import {
   DEADLINE_MS,
   h2App,
   RSS_CEILING_MB,
-  rssMb,
   servedThrough,
   watchLog,
 } from "../support/h2-abuse.js";
@@ -29,6 +28,7 @@ import {
 } from "../support/h2-frames.js";
 import { meshedDestination, startMesh } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";
+import { rssMb } from "../support/sockets.js";
 
 test("HTTP/2 abusers on 4140 and 4143 are cut off; memory stays bounded and others are served", async (t) => {
   const mesh = await startMesh(t);

@@ -14,7 +14,6 @@ import {
   DEADLINE_MS,
   h2App,
   RSS_CEILING_MB,
-  rssMb,
   servedThrough,
   watchLog,
 } from "../support/h2-abuse.js";
@@ -31,6 +30,7 @@ import {
 } from "../support/h2-frames.js";
 import { meshedDestination, startMesh } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";
+import { rssMb } from "../support/sockets.js";
 
 /** The limits both proxies run with, low so that each abuse reaches them quickly. */
 const MAX_RESETS = 100;

@@ -9,16 +9,17 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import http2 from "node:http2";
-import net, { type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { type TestContext, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
-import tls from "node:tls";
+import type tls from "node:tls";
 import { ALPN_MUX } from "../../proxy/tls/index.js";
 import { MuxConnection } from "../../proxy/transport/mux/index.js";
 import { readInto } from "../../proxy/transport/reads.js";
-import { meshedDestination, startMesh, type TestMesh, type TestProxy } from "../support/mesh.js";
+import { meshedDestination, startMesh } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";
+import { connect, connectMtls } from "../support/sockets.js";
 
 /** The detection/header timeout the proxies run with, so slow clients are cut quickly. */
 const DETECT_TIMEOUT_MS = 1000;
@@ -76,38 +77,6 @@ function assertRefused(outcome: Outcome, allowed: number[] = []): void {
       `answered ${outcome.status}`,
     );
   } else assert.equal(outcome.closed, true);
-}
-
-function connect(address: string): Promise<net.Socket> {
-  const i = address.lastIndexOf(":");
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)) });
-    socket.once("connect", () => resolve(socket));
-    socket.once("error", reject);
-  });
-}
-
-/** A valid mesh client: mTLS with a leaf of the mesh's CA, verifying the server proxy's identity. */
-async function connectMtls(mesh: TestMesh, server: TestProxy, alpn: string): Promise<tls.TLSSocket> {
-  const leaf = await mesh.pki.leaf(mesh.identityOf("prober"));
-  const i = server.inbound.lastIndexOf(":");
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({
-      host: server.inbound.slice(0, i),
-      port: Number(server.inbound.slice(i + 1)),
-      ca: mesh.pki.anchor.certPem,
-      cert: leaf.certChainPem,
-      key: leaf.keyPem,
-      ALPNProtocols: [alpn],
-      checkServerIdentity: (_host, cert) =>
-        cert.subjectaltname === `URI:${server.identity}` ? undefined : new Error(cert.subjectaltname),
-    });
-    socket.once("secureConnect", () => {
-      if (socket.alpnProtocol === alpn) resolve(socket);
-      else reject(new Error(`ALPN ${socket.alpnProtocol}`));
-    });
-    socket.once("error", reject);
-  });
 }
 
 /**

@@ -1,32 +1,17 @@
 /**
  * What the resource-exhaustion tests (test/integration/exhaustion.test.ts) attack the proxy with and
- * measure it by: the process's RSS and descriptor limit, many raw connections that say nothing or
- * half of something, mesh peers' mTLS connections, and raw mux frames.
+ * measure it by: the descriptor limit, many raw connections that say nothing or half of something,
+ * and raw mux frames (RSS and mesh peers' connections: ./sockets.ts).
  */
-import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import net from "node:net";
-import tls from "node:tls";
-import type { TestMesh, TestProxy } from "./mesh.js";
-
-/** A proxy's resident memory, MiB, from /proc/<pid>/status. */
-export function rssMb(proxy: TestProxy): number {
-  const status = readFileSync(`/proc/${proxy.child.process.pid}/status`, "utf8");
-  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status);
-  assert.ok(kb, "VmRSS in /proc/<pid>/status");
-  return Number(kb[1]) / 1024;
-}
+import { hostPort } from "./sockets.js";
 
 /** This process's soft limit of open files (`ulimit -n`); the proxies it starts inherit it. */
 export function openFilesLimit(): number {
   const limits = readFileSync("/proc/self/limits", "utf8");
   const soft = /^Max open files\s+(\d+|unlimited)/m.exec(limits)?.[1];
   return soft === undefined || soft === "unlimited" ? 1_000_000 : Number(soft);
-}
-
-export function hostPort(address: string): { host: string; port: number } {
-  const i = address.lastIndexOf(":");
-  return { host: address.slice(0, i), port: Number(address.slice(i + 1)) };
 }
 
 /** What an attacking connection sends before it goes quiet. */
@@ -106,33 +91,6 @@ export async function openQuiet(
       for (const s of sockets) s.destroy();
     },
   };
-}
-
-/** A mesh peer's mTLS connection to `server`'s inbound listener, with a leaf of the mesh's CA. */
-export async function connectMtls(
-  mesh: TestMesh,
-  server: TestProxy,
-  alpn: string,
-  serviceAccount = "attacker",
-): Promise<tls.TLSSocket> {
-  const leaf = await mesh.pki.leaf(mesh.identityOf(serviceAccount));
-  const { host, port } = hostPort(server.inbound);
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({
-      host,
-      port,
-      ca: mesh.pki.anchor.certPem,
-      cert: leaf.certChainPem,
-      key: leaf.keyPem,
-      ALPNProtocols: [alpn],
-      checkServerIdentity: () => undefined,
-    });
-    socket.once("secureConnect", () => {
-      if (socket.alpnProtocol === alpn) resolve(socket);
-      else reject(new Error(`ALPN ${socket.alpnProtocol}`));
-    });
-    socket.once("error", reject);
-  });
 }
 
 /** One mux frame, as docs/mux-protocol.md lays it out. */

@@ -1,58 +1,21 @@
 /**
  * What the HTTP/2 abuse tests share: how an abuser reaches each listener that takes HTTP/2 (h2c with
  * prior knowledge to the outbound listener, mTLS with ALPN h2 and a mesh leaf to the inbound one), an
- * HTTP/2 app behind the mesh, a well-behaved client served through both proxies, and the proxy's RSS.
+ * HTTP/2 app behind the mesh, and a well-behaved client served through both proxies.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import http2 from "node:http2";
-import net, { type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TestContext } from "node:test";
-import tls from "node:tls";
 import { RawH2 } from "./h2-frames.js";
 import type { TestMesh, TestProxy } from "./mesh.js";
+import { connect, connectMtls } from "./sockets.js";
 
 /** Longer than any limit the proxy applies to an abusive client: reaching it fails the test. */
 export const DEADLINE_MS = 20_000;
 /** The proxy's RSS after any abuse (about 60 MiB idle, under 70 MiB in these runs). */
 export const RSS_CEILING_MB = 256;
-
-export function rssMb(proxy: TestProxy): number {
-  const status = readFileSync(`/proc/${proxy.child.process.pid}/status`, "utf8");
-  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status);
-  assert.ok(kb, "VmRSS in /proc/<pid>/status");
-  return Number(kb[1]) / 1024;
-}
-
-/** A plain TCP connection to `address` (host:port), as an app reaches the outbound listener. */
-export function connect(address: string): Promise<net.Socket> {
-  const i = address.lastIndexOf(":");
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)) });
-    socket.once("connect", () => resolve(socket));
-    socket.once("error", reject);
-  });
-}
-
-/** A mesh peer's connection: mTLS with a leaf of the mesh's CA and ALPN h2. */
-export async function connectMtls(mesh: TestMesh, server: TestProxy): Promise<tls.TLSSocket> {
-  const leaf = await mesh.pki.leaf(mesh.identityOf("abuser"));
-  const i = server.inbound.lastIndexOf(":");
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({
-      host: server.inbound.slice(0, i),
-      port: Number(server.inbound.slice(i + 1)),
-      ca: mesh.pki.anchor.certPem,
-      cert: leaf.certChainPem,
-      key: leaf.keyPem,
-      ALPNProtocols: ["h2"],
-      checkServerIdentity: () => undefined,
-    });
-    socket.once("secureConnect", () => resolve(socket));
-    socket.once("error", reject);
-  });
-}
 
 /** Bytes of the answer to `/big`: far more than any flow-control window between the proxies. */
 export const BIG_RESPONSE_BYTES = 256 << 20;
@@ -215,7 +178,7 @@ export function abusedListeners(
       name: "inbound",
       proxy: server,
       direction: "inbound",
-      open: async () => new RawH2(await connectMtls(mesh, server)),
+      open: async () => new RawH2(await connectMtls(mesh, server, "h2", "abuser")),
       extra: [["trellis-dst-port", String(appPort)]],
     },
   ];

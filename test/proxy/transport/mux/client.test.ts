@@ -6,12 +6,10 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import net from "node:net";
 import { test } from "node:test";
-import type { UpstreamResponse } from "../../../../proxy/http/exchange.js";
-import { Http1Pool } from "../../../../proxy/http/h1/client.js";
-import { MUX_READY, MuxConnection } from "../../../../proxy/transport/mux/index.js";
+import { MuxConnection } from "../../../../proxy/transport/mux/index.js";
 import { readInto } from "../../../../proxy/transport/reads.js";
 import { until } from "../../../support/wait.js";
-import { collect, hashBack, muxClient, muxServer, sha } from "./support.js";
+import { collect, hashBack, muxClient, muxPool, muxServer, poolRequest, sha } from "./support.js";
 
 test("GOAWAY: open streams finish, new ones go on a new connection, the old one closes", async (t) => {
   const server = await muxServer(t, hashBack);
@@ -82,25 +80,8 @@ test("a request on a stream the peer refused is sent again on a new connection: 
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   t.after(() => server.close());
-  const { client } = muxClient(t, (server.address() as net.AddressInfo).port);
-  const pool = new Http1Pool({
-    connect: (onread) => {
-      const stream = client.open();
-      stream.readInto(onread);
-      return stream;
-    },
-    readyEvent: MUX_READY,
-    target: "the mux server",
-    connectTimeoutMs: 5000,
-    idleTimeoutMs: 60_000,
-  });
-  t.after(() => pool.close());
-  const res = await new Promise<UpstreamResponse>((resolve, reject) =>
-    pool.upstream()(
-      { method: "GET", authority: "x", path: "/", headers: {}, body: undefined, http1: true },
-      (err, r) => (err || !r ? reject(err) : resolve(r)),
-    ),
-  );
+  const pool = muxPool(t, (server.address() as net.AddressInfo).port, "the mux server");
+  const res = await poolRequest(pool);
   assert.equal(res.status, 200);
   assert.equal(connections, 2, "sent again on a second connection");
 });

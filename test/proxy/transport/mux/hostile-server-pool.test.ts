@@ -6,10 +6,9 @@
 import assert from "node:assert/strict";
 import { type TestContext, test } from "node:test";
 import type { UpstreamResponse } from "../../../../proxy/http/exchange.js";
-import { Http1Pool } from "../../../../proxy/http/h1/client.js";
-import { FRAME, MUX_READY, RESET_CODE } from "../../../../proxy/transport/mux/index.js";
+import { FRAME, RESET_CODE } from "../../../../proxy/transport/mux/index.js";
 import { within } from "../../../support/wait.js";
-import { frame, muxClient, type RawConnection, rawServer, u32 } from "./support.js";
+import { frame, muxPool, poolRequest, type RawConnection, rawServer, u32 } from "./support.js";
 
 test("a response reset in the middle of its body through the HTTP/1.1 pool: that body fails, the pool's next request is answered", async (t) => {
   let requests = 0;
@@ -28,19 +27,7 @@ test("a response reset in the middle of its body through the HTTP/1.1 pool: that
         frame(FRAME.DATA, 0, f.stream, Buffer.from("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")),
       );
   });
-  const { client } = muxClient(t, server.port);
-  const pool = new Http1Pool({
-    connect: (onread) => {
-      const stream = client.open();
-      stream.readInto(onread);
-      return stream;
-    },
-    readyEvent: MUX_READY,
-    target: "the hostile server",
-    connectTimeoutMs: 5000,
-    idleTimeoutMs: 60_000,
-  });
-  t.after(() => pool.close());
+  const pool = muxPool(t, server.port, "the hostile server");
   // The body is read from the moment the head is handed over, as the downstream side reads it.
   const body = (res: UpstreamResponse) =>
     new Promise<string>((resolve, reject) => {
@@ -52,6 +39,7 @@ test("a response reset in the middle of its body through the HTTP/1.1 pool: that
       res.body.on("error", reject);
       res.body.on("close", () => reject(new Error(`the body closed after ${JSON.stringify(got)}`)));
     });
+  // Not through poolRequest: a promise's then() would hand the response over a tick too late.
   const get = (path: string) =>
     new Promise<{ status: number; body: Promise<string> }>((resolve, reject) =>
       pool.upstream()(
@@ -80,25 +68,11 @@ async function poolOverHostileServer(
   const server = await rawServer(t, (conn, f) => {
     if (f.type === FRAME.DATA && f.payload.includes("\r\n\r\n")) answer(conn, f.stream, ++requests);
   });
-  const { client } = muxClient(t, server.port);
-  const pool = new Http1Pool({
-    connect: (onread) => {
-      const stream = client.open();
-      stream.readInto(onread);
-      return stream;
-    },
-    readyEvent: MUX_READY,
-    target: "the hostile server",
-    connectTimeoutMs: 5000,
-    idleTimeoutMs: 60_000,
-  });
-  t.after(() => pool.close());
+  const pool = muxPool(t, server.port, "the hostile server");
   const send = (method: string) =>
-    new Promise<{ status: number } | Error>((resolve) =>
-      pool.upstream()(
-        { method, authority: "x", path: "/", headers: {}, body: undefined, http1: true },
-        (err, r) => resolve(err ?? { status: (r as UpstreamResponse).status }),
-      ),
+    poolRequest(pool, method).then(
+      (r): { status: number } | Error => ({ status: r.status }),
+      (err: Error) => err,
     );
   return { send, requests: () => requests };
 }

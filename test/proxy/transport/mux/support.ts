@@ -7,7 +7,10 @@ import { createHash } from "node:crypto";
 import { once } from "node:events";
 import net from "node:net";
 import type { TestContext } from "node:test";
+import type { UpstreamResponse } from "../../../../proxy/http/exchange.js";
+import { Http1Pool } from "../../../../proxy/http/h1/client.js";
 import {
+  MUX_READY,
   MuxClient,
   MuxConnection,
   type MuxProtocolError,
@@ -97,6 +100,33 @@ export function muxClient(t: TestContext, port: number, idleTimeoutMs = 60_000) 
     for (const s of sockets) s.destroy();
   });
   return { client, sockets };
+}
+
+/** The HTTP/1.1 pool over a mux client to `port`, as a client proxy sends to a peer's requests. */
+export function muxPool(t: TestContext, port: number, target: string): Http1Pool {
+  const { client } = muxClient(t, port);
+  const pool = new Http1Pool({
+    connect: (onread) => {
+      const stream = client.open();
+      stream.readInto(onread);
+      return stream;
+    },
+    readyEvent: MUX_READY,
+    target,
+    connectTimeoutMs: 5000,
+    idleTimeoutMs: 60_000,
+  });
+  t.after(() => pool.close());
+  return pool;
+}
+
+/** A bodyless request through `pool`: its response, or the pool's error. */
+export function poolRequest(pool: Http1Pool, method = "GET", path = "/"): Promise<UpstreamResponse> {
+  return new Promise((resolve, reject) =>
+    pool.upstream()({ method, authority: "x", path, headers: {}, body: undefined, http1: true }, (err, r) =>
+      err || !r ? reject(err) : resolve(r),
+    ),
+  );
 }
 
 /** Collects what a stream reads until its peer ends it. */

@@ -197,6 +197,26 @@ export interface TrafficSplit {
   backends: { service: string; weight: number }[];
 }
 
+/** A TrafficSplit object as Kubernetes or a store holds it (SMI v1alpha2 or v1alpha1 weights). */
+export interface TrafficSplitObject {
+  metadata?: { name?: string; namespace?: string };
+  spec?: { service?: string; backends?: { service?: string; weight?: number | string }[] };
+}
+
+/** The split an object describes; undefined when it names no split or no apex Service. */
+export function trafficSplitOf(o: TrafficSplitObject): TrafficSplit | undefined {
+  if (!o.metadata?.name || !o.spec?.service) return undefined;
+  return {
+    name: o.metadata.name,
+    namespace: o.metadata.namespace ?? "default",
+    apex: o.spec.service,
+    backends: (o.spec.backends ?? []).map((b) => ({
+      service: b.service ?? "",
+      weight: Number.parseFloat(String(b.weight ?? 0)) || 0,
+    })),
+  };
+}
+
 export interface SplitRow extends StatRow {
   /** The TrafficSplit's name. */
   split: string;

@@ -7,7 +7,7 @@
 import type { V1Pod, V1Service } from "@kubernetes/client-node";
 import type { RestClient } from "../../control/k8s/index.js";
 import type { Fetcher, ScrapeTarget } from "../../viz/direct.js";
-import type { TrafficSplit } from "../../viz/golden.js";
+import { type TrafficSplit, type TrafficSplitObject, trafficSplitOf } from "../../viz/golden.js";
 import { type PrometheusAnswer, PrometheusSource } from "../../viz/promql.js";
 import { InputError } from "../errors.js";
 import { isMeshed, podProxyPath, podRef, proxyAdminPort, workloadLabels } from "../pods.js";
@@ -97,30 +97,11 @@ export async function meshedPodTargets(api: Api, namespace: string | undefined):
   return pods.map(podTarget);
 }
 
-interface TrafficSplitObject {
-  metadata?: { name?: string; namespace?: string };
-  spec?: { service?: string; backends?: { service?: string; weight?: number | string }[] };
-}
-
 /** The cluster's TrafficSplits (SMI v1alpha2, integer weights), of a namespace or all. */
 export async function clusterSplits(api: Api, namespace: string | undefined): Promise<TrafficSplit[]> {
   const base = "/apis/split.smi-spec.io/v1alpha2";
   const path =
     namespace === undefined ? `${base}/trafficsplits` : `${base}/namespaces/${namespace}/trafficsplits`;
   const list = await read<{ items?: TrafficSplitObject[] }>(api, path, "the TrafficSplits");
-  return (list?.items ?? []).flatMap((o) =>
-    o.metadata?.name && o.spec?.service
-      ? [
-          {
-            name: o.metadata.name,
-            namespace: o.metadata.namespace ?? "default",
-            apex: o.spec.service,
-            backends: (o.spec.backends ?? []).map((b) => ({
-              service: b.service ?? "",
-              weight: Number.parseFloat(String(b.weight ?? 0)) || 0,
-            })),
-          },
-        ]
-      : [],
-  );
+  return (list?.items ?? []).flatMap((o) => trafficSplitOf(o) ?? []);
 }

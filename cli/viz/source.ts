@@ -8,7 +8,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { DirectSource, type ScrapeTarget } from "../../viz/direct.js";
-import type { TrafficSplit } from "../../viz/golden.js";
+import { type TrafficSplit, type TrafficSplitObject, trafficSplitOf } from "../../viz/golden.js";
 import { PrometheusSource, parseDuration } from "../../viz/promql.js";
 import type { MetricsSource } from "../../viz/source.js";
 import { connect, KubeconfigError, type KubeFlags } from "../cluster.js";
@@ -179,21 +179,9 @@ export async function loadSplits(opts: SourceOptions, demo: DemoState | undefine
   const splits: TrafficSplit[] = [];
   for (const name of names.filter((n) => /\.ya?ml$/.test(n))) {
     for (const doc of parseAllDocuments(await readFile(join(dir, name), "utf8"))) {
-      const o = doc.toJS() as {
-        kind?: string;
-        metadata?: { name?: string; namespace?: string };
-        spec?: { service?: string; backends?: { service?: string; weight?: number | string }[] };
-      } | null;
-      if (o?.kind !== "TrafficSplit" || !o.metadata?.name || !o.spec?.service) continue;
-      splits.push({
-        name: o.metadata.name,
-        namespace: o.metadata.namespace ?? "default",
-        apex: o.spec.service,
-        backends: (o.spec.backends ?? []).map((b) => ({
-          service: b.service ?? "",
-          weight: Number.parseFloat(String(b.weight ?? 0)) || 0,
-        })),
-      });
+      const o = doc.toJS() as (TrafficSplitObject & { kind?: string }) | null;
+      const split = o?.kind === "TrafficSplit" ? trafficSplitOf(o) : undefined;
+      if (split) splits.push(split);
     }
   }
   return splits;

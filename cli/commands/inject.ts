@@ -67,6 +67,10 @@ export function injectCommand(): Command {
     )
     .option("--kubeconfig <file>", "with --manual: read the installed config from this cluster")
     .option(
+      "--context <name>",
+      "with --manual: read the installed config from this kubeconfig context (of --kubeconfig, else $KUBECONFIG or ~/.kube/config)",
+    )
+    .option(
       "--identity-trust-anchors-file <path>",
       "with --manual: PEM trust anchors (needed without --kubeconfig: the file given to meshctl install)",
     )
@@ -112,6 +116,7 @@ Examples:
   meshctl inject k8s/ > meshed.yaml                 # every .yaml, .yml and .json below k8s/
   meshctl inject --manual --identity-trust-anchors-file ca.crt web.yaml
   meshctl inject --manual --kubeconfig ~/.kube/config web.yaml
+  meshctl inject --manual --context prod web.yaml   # the installed config of the cluster of context prod
 
 Without --manual, pod templates get the annotation trellis.dev/inject: enabled and the webhook adds
 the proxy when pods are created. A Namespace gets the annotation; other kinds pass through.

@@ -1,6 +1,7 @@
 /**
  * The installed config `meshctl inject --manual` renders proxies from: read from the cluster's
- * `trellis-config` and trust-anchors ConfigMaps when `--kubeconfig` is given, else install's defaults
+ * `trellis-config` and trust-anchors ConfigMaps when `--kubeconfig` or `--context` is given (the
+ * default kubeconfig with `--context` alone, as kubectl reads it), else install's defaults
  * (what `meshctl install` with the same flags records) plus the trust anchors from a file. Flags
  * override either, so a proxy image or resources can be tried without reinstalling.
  */
@@ -23,6 +24,8 @@ import {
 export interface ConfigFlags {
   controlPlaneNamespace: string;
   kubeconfig?: string;
+  /** The kubeconfig's context to read the config from (default: its current one). */
+  context?: string;
   identityTrustAnchorsFile?: string;
   clusterDomain?: string;
   trustDomain?: string;
@@ -38,8 +41,13 @@ export interface ConfigFlags {
 export async function loadConfig(flags: ConfigFlags): Promise<InjectorConfig> {
   let installed: Partial<MeshConfig>;
   let anchors: string | undefined;
-  if (flags.kubeconfig !== undefined) {
-    ({ installed, anchors } = await fromCluster(flags.kubeconfig, flags.controlPlaneNamespace));
+  const fromApi = flags.kubeconfig !== undefined || flags.context !== undefined;
+  if (fromApi) {
+    ({ installed, anchors } = await fromCluster(
+      flags.kubeconfig,
+      flags.context,
+      flags.controlPlaneNamespace,
+    ));
   } else {
     const values = resolveValues({
       ...FLAG_DEFAULTS,
@@ -68,9 +76,7 @@ export async function loadConfig(flags: ConfigFlags): Promise<InjectorConfig> {
     );
   const overrides: Partial<MeshConfig> = Object.fromEntries(
     Object.entries({
-      ...(flags.kubeconfig !== undefined && flags.trustDomain !== undefined
-        ? { trustDomain: flags.trustDomain }
-        : {}),
+      ...(fromApi && flags.trustDomain !== undefined ? { trustDomain: flags.trustDomain } : {}),
       proxyImage: flags.proxyImage,
       proxyLogLevel: flags.proxyLogLevel,
       proxyCpuRequest: flags.proxyCpuRequest,
@@ -82,23 +88,25 @@ export async function loadConfig(flags: ConfigFlags): Promise<InjectorConfig> {
   try {
     return injectorConfig({ ...installed, ...overrides }, anchors);
   } catch (err) {
-    const from =
-      flags.kubeconfig !== undefined
-        ? `ConfigMap ${flags.controlPlaneNamespace}/${CONFIG_CONFIGMAP}`
-        : "the flags";
+    const from = fromApi ? `ConfigMap ${flags.controlPlaneNamespace}/${CONFIG_CONFIGMAP}` : "the flags";
     throw new InputError(`${from}: ${(err as Error).message}`);
   }
 }
 
 async function fromCluster(
-  kubeconfig: string,
+  kubeconfig: string | undefined,
+  context: string | undefined,
   namespace: string,
 ): Promise<{ installed: Partial<MeshConfig>; anchors: string | undefined }> {
   let api: CoreV1Api;
   try {
-    api = loadKubeConfig(kubeconfig).makeApiClient(CoreV1Api);
+    api = loadKubeConfig(kubeconfig, context).makeApiClient(CoreV1Api);
   } catch (err) {
-    throw new InputError(`--kubeconfig ${kubeconfig}: ${(err as Error).message}`);
+    const named = [
+      kubeconfig === undefined ? "" : `--kubeconfig ${kubeconfig}`,
+      context === undefined ? "" : `--context ${context}`,
+    ];
+    throw new InputError(`${named.filter(Boolean).join(" ")}: ${(err as Error).message}`);
   }
   const read = async (name: string) => {
     try {

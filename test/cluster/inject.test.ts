@@ -1,6 +1,6 @@
 /**
  * `meshctl inject` against the test bed's API server: the installed config is read from the cluster's
- * ConfigMaps (`--kubeconfig`), and what inject prints is valid Kubernetes, as `kubectl apply
+ * ConfigMaps (`--kubeconfig`, or `--context` of $KUBECONFIG), and what inject prints is valid Kubernetes, as `kubectl apply
  * --dry-run=server` proves: every kind, the native sidecar and the legacy one, and the annotations.
  */
 import assert from "node:assert/strict";
@@ -43,13 +43,19 @@ test("inject --manual reads the installed config from the cluster, and its outpu
 
   const kube = `--kubeconfig=${cluster.kubeconfigPath}`;
   const inputs = [`${F}/web.yaml`, `${F}/kinds.yaml`, `${F}/list.json`];
-  const [manual, legacy, annotated] = await Promise.all([
+  // --context alone reads $KUBECONFIG, as kubectl does.
+  const context = cluster.kubeConfig.getCurrentContext();
+  const [manual, legacy, annotated, byContext] = await Promise.all([
     meshctl(["inject", "--manual", kube, ...inputs]),
     meshctl(["inject", "--manual", "--legacy-sidecar", kube, ...inputs]),
     meshctl(["inject", ...inputs]),
+    meshctl(["inject", "--manual", `--context=${context}`, `${F}/web.yaml`], {
+      env: { KUBECONFIG: cluster.kubeconfigPath },
+    }),
   ]);
   // The proxy's resources come from the cluster's trellis-config, not from install's defaults.
   assert.match(manual, /cpu: 30m/);
+  assert.match(byContext, /cpu: 30m/);
   for (const output of [manual, legacy, annotated]) {
     const report = await cluster.kubectl(["apply", "--dry-run=server", "-f", "-"], { input: output });
     const lines = report.trim().split("\n");

@@ -163,6 +163,12 @@ test("refusals exit non-zero with one clear line and nothing on stdout", async (
       pod(""),
     ),
     refused(
+      ["inject", "--manual", `--kubeconfig=${F}/kubeconfig.yaml`, "--context=prod", "-"],
+      1,
+      /^meshctl: --kubeconfig .*kubeconfig.yaml --context prod: the kubeconfig has no context "prod"/,
+      pod(""),
+    ),
+    refused(
       ["inject", "--opaque-ports", "7000,mysql", `${F}/web.yaml`],
       2,
       /--opaque-ports.*expected ports and ranges/,

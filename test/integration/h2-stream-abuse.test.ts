@@ -11,11 +11,9 @@ import { test } from "node:test";
 import {
   abusedListeners,
   BIG_RESPONSE_BYTES,
-  DEADLINE_MS,
+  expectCutOff,
   h2App,
-  RSS_CEILING_MB,
   servedThrough,
-  watchLog,
 } from "../support/h2-abuse.js";
 import {
   ERROR,
@@ -30,7 +28,6 @@ import {
 } from "../support/h2-frames.js";
 import { meshedDestination, startMesh } from "../support/mesh.js";
 import { sum } from "../support/metrics.js";
-import { rssMb } from "../support/sockets.js";
 
 /** The limits both proxies run with, low so that each abuse reaches them quickly. */
 const MAX_RESETS = 100;
@@ -58,54 +55,20 @@ test("HTTP/2 stream abusers on 4140 and 4143 are cut off; memory stays bounded a
 
   const listeners = abusedListeners(mesh, client, server, backend.port);
 
-  for (const { name, proxy, direction, open, extra } of listeners) {
+  const bench = { backend, served, figures };
+  for (const listener of listeners) {
+    const { name, extra } = listener;
     const request = (path: string) => getRequest(authority, path, extra);
+    const cutOff = (what: string, reason: string, abuse: (h2: RawH2) => Promise<void>) =>
+      expectCutOff(listener, bench, what, reason, abuse);
     const get = (id: number, path: string) =>
       frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, id, request(path));
-    /**
-     * Runs `abuse` while another client is served, then: the abuser was cut off, the proxy counted
-     * the cut off with `reason` and logged it, logged no uncaught exception, its RSS is under the
-     * ceiling, and it still serves. Returns the abuser's connection and how many requests the app saw.
-     */
-    const expectCutOff = async (what: string, reason: string, abuse: (h2: RawH2) => Promise<void>) => {
-      const labels = { direction, reason };
-      const before = sum(await proxy.metrics(), "http2_session_cut_off_total", labels);
-      const requestsBefore = backend.requests();
-      const log = watchLog(proxy, new RegExp(`"reason":"${reason}"`));
-      const h2 = await open();
-      try {
-        await Promise.all([
-          (async () => {
-            await abuse(h2);
-            await h2.whenCutOff(DEADLINE_MS);
-          })(),
-          served(),
-        ]);
-      } finally {
-        h2.socket.destroy();
-      }
-      // Logged once counted: after the line, the metric holds the cut off.
-      await log.seen();
-      const after = sum(await proxy.metrics(), "http2_session_cut_off_total", labels);
-      assert.ok(after > before, `http2_session_cut_off_total{direction="${direction}",reason="${reason}"}`);
-      await served();
-      assert.doesNotMatch(proxy.child.stderr(), /uncaught exception/, `${name} proxy after ${what}`);
-      assert.ok(proxy.child.running, `${name} proxy after ${what}`);
-      const rss = rssMb(proxy);
-      // The app's count includes the two requests served through the mesh.
-      const forwarded = backend.requests() - requestsBefore - 2;
-      figures.push(
-        `${name} ${what}: ${h2.describe()} after ${h2.sent} frames sent; ${forwarded} requests reached the app; RSS ${rss.toFixed(0)} MiB`,
-      );
-      assert.ok(rss < RSS_CEILING_MB, `${name} proxy RSS ${rss.toFixed(0)} MiB after ${what}`);
-      return { h2, forwarded };
-    };
 
     await t.test(`${name}: a session error with a stream open raises no uncaught exception`, async () => {
       // Regression: nghttp2 ending a session destroyed its open streams with the session's error, and
       // a request stream without an 'error' listener made that an uncaught ERR_HTTP2_ERROR.
       const seen = backend.requests();
-      await expectCutOff("session error with a stream open", "continuation_flood", async (h2) => {
+      await cutOff("session error with a stream open", "continuation_flood", async (h2) => {
         h2.start();
         h2.write(get(1, "/hold"));
         await backend.seen(seen + 1);
@@ -117,7 +80,7 @@ test("HTTP/2 stream abusers on 4140 and 4143 are cut off; memory stays bounded a
     await t.test(
       `${name}: more streams than SETTINGS_MAX_CONCURRENT_STREAMS, settings acknowledged`,
       async () => {
-        const { h2, forwarded } = await expectCutOff("too many streams", "too_many_streams", async (h2) => {
+        const { h2, forwarded } = await cutOff("too many streams", "too_many_streams", async (h2) => {
           h2.start();
           await h2.flood(10_000, (i) => get(2 * i + 1, "/hold"), 10);
         });
@@ -131,14 +94,10 @@ test("HTTP/2 stream abusers on 4140 and 4143 are cut off; memory stays bounded a
     await t.test(
       `${name}: more streams than SETTINGS_MAX_CONCURRENT_STREAMS, settings unacknowledged`,
       async () => {
-        const { h2, forwarded } = await expectCutOff(
-          "too many streams, no ACK",
-          "too_many_streams",
-          async (h2) => {
-            h2.start([], false);
-            await h2.flood(100_000, (i) => get(2 * i + 1, "/hold"), 100);
-          },
-        );
+        const { h2, forwarded } = await cutOff("too many streams, no ACK", "too_many_streams", async (h2) => {
+          h2.start([], false);
+          await h2.flood(100_000, (i) => get(2 * i + 1, "/hold"), 100);
+        });
         assert.ok(h2.sent < 100_000, "cut off before the streams ran out");
         assert.ok((h2.resets.get(ERROR.REFUSED_STREAM) ?? 0) > 0, "streams past the limit are refused");
         assert.ok(forwarded <= MAX_CONCURRENT_STREAMS, `${forwarded} requests reached the app`);
@@ -150,7 +109,7 @@ test("HTTP/2 stream abusers on 4140 and 4143 are cut off; memory stays bounded a
       const peerCutOffs = async () =>
         sum(await server.metrics(), "http2_session_cut_off_total", { direction: "inbound" });
       const peerBefore = await peerCutOffs();
-      const { h2, forwarded } = await expectCutOff("rapid reset", "rapid_reset", async (h2) => {
+      const { h2, forwarded } = await cutOff("rapid reset", "rapid_reset", async (h2) => {
         h2.start();
         await h2.flood(20_000, (i) => pair(2 * i + 1), 50);
       });
@@ -176,7 +135,7 @@ test("HTTP/2 stream abusers on 4140 and 4143 are cut off; memory stays bounded a
 
     await t.test(`${name}: responses held behind a flow-control window of zero`, async () => {
       const written = backend.bigBytesWritten();
-      const { h2 } = await expectCutOff("zero window", "stalled", async (h2) => {
+      const { h2 } = await cutOff("zero window", "stalled", async (h2) => {
         h2.start([[SETTING.INITIAL_WINDOW_SIZE, 0]]);
         // As many streams as the client may have, each asking for a response far larger than the windows.
         for (let i = 0; i < MAX_CONCURRENT_STREAMS; i++) h2.write(get(2 * i + 1, "/big"));

@@ -10,7 +10,8 @@ import type { Duplex } from "node:stream";
 import type { TestContext } from "node:test";
 import { RawH2 } from "./h2-frames.js";
 import type { TestMesh, TestProxy } from "./mesh.js";
-import { connect, connectMtls } from "./sockets.js";
+import { sum } from "./metrics.js";
+import { connect, connectMtls, rssMb } from "./sockets.js";
 
 /** Longer than any limit the proxy applies to an abusive client: reaching it fails the test. */
 export const DEADLINE_MS = 20_000;
@@ -182,4 +183,60 @@ export function abusedListeners(
       extra: [["trellis-dst-port", String(appPort)]],
     },
   ];
+}
+
+/** What an abuse test measures each attack against: the proxies, the app, and the figures it prints. */
+export interface AbuseBench {
+  backend: H2App;
+  /** One request served through both proxies (twice, HTTP/2). */
+  served(): Promise<void>;
+  /** The lines the test prints once it ends. */
+  figures: string[];
+}
+
+/**
+ * Runs `abuse` against `listener` while another client is served, then asserts: the abuser was cut
+ * off, the proxy counted the cut off with `reason` and logged it, logged no uncaught exception, its
+ * RSS is under the ceiling, and it still serves. Returns the abuser's connection and how many
+ * requests reached the app from it.
+ */
+export async function expectCutOff(
+  listener: AbusedListener,
+  bench: AbuseBench,
+  what: string,
+  reason: string,
+  abuse: (h2: RawH2) => Promise<void>,
+): Promise<{ h2: RawH2; forwarded: number }> {
+  const { name, proxy, direction } = listener;
+  const labels = { direction, reason };
+  const before = sum(await proxy.metrics(), "http2_session_cut_off_total", labels);
+  const requestsBefore = bench.backend.requests();
+  const log = watchLog(proxy, new RegExp(`"reason":"${reason}"`));
+  const h2 = await listener.open();
+  try {
+    await Promise.all([
+      (async () => {
+        await abuse(h2);
+        await h2.whenCutOff(DEADLINE_MS);
+      })(),
+      bench.served(),
+    ]);
+  } finally {
+    h2.socket.destroy();
+  }
+  // Logged once counted: after the line, the metric holds the cut off (the client may see the close first).
+  await log.seen();
+  const after = sum(await proxy.metrics(), "http2_session_cut_off_total", labels);
+  assert.ok(after > before, `http2_session_cut_off_total{direction="${direction}",reason="${reason}"}`);
+  await bench.served();
+  assert.doesNotMatch(proxy.child.stderr(), /uncaught exception/, `${name} proxy after ${what}`);
+  assert.ok(proxy.child.running, `${name} proxy after ${what}`);
+  const rss = rssMb(proxy);
+  // The app's count includes the two requests served through the mesh.
+  const forwarded = bench.backend.requests() - requestsBefore - 2;
+  bench.figures.push(
+    `${name} ${what}: ${h2.describe()} after ${h2.sent} frames sent; ${forwarded} requests reached the app; RSS ${rss.toFixed(0)} MiB`,
+  );
+  assert.ok(rss < RSS_CEILING_MB, `${name} proxy RSS ${rss.toFixed(0)} MiB after ${what}`);
+  return { h2, forwarded };
 }

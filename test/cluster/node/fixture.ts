@@ -1,9 +1,10 @@
 /**
  * What the node stand-in's own tests share: one test bed for the file, started before its tests and
- * stopped after them with the event logs they made, and containers of the tools image running sh.
+ * stopped after them with the event logs they made, the pod each test makes, and containers of the
+ * tools image running sh.
  */
 import { after, before } from "node:test";
-import { CoreV1Api, type V1Container } from "@kubernetes/client-node";
+import { CoreV1Api, type V1Container, type V1PodSpec } from "@kubernetes/client-node";
 import { type Cluster, EventLog, startCluster, TEST_IMAGE_PREFIX } from "../harness/index.js";
 
 export interface NodeTestBed {
@@ -11,6 +12,8 @@ export interface NodeTestBed {
   readonly core: CoreV1Api;
   /** A new {@link EventLog}, removed when the file's tests end. */
   eventLog(name: string): Promise<EventLog>;
+  /** Creates the namespace `ns` and in it the pod `web` (a grace period of 1 s unless `spec` says). */
+  webPod(ns: string, spec: V1PodSpec): Promise<void>;
 }
 
 /** Registers the file's `before` and `after`; the fields are there once its tests run. */
@@ -36,6 +39,13 @@ export function nodeTestBed(): NodeTestBed {
     },
     get core() {
       return started(core);
+    },
+    async webPod(ns, spec) {
+      await started(cluster).createNamespace(ns);
+      await started(core).createNamespacedPod({
+        namespace: ns,
+        body: { metadata: { name: "web" }, spec: { terminationGracePeriodSeconds: 1, ...spec } },
+      });
     },
     async eventLog(name) {
       const log = await EventLog.create(name);

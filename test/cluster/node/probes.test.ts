@@ -18,24 +18,16 @@ const execProbe = (script: string) => ({ exec: { command: ["sh", "-c", script] }
 
 test("readiness and liveness probes run only once the startup probe passed", async () => {
   const ns = "startup";
-  await bed.cluster.createNamespace(ns);
   const log = await eventLog(ns);
   const startup = `if [ -f ${log.flag("up")} ]; then ${log.append("startup-ok")}; else ${log.append("startup-fail")}; exit 1; fi`;
-  await bed.core.createNamespacedPod({
-    namespace: ns,
-    body: {
-      metadata: { name: "web" },
-      spec: {
-        terminationGracePeriodSeconds: 1,
-        containers: [
-          sh("app", "exec sleep infinity", {
-            startupProbe: { ...execProbe(startup), failureThreshold: 600 },
-            readinessProbe: execProbe(log.append("readiness")),
-            livenessProbe: execProbe(log.append("liveness")),
-          }),
-        ],
-      },
-    },
+  await bed.webPod(ns, {
+    containers: [
+      sh("app", "exec sleep infinity", {
+        startupProbe: { ...execProbe(startup), failureThreshold: 600 },
+        readinessProbe: execProbe(log.append("readiness")),
+        livenessProbe: execProbe(log.append("liveness")),
+      }),
+    ],
   });
   const kc = bed.cluster.kubeConfig;
   await log.until("two failed startup probes", (l) => l.filter((x) => x === "startup-fail").length >= 2);
@@ -69,7 +61,6 @@ test("readiness and liveness probes run only once the startup probe passed", asy
 
 test("a failing liveness probe kills the container, SIGTERM then SIGKILL after the grace period, and it restarts", async () => {
   const ns = "liveness";
-  await bed.cluster.createNamespace(ns);
   const log = await eventLog(ns);
   const [ran, healthy] = [log.flag("ran"), log.flag("healthy")];
   // The first run is unhealthy and ignores SIGTERM; the second is healthy.
@@ -80,25 +71,19 @@ test("a failing liveness probe kills the container, SIGTERM then SIGKILL after t
     `trap '${log.append("term")}' TERM`,
     "while true; do sleep 1 & wait; done",
   ].join("; ");
-  await bed.core.createNamespacedPod({
-    namespace: ns,
-    body: {
-      metadata: { name: "web" },
-      spec: {
-        terminationGracePeriodSeconds: 6,
-        containers: [
-          sh("app", script, {
-            livenessProbe: {
-              exec: { command: ["test", "-f", healthy] },
-              periodSeconds: 1,
-              failureThreshold: 2,
-              // Long enough for the trap to log SIGTERM on a loaded machine, shorter than the pod's.
-              terminationGracePeriodSeconds: 4,
-            },
-          }),
-        ],
-      },
-    },
+  await bed.webPod(ns, {
+    terminationGracePeriodSeconds: 6,
+    containers: [
+      sh("app", script, {
+        livenessProbe: {
+          exec: { command: ["test", "-f", healthy] },
+          periodSeconds: 1,
+          failureThreshold: 2,
+          // Long enough for the trap to log SIGTERM on a loaded machine, shorter than the pod's.
+          terminationGracePeriodSeconds: 4,
+        },
+      }),
+    ],
   });
   const pod = await waitForPod(
     bed.cluster.kubeConfig,
@@ -117,22 +102,14 @@ test("a failing liveness probe kills the container, SIGTERM then SIGKILL after t
 
 test("a startup probe failing past its threshold kills the container; under restartPolicy Never the pod fails", async () => {
   const ns = "nostart";
-  await bed.cluster.createNamespace(ns);
-  await bed.core.createNamespacedPod({
-    namespace: ns,
-    body: {
-      metadata: { name: "web" },
-      spec: {
-        restartPolicy: "Never",
-        terminationGracePeriodSeconds: 1,
-        containers: [
-          // Nothing listens on 8081.
-          sh("app", "exec sleep infinity", {
-            startupProbe: { tcpSocket: { port: 8081 }, periodSeconds: 1, failureThreshold: 2 },
-          }),
-        ],
-      },
-    },
+  await bed.webPod(ns, {
+    restartPolicy: "Never",
+    containers: [
+      // Nothing listens on 8081.
+      sh("app", "exec sleep infinity", {
+        startupProbe: { tcpSocket: { port: 8081 }, periodSeconds: 1, failureThreshold: 2 },
+      }),
+    ],
   });
   const pod = await waitForPod(
     bed.cluster.kubeConfig,
@@ -151,37 +128,29 @@ test("a startup probe failing past its threshold kills the container; under rest
 
 test("httpGet and tcpSocket startup probes that pass let the app become Ready", async () => {
   const ns = "httpget";
-  await bed.cluster.createNamespace(ns);
-  await bed.core.createNamespacedPod({
-    namespace: ns,
-    body: {
-      metadata: { name: "web" },
-      spec: {
-        terminationGracePeriodSeconds: 1,
-        initContainers: [
-          {
-            name: "server",
-            image: `${TEST_IMAGE_PREFIX}echo`,
-            restartPolicy: "Always",
-            env: [{ name: "PORT", value: "9090" }],
-            ports: [{ name: "http", containerPort: 9090 }],
-            startupProbe: {
-              httpGet: { path: "/ready", port: "http" },
-              periodSeconds: 1,
-              failureThreshold: 30,
-            },
-          },
-        ],
-        containers: [
-          {
-            name: "app",
-            image: `${TEST_IMAGE_PREFIX}echo`,
-            startupProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1, failureThreshold: 30 },
-            livenessProbe: { httpGet: { path: "/live", port: 8080 }, periodSeconds: 1 },
-          },
-        ],
+  await bed.webPod(ns, {
+    initContainers: [
+      {
+        name: "server",
+        image: `${TEST_IMAGE_PREFIX}echo`,
+        restartPolicy: "Always",
+        env: [{ name: "PORT", value: "9090" }],
+        ports: [{ name: "http", containerPort: 9090 }],
+        startupProbe: {
+          httpGet: { path: "/ready", port: "http" },
+          periodSeconds: 1,
+          failureThreshold: 30,
+        },
       },
-    },
+    ],
+    containers: [
+      {
+        name: "app",
+        image: `${TEST_IMAGE_PREFIX}echo`,
+        startupProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1, failureThreshold: 30 },
+        livenessProbe: { httpGet: { path: "/live", port: 8080 }, periodSeconds: 1 },
+      },
+    ],
   });
   const pod = await waitForPod(bed.cluster.kubeConfig, ns, "web", "Ready", (p) => hasCondition(p, "Ready"));
   for (const name of ["server", "app"]) {

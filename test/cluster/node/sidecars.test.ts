@@ -37,26 +37,18 @@ function loggingSidecar(log: EventLog, name: string): V1Container {
 
 test("init containers start in order, and what follows a sidecar waits until its startup probe passed", async () => {
   const ns = "order";
-  await bed.cluster.createNamespace(ns);
   const log = await eventLog(ns);
-  await bed.core.createNamespacedPod({
-    namespace: ns,
-    body: {
-      metadata: { name: "web" },
-      spec: {
-        terminationGracePeriodSeconds: 1,
-        initContainers: [
-          sh("setup", log.append("setup")),
-          sidecar(
-            sh("proxy", `${log.append("proxy")}; exec sleep infinity`, {
-              startupProbe: { ...exists(log.flag("proxy-up")), failureThreshold: 600 },
-            }),
-          ),
-          sh("after-proxy", log.append("after-proxy")),
-        ],
-        containers: [sh("app", `${log.append("app")}; exec sleep infinity`)],
-      },
-    },
+  await bed.webPod(ns, {
+    initContainers: [
+      sh("setup", log.append("setup")),
+      sidecar(
+        sh("proxy", `${log.append("proxy")}; exec sleep infinity`, {
+          startupProbe: { ...exists(log.flag("proxy-up")), failureThreshold: 600 },
+        }),
+      ),
+      sh("after-proxy", log.append("after-proxy")),
+    ],
+    containers: [sh("app", `${log.append("app")}; exec sleep infinity`)],
   });
   const kc = bed.cluster.kubeConfig;
   const waiting = await waitForPod(
@@ -107,26 +99,18 @@ test("init containers start in order, and what follows a sidecar waits until its
 
 test("a sidecar that exits is restarted beside the app, which keeps running", async () => {
   const ns = "restart";
-  await bed.cluster.createNamespace(ns);
   const log = await eventLog(ns);
   const crash = log.flag("crash");
-  await bed.core.createNamespacedPod({
-    namespace: ns,
-    body: {
-      metadata: { name: "web" },
-      spec: {
-        terminationGracePeriodSeconds: 1,
-        initContainers: [
-          sidecar(
-            sh(
-              "proxy",
-              `${log.append("proxy")}; while [ ! -f ${crash} ]; do sleep 0.1; done; rm ${crash}; exit 3`,
-            ),
-          ),
-        ],
-        containers: [sh("app", `${log.append("app")}; exec sleep infinity`)],
-      },
-    },
+  await bed.webPod(ns, {
+    initContainers: [
+      sidecar(
+        sh(
+          "proxy",
+          `${log.append("proxy")}; while [ ! -f ${crash} ]; do sleep 0.1; done; rm ${crash}; exit 3`,
+        ),
+      ),
+    ],
+    containers: [sh("app", `${log.append("app")}; exec sleep infinity`)],
   });
   const kc = bed.cluster.kubeConfig;
   const first = await waitForPod(kc, ns, "web", "Ready", (p) => hasCondition(p, "Ready"));
@@ -158,24 +142,16 @@ test("a sidecar that exits is restarted beside the app, which keeps running", as
 
 test("a sidecar whose startup probe never passes is restarted, and the app never starts", async () => {
   const ns = "nostart";
-  await bed.cluster.createNamespace(ns);
   const log = await eventLog(ns);
-  await bed.core.createNamespacedPod({
-    namespace: ns,
-    body: {
-      metadata: { name: "web" },
-      spec: {
-        terminationGracePeriodSeconds: 1,
-        initContainers: [
-          sidecar(
-            sh("proxy", `${log.append("proxy")}; exec sleep infinity`, {
-              startupProbe: { exec: { command: ["false"] }, periodSeconds: 1, failureThreshold: 2 },
-            }),
-          ),
-        ],
-        containers: [sh("app", `${log.append("app")}; exec sleep infinity`)],
-      },
-    },
+  await bed.webPod(ns, {
+    initContainers: [
+      sidecar(
+        sh("proxy", `${log.append("proxy")}; exec sleep infinity`, {
+          startupProbe: { exec: { command: ["false"] }, periodSeconds: 1, failureThreshold: 2 },
+        }),
+      ),
+    ],
+    containers: [sh("app", `${log.append("app")}; exec sleep infinity`)],
   });
   const pod = await waitForPod(
     bed.cluster.kubeConfig,
@@ -269,18 +245,11 @@ test("a Job with a sidecar ends once its app exits: Complete on 0, Failed on 1, 
 
 test("deleting a pod stops its app containers first, then its sidecars in reverse order", async () => {
   const ns = "deletion";
-  await bed.cluster.createNamespace(ns);
   const log = await eventLog(ns);
-  await bed.core.createNamespacedPod({
-    namespace: ns,
-    body: {
-      metadata: { name: "web" },
-      spec: {
-        terminationGracePeriodSeconds: 10,
-        initContainers: [loggingSidecar(log, "first"), loggingSidecar(log, "second")],
-        containers: [sh("app", untilTerm(log, "app"))],
-      },
-    },
+  await bed.webPod(ns, {
+    terminationGracePeriodSeconds: 10,
+    initContainers: [loggingSidecar(log, "first"), loggingSidecar(log, "second")],
+    containers: [sh("app", untilTerm(log, "app"))],
   });
   await waitForPod(bed.cluster.kubeConfig, ns, "web", "Ready", (p) => hasCondition(p, "Ready"));
   await log.until("every container ran", (l) => l.length === 3);

@@ -6,16 +6,12 @@
  * to the app's port is redirected to the proxy's inbound port.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
-import { FLAG_DEFAULTS, meshConfig, resolveValues } from "../../../cli/install/index.js";
 import { desiredRules, ownRules, ruleConfig } from "../../../control/init/index.js";
-import { injectorConfig } from "../../../control/injector/index.js";
 import { initContainer, xtablesVolume } from "../../../control/injector/proxy.js";
 import { INIT_CONTAINER } from "../../../lib/proxy-env.js";
-import { repoRoot } from "../../support/process.js";
+import { defaultInjectorConfig } from "../../support/injector.js";
 import { type Cluster, startCluster, TEST_IMAGE_PREFIX, TRELLIS_IMAGE } from "../harness/index.js";
 import { waitForObject } from "../harness/wait.js";
 
@@ -60,18 +56,7 @@ function podReady(name: string): Promise<V1Pod> {
 }
 
 test("the injected trellis-init container applies the pod's nat rules before the app starts", async () => {
-  const config = injectorConfig(
-    meshConfig(
-      resolveValues({
-        ...FLAG_DEFAULTS,
-        crds: false,
-        ha: false,
-        identityExternalIssuer: false,
-        output: "yaml",
-      }),
-    ),
-    readFileSync(join(repoRoot, "test/fixtures/install/ca.crt"), "utf8"),
-  );
+  const config = defaultInjectorConfig();
   const init = initContainer(config, ["4190", "4191", "9000-9010"], ["5432"]);
   assert.equal(String(init.image).split(":")[0], TRELLIS_IMAGE);
 

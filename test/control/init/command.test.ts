@@ -4,12 +4,10 @@
 // renders them), and the executable: the --dry-run golden and exit 2 for a bad flag.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { promisify } from "node:util";
 import { CommanderError } from "commander";
-import { FLAG_DEFAULTS, meshConfig, resolveValues } from "../../../cli/install/index.js";
 import {
   crossCheck,
   type InitFlags,
@@ -18,9 +16,9 @@ import {
   type Run,
   runInit,
 } from "../../../control/init/index.js";
-import { injectorConfig } from "../../../control/injector/index.js";
 import { initContainer } from "../../../control/injector/proxy.js";
 import { assertGolden } from "../../support/golden.js";
+import { defaultInjectorConfig } from "../../support/injector.js";
 import { repoRoot } from "../../support/process.js";
 
 const FLAGS: InitFlags = {
@@ -308,18 +306,7 @@ test("the executable: a bad flag exits 2 with the line on stderr and nothing on 
 });
 
 test("the arguments the injector renders for trellis-init are accepted as they are", async () => {
-  const config = injectorConfig(
-    meshConfig(
-      resolveValues({
-        ...FLAG_DEFAULTS,
-        crds: false,
-        ha: false,
-        identityExternalIssuer: false,
-        output: "yaml",
-      }),
-    ),
-    readFileSync(join(repoRoot, "test/fixtures/install/ca.crt"), "utf8"),
-  );
+  const config = defaultInjectorConfig();
   const full = initContainer(config, ["4190", "4191", "9000-9010"], ["5432", "6000-6001"]);
   assert.deepEqual(full.command, ["trellis-controller", "init"]);
   const flags = await parseFlags(full.args as string[]);

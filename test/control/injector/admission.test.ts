@@ -3,9 +3,7 @@
 // the ones denied; the patch, applied as the API server applies it, gives exactly what
 // `meshctl inject --manual` gives; the AdmissionReview answered and the Event written.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { FLAG_DEFAULTS, meshConfig, resolveValues } from "../../../cli/install/index.js";
 import {
   type AdmissionRequest,
   admissionEvent,
@@ -14,29 +12,18 @@ import {
   eventTarget,
   type InjectorConfig,
   inject,
-  injectorConfig,
   type NamespaceLookup,
   parseReview,
   reviewResponse,
 } from "../../../control/injector/index.js";
 import { PROXY_ENV } from "../../../lib/proxy-env.js";
+import { defaultInjectorConfig } from "../../support/injector.js";
 import { applyPatch } from "../../support/json-patch.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: test objects are walked freely
 type O = Record<string, any>;
 
-const CONFIG: InjectorConfig = injectorConfig(
-  meshConfig(
-    resolveValues({
-      ...FLAG_DEFAULTS,
-      crds: false,
-      ha: false,
-      identityExternalIssuer: false,
-      output: "yaml",
-    }),
-  ),
-  readFileSync(new URL("../../fixtures/install/ca.crt", import.meta.url), "utf8"),
-);
+const CONFIG: InjectorConfig = defaultInjectorConfig();
 const CP = "trellis";
 
 function pod(annotations?: O, spec: O = {}): O {

@@ -4,7 +4,6 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { parseAllDocuments } from "yaml";
-import { FLAG_DEFAULTS, meshConfig, resolveValues } from "../../../cli/install/index.js";
 import { VIZ_DEFAULTS, vizObjects } from "../../../cli/viz/install.js";
 import { ANNOTATIONS } from "../../../control/common/annotations.js";
 import {
@@ -17,23 +16,13 @@ import {
 } from "../../../control/injector/index.js";
 import { PROXY_ENV } from "../../../lib/proxy-env.js";
 import { loadConfig as loadProxyConfig } from "../../../proxy/config.js";
+import { defaultInjectorConfig, FIXTURE_ANCHORS } from "../../support/injector.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: test objects are walked freely
 type O = Record<string, any>;
 
-const ANCHORS = readFileSync(new URL("../../fixtures/install/ca.crt", import.meta.url), "utf8");
-const CONFIG: InjectorConfig = injectorConfig(
-  meshConfig(
-    resolveValues({
-      ...FLAG_DEFAULTS,
-      crds: false,
-      ha: false,
-      identityExternalIssuer: false,
-      output: "yaml",
-    }),
-  ),
-  ANCHORS,
-);
+const ANCHORS = FIXTURE_ANCHORS;
+const CONFIG: InjectorConfig = defaultInjectorConfig();
 const MANUAL: InjectOptions = { manual: true, controlPlaneNamespace: "trellis" };
 const ANNOTATE: InjectOptions = { manual: false, controlPlaneNamespace: "trellis" };
 
@@ -64,22 +53,7 @@ test("install's trellis-config is what the injector reads: install's defaults ma
   assert.equal(CONFIG.proxyUid, 2102);
   assert.equal(CONFIG.identityServiceName, "spiffe://cluster.local/ns/trellis/sa/trellis-identity");
   assert.throws(() => injectorConfig({ version: "1" }, ANCHORS), /"proxyImage" is missing/);
-  assert.throws(
-    () =>
-      injectorConfig(
-        meshConfig(
-          resolveValues({
-            ...FLAG_DEFAULTS,
-            crds: false,
-            ha: false,
-            identityExternalIssuer: false,
-            output: "yaml",
-          }),
-        ),
-        "no pem",
-      ),
-    /no PEM/,
-  );
+  assert.throws(() => defaultInjectorConfig("no pem"), /no PEM/);
 });
 
 test("--manual renders trellis-init, then the proxy as a native sidecar, before the user's init containers", () => {

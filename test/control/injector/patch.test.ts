@@ -3,24 +3,12 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { parseAllDocuments } from "yaml";
-import { FLAG_DEFAULTS, meshConfig, resolveValues } from "../../../cli/install/index.js";
-import { inject, injectorConfig, jsonPatch } from "../../../control/injector/index.js";
+import { inject, jsonPatch } from "../../../control/injector/index.js";
+import { defaultInjectorConfig } from "../../support/injector.js";
 import { applyPatch as apply } from "../../support/json-patch.js";
 
 test("the patch from a pod to its injected form gives the injected pod; equal pods give no patch", () => {
-  const anchors = readFileSync(new URL("../../fixtures/install/ca.crt", import.meta.url), "utf8");
-  const config = injectorConfig(
-    meshConfig(
-      resolveValues({
-        ...FLAG_DEFAULTS,
-        crds: false,
-        ha: false,
-        identityExternalIssuer: false,
-        output: "yaml",
-      }),
-    ),
-    anchors,
-  );
+  const config = defaultInjectorConfig();
   const text = readFileSync(new URL("../../fixtures/inject/kinds.yaml", import.meta.url), "utf8");
   const pods = parseAllDocuments(text)
     .map((d) => d.toJS() as { kind: string })

@@ -6,17 +6,17 @@
 // refusals: bad flags (exit 2) and an unusable certificate (exit 1, named).
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { FLAG_DEFAULTS, meshConfig, resolveValues } from "../../../cli/install/index.js";
 import { parseListenAddress } from "../../../control/common/flags.js";
-import { injectorConfig, type NamespaceLookup } from "../../../control/injector/index.js";
+import type { NamespaceLookup } from "../../../control/injector/index.js";
 import { type RunningInjector, startInjector } from "../../../control/injector/server.js";
 import type { InjectorSources } from "../../../control/injector/sources.js";
+import { defaultInjectorConfig } from "../../support/injector.js";
 import { applyPatch } from "../../support/json-patch.js";
 import { createCa, issueCert } from "../../support/pki.js";
 import { bin, repoRoot } from "../../support/process.js";
@@ -24,18 +24,7 @@ import { bin, repoRoot } from "../../support/process.js";
 // biome-ignore lint/suspicious/noExplicitAny: review bodies are walked freely
 type O = Record<string, any>;
 
-const CONFIG = injectorConfig(
-  meshConfig(
-    resolveValues({
-      ...FLAG_DEFAULTS,
-      crds: false,
-      ha: false,
-      identityExternalIssuer: false,
-      output: "yaml",
-    }),
-  ),
-  readFileSync(new URL("../../fixtures/install/ca.crt", import.meta.url), "utf8"),
-);
+const CONFIG = defaultInjectorConfig();
 
 /** Sources as plain values: namespaces by name, Events kept; `holdEvents` makes writes wait. */
 class MemorySources implements InjectorSources {

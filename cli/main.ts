@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { checkCommand } from "./commands/check.js";
 import { demoCommand } from "./commands/demo.js";
+import { diagnosticsCommand } from "./commands/diagnostics.js";
 import { injectCommand } from "./commands/inject.js";
 import { installCommand } from "./commands/install.js";
 import { uninjectCommand } from "./commands/uninject.js";
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
     injectCommand(),
     uninjectCommand(),
     vizCommand(),
+    diagnosticsCommand(),
   ])
     program.addCommand(inherit(command, program));
   return program;

@@ -271,6 +271,18 @@ test("meshed pods under load: viz stat from Prometheus through the API server an
       `spiffe://cluster.local/ns/${APPS}/sa/default`,
     ]);
   }
+  // The raw metrics behind those rows, read from the server's proxy through the pod proxy.
+  const raw = await ok(["diagnostics", "proxy-metrics", "-n", APPS, "deploy/server"]);
+  assert.match(raw, new RegExp(`^# POD ${APPS}/server-[a-z0-9-]+ \\(1 of 1\\)$`, "m"));
+  assert.match(
+    raw,
+    /^request_total\{[^}]*direction="inbound"[^}]*client_id="spiffe:\/\/[^"]+"[^}]*\} [1-9]/m,
+  );
+  oneLine(
+    await meshctl(["diagnostics", "proxy-metrics", "-n", APPS, "deploy/nope"]),
+    1,
+    /no pods of deployment apps\/nope/,
+  );
   const table = await ok(["viz", "stat", "deploy", "-n", APPS, "-t", WINDOW]);
   assert.match(
     table,

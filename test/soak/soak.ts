@@ -43,7 +43,11 @@ export interface SoakResult {
   sent: number;
   failed: number;
   failures: string[];
-  /** Per proxy: the last steady sample's RSS over the first's, minus one. */
+  /**
+   * Per proxy: the median RSS of the last minute of steady samples over that of the first minute, minus
+   * one. A median over six samples rides out the swings of garbage collection (±4 MiB in a 30-minute
+   * run); growth moves it all the same.
+   */
   rssGrowth: Record<string, number>;
   fdGrowth: Record<string, number>;
   endpointChanges: number;
@@ -209,7 +213,9 @@ export async function soak(t: TestContext, options: SoakOptions): Promise<SoakRe
   const rssGrowth: Record<string, number> = {};
   const fdGrowth: Record<string, number> = {};
   for (const name of Object.keys(proxies)) {
-    rssGrowth[name] = first && last ? (last.rssMb[name] ?? 0) / (first.rssMb[name] ?? 1) - 1 : 0;
+    const rss = steady.map((sample) => sample.rssMb[name] ?? 0);
+    const k = Math.max(1, Math.min(Math.ceil(60_000 / sampleMs), Math.floor(rss.length / 3)));
+    rssGrowth[name] = rss.length > 0 ? median(rss.slice(-k)) / Math.max(median(rss.slice(0, k)), 1) - 1 : 0;
     fdGrowth[name] = first && last ? (last.fds[name] ?? 0) - (first.fds[name] ?? 0) : 0;
   }
   return { samples, steady, sent, failed: failed + inFlight, failures, rssGrowth, fdGrowth, endpointChanges };

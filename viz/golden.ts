@@ -5,6 +5,7 @@
  * Linkerd's stat summary computes them: a workload's own inbound traffic, a `--to` or `--from` pair's
  * client-side outbound traffic, a Service's clients' outbound traffic.
  */
+import { parseQuantityMilli } from "../lib/quantity.js";
 import { dstLabel, type Kind, type Resource, workloadLabel } from "./resources.js";
 import type { Matchers, Series } from "./series.js";
 import type { MetricsSource } from "./source.js";
@@ -212,7 +213,8 @@ export function trafficSplitOf(o: TrafficSplitObject): TrafficSplit | undefined 
     apex: o.spec.service,
     backends: (o.spec.backends ?? []).map((b) => ({
       service: b.service ?? "",
-      weight: Number.parseFloat(String(b.weight ?? 0)) || 0,
+      // A quantity (v1alpha1: `900m`) or an integer (v1alpha2): shares compare either.
+      weight: (parseQuantityMilli(b.weight ?? 0) ?? 0) / 1000,
     })),
   };
 }

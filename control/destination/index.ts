@@ -9,6 +9,8 @@
  * resources are read in resources.ts, each kind's spec validated in validate.ts; failures carry
  * stable TRELLIS_E_DESTINATION_* codes (errors.ts).
  */
+
+export { parseQuantityMilli } from "../../lib/quantity.js";
 export { destinationCommand, runDestination } from "./command.js";
 export { diffEndpoints, type EndpointView, endpointView } from "./endpoints.js";
 export { DESTINATION_ERRORS, DestinationError, type DestinationErrorCode } from "./errors.js";
@@ -23,5 +25,4 @@ export {
   startDestinationService,
 } from "./server.js";
 export { MemorySource, type Source } from "./source.js";
-export { parseQuantityMilli } from "./validate.js";
 export { Watchers } from "./watchers.js";

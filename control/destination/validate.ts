@@ -6,6 +6,7 @@
  */
 import { isIP } from "node:net";
 import { parseDuration } from "../../lib/duration.js";
+import { parseQuantityMilli } from "../../lib/quantity.js";
 import {
   DEFAULT_ENDPOINT_WEIGHT,
   DEFAULT_PROXY_INBOUND_PORT,
@@ -309,17 +310,6 @@ function responseMatch(c: Checker, v: unknown, path: string, depth = 0): Respons
   if (Object.keys(o).length === 0) return c.fail(path, "expected at least one of status, all, any, not");
   if (parts.length === 1) return parts[0];
   return parts.length > 1 ? { all: parts } : undefined;
-}
-
-/** A Kubernetes quantity (`1`, `0.5`, `900m`, `1k`) in thousandths; undefined when it is not one. */
-export function parseQuantityMilli(v: unknown): number | undefined {
-  if (typeof v === "number") return Number.isFinite(v) && v >= 0 ? Math.round(v * 1000) : undefined;
-  if (typeof v !== "string") return undefined;
-  const m = /^(\d+(?:\.\d+)?|\.\d+)(m|k|M|G)?$/.exec(v);
-  if (!m) return undefined;
-  const scale = { m: 1, "": 1000, k: 1e6, M: 1e9, G: 1e12 }[m[2] ?? ""] ?? Number.NaN;
-  const milli = Math.round(Number(m[1]) * scale);
-  return Number.isFinite(milli) ? milli : undefined;
 }
 
 /** A TrafficSplit's spec; v1alpha1 weights are quantities (`900m`), v1alpha2 weights integers. */

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { InputError } from "../../../cli/errors.js";
 import { loadSplits } from "../../../cli/viz/source.js";
 
-test("a store's TrafficSplits, with their weights; other documents and splits without an apex are passed over", async (t) => {
+test("a store's TrafficSplits, with their weights (integers or quantities); other documents and splits without an apex are passed over", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "trellis-store-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
   await writeFile(
@@ -26,6 +26,15 @@ spec:
     - { service: books-v1, weight: 90 }
     - { service: books-v2, weight: "10" }
 ---
+apiVersion: split.smi-spec.io/v1alpha1
+kind: TrafficSplit
+metadata: { name: search-canary, namespace: shop }
+spec:
+  service: search
+  backends:
+    - { service: search-v1, weight: 1 }
+    - { service: search-v2, weight: 500m }
+---
 apiVersion: split.smi-spec.io/v1alpha2
 kind: TrafficSplit
 metadata: { name: no-apex }
@@ -42,6 +51,16 @@ spec: { backends: [{ service: x, weight: 1 }] }
       backends: [
         { service: "books-v1", weight: 90 },
         { service: "books-v2", weight: 10 },
+      ],
+    },
+    {
+      name: "search-canary",
+      namespace: "shop",
+      apex: "search",
+      // v1alpha1 quantities: 500m is half of 1, not 500 times it.
+      backends: [
+        { service: "search-v1", weight: 1 },
+        { service: "search-v2", weight: 0.5 },
       ],
     },
   ]);

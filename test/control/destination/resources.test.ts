@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseAuthority } from "../../../control/destination/names.js";
 import { parseResource, parseResources } from "../../../control/destination/resources.js";
-import { MAX_CONDITION_DEPTH, parseQuantityMilli } from "../../../control/destination/validate.js";
+import { MAX_CONDITION_DEPTH } from "../../../control/destination/validate.js";
+import { parseQuantityMilli } from "../../../lib/quantity.js";
 
 const FILE = "/mesh/profiles.yaml";
 

@@ -5,36 +5,24 @@
  */
 import type { V1Pod, V1PodList } from "@kubernetes/client-node";
 import type { RestClient } from "../../control/k8s/index.js";
+import { parseResource as parseVizResource } from "../../viz/resources.js";
 import { InputError, UsageError } from "../errors.js";
 import { isMeshed, podProxyPath, podRef, proxyAdminPort, workloadLabels } from "../pods.js";
 
 type Api = Pick<RestClient, "get" | "getText" | "serverUrl">;
 
-/** The kinds a resource may name, kubectl's short names and plurals included. */
-const KINDS: Record<string, "pod" | "deployment" | "statefulset" | "daemonset"> = {
-  po: "pod",
-  pod: "pod",
-  pods: "pod",
-  deploy: "deployment",
-  deployment: "deployment",
-  deployments: "deployment",
-  sts: "statefulset",
-  statefulset: "statefulset",
-  statefulsets: "statefulset",
-  ds: "daemonset",
-  daemonset: "daemonset",
-  daemonsets: "daemonset",
-};
+/** The kinds whose pods have proxies to read. */
+const WORKLOAD_KINDS = ["pod", "deployment", "statefulset", "daemonset"] as const;
+type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
 
-/** `kind/name`, or a bare pod name, as kubectl takes them. */
-export function parseResource(text: string): { kind: (typeof KINDS)[string]; name: string } {
-  const [kind, name, ...rest] = text.includes("/") ? text.split("/") : ["pod", text];
-  const known = kind === undefined ? undefined : KINDS[kind.toLowerCase()];
-  if (!known || !name || rest.length > 0)
+/** `kind/name` (kubectl's short names and plurals, as viz takes them), or a bare pod name. */
+export function parseResource(text: string): { kind: WorkloadKind; name: string } {
+  const parsed = text.includes("/") ? parseVizResource(text) : { kind: "pod" as const, name: text };
+  if ("error" in parsed || !parsed.name || !(WORKLOAD_KINDS as readonly string[]).includes(parsed.kind))
     throw new UsageError(
       `"${text}" is not a resource of the form pod/NAME, deploy/NAME, sts/NAME or ds/NAME (or a pod's name)`,
     );
-  return { kind: known, name };
+  return { kind: parsed.kind as WorkloadKind, name: parsed.name };
 }
 
 /** One pod's metrics, or why they could not be read. */

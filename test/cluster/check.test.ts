@@ -14,17 +14,12 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { V1Pod } from "@kubernetes/client-node";
 import { categoriesFor } from "../../cli/check/index.js";
-import {
-  FLAG_DEFAULTS,
-  ISSUER_SECRET,
-  type MeshConfig,
-  meshConfig,
-  resolveValues,
-} from "../../cli/install/index.js";
+import { ISSUER_SECRET, type MeshConfig } from "../../cli/install/index.js";
 import { type CertificateAndKeyPem, createIssuer, createTrustAnchor } from "../../control/identity/ca.js";
 import { PROXY_CONTAINER } from "../../lib/proxy-env.js";
 import { formatSpiffeId, IDENTITY_TOKEN_AUDIENCE } from "../../lib/spiffe.js";
 import { ENV } from "../../proxy/config.js";
+import { defaultMeshConfig } from "../support/install.js";
 import type { Run } from "../support/meshctl.js";
 import { type Cluster, startCluster } from "./harness/index.js";
 import { apply as applyTo, assertCheckFailedOn, assertCheckPassed, meshctlOn, NAMESPACE } from "./mesh.js";
@@ -207,16 +202,7 @@ test("the destination Deployment scaled to 0 fails on the Deployments and destin
 
 /** A pod running only a Trellis proxy, configured as the injector would from trellis-config. */
 function meshedPod(name: string, namespace: string, trustAnchorsPem: string): V1Pod {
-  const config: MeshConfig = meshConfig(
-    resolveValues({
-      ...FLAG_DEFAULTS,
-      namespace: NAMESPACE,
-      crds: false,
-      ha: false,
-      identityExternalIssuer: false,
-      output: "yaml",
-    }),
-  );
+  const config: MeshConfig = defaultMeshConfig({ namespace: NAMESPACE });
   const tokenDir = "/var/run/trellis/identity/token";
   const env = {
     [ENV.IDENTITY_NAME]: formatSpiffeId({ trustDomain: TRUST_DOMAIN, namespace, serviceAccount: "default" }),

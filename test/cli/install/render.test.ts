@@ -10,7 +10,6 @@ import type { V1Container, V1Deployment, V1PodDisruptionBudget, V1Service } from
 import { ObjectSerializer } from "@kubernetes/client-node/dist/serializer.js";
 import type { Command } from "commander";
 import {
-  FLAG_DEFAULTS,
   type IdentityPki,
   type InjectorTls,
   type InstallFlags,
@@ -25,6 +24,7 @@ import { readObjects } from "../../../cli/install/manifests.js";
 import { destinationCommand } from "../../../control/destination/command.js";
 import { identityCommand } from "../../../control/identity/command.js";
 import { injectorCommand } from "../../../control/injector/command.js";
+import { installFlags } from "../../support/install.js";
 import { repoRoot } from "../../support/process.js";
 
 const F = join(repoRoot, "test/fixtures/install");
@@ -41,16 +41,7 @@ const TLS: InjectorTls = {
   keyPem: readFileSync(join(F, "injector.key"), "utf8"),
 };
 
-function flags(extra: Partial<InstallFlags> = {}): InstallFlags {
-  return {
-    ...FLAG_DEFAULTS,
-    crds: false,
-    ha: false,
-    identityExternalIssuer: false,
-    output: "yaml",
-    ...extra,
-  };
-}
+const flags = installFlags;
 
 function render(extra: Partial<InstallFlags> = {}, pki: IdentityPki = PKI): K8sObject[] {
   return installObjects(resolveValues(flags(extra)), pki, TLS);

@@ -13,12 +13,12 @@ import { test } from "node:test";
 import { connect } from "node:tls";
 import type { V1MutatingWebhookConfiguration, V1Secret, V1Service } from "@kubernetes/client-node";
 import {
-  FLAG_DEFAULTS,
   generateInjectorTls,
   injectorTls,
   installObjects,
   resolveValues,
 } from "../../../cli/install/index.js";
+import { installFlags } from "../../support/install.js";
 import { createCa, issueCert } from "../../support/pki.js";
 import { repoRoot } from "../../support/process.js";
 
@@ -126,13 +126,7 @@ test("the webhook configuration: pods on CREATE, v1 reviews, no side effects, a 
   const F = join(repoRoot, "test/fixtures/install");
   const read = (f: string) => readFileSync(join(F, f), "utf8");
   const objects = installObjects(
-    resolveValues({
-      ...FLAG_DEFAULTS,
-      crds: false,
-      ha: false,
-      identityExternalIssuer: false,
-      output: "yaml",
-    }),
+    resolveValues(installFlags()),
     { trustAnchorsPem: read("ca.crt"), issuer: { certPem: read("issuer.crt"), keyPem: read("issuer.key") } },
     { caPem: read("injector-ca.crt"), certPem: read("injector.crt"), keyPem: read("injector.key") },
   );

@@ -11,7 +11,7 @@ import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
 import { desiredRules, ownRules, ruleConfig } from "../../../control/init/index.js";
 import { initContainer, xtablesVolume } from "../../../control/injector/proxy.js";
 import { INIT_CONTAINER } from "../../../lib/proxy-env.js";
-import { defaultInjectorConfig } from "../../support/injector.js";
+import { defaultInjectorConfig } from "../../support/install.js";
 import { type Cluster, startCluster, TEST_IMAGE_PREFIX, TRELLIS_IMAGE } from "../harness/index.js";
 import { waitForObject } from "../harness/wait.js";
 

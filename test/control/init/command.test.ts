@@ -18,7 +18,7 @@ import {
 } from "../../../control/init/index.js";
 import { initContainer } from "../../../control/injector/proxy.js";
 import { assertGolden } from "../../support/golden.js";
-import { defaultInjectorConfig } from "../../support/injector.js";
+import { defaultInjectorConfig } from "../../support/install.js";
 import { repoRoot } from "../../support/process.js";
 
 const FLAGS: InitFlags = {

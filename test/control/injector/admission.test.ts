@@ -17,7 +17,7 @@ import {
   reviewResponse,
 } from "../../../control/injector/index.js";
 import { PROXY_ENV } from "../../../lib/proxy-env.js";
-import { defaultInjectorConfig } from "../../support/injector.js";
+import { defaultInjectorConfig } from "../../support/install.js";
 import { applyPatch } from "../../support/json-patch.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: test objects are walked freely

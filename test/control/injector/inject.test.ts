@@ -16,7 +16,7 @@ import {
 } from "../../../control/injector/index.js";
 import { PROXY_ENV } from "../../../lib/proxy-env.js";
 import { loadConfig as loadProxyConfig } from "../../../proxy/config.js";
-import { defaultInjectorConfig, FIXTURE_ANCHORS } from "../../support/injector.js";
+import { defaultInjectorConfig, FIXTURE_ANCHORS } from "../../support/install.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: test objects are walked freely
 type O = Record<string, any>;

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { parseAllDocuments } from "yaml";
 import { inject, jsonPatch } from "../../../control/injector/index.js";
-import { defaultInjectorConfig } from "../../support/injector.js";
+import { defaultInjectorConfig } from "../../support/install.js";
 import { applyPatch as apply } from "../../support/json-patch.js";
 
 test("the patch from a pod to its injected form gives the injected pod; equal pods give no patch", () => {

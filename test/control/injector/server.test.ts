@@ -16,7 +16,7 @@ import { parseListenAddress } from "../../../control/common/flags.js";
 import type { NamespaceLookup } from "../../../control/injector/index.js";
 import { type RunningInjector, startInjector } from "../../../control/injector/server.js";
 import type { InjectorSources } from "../../../control/injector/sources.js";
-import { defaultInjectorConfig } from "../../support/injector.js";
+import { defaultInjectorConfig } from "../../support/install.js";
 import { applyPatch } from "../../support/json-patch.js";
 import { createCa, issueCert } from "../../support/pki.js";
 import { bin, repoRoot } from "../../support/process.js";

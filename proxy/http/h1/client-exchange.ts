@@ -9,7 +9,7 @@ import type { ProxyRequest, UpstreamResponse } from "../exchange.js";
 import { type Headers, plainLength, splitHeaders, trailersOf } from "../headers.js";
 import { lastChunk, pumpBody, SocketBody } from "./body.js";
 import type { Conn } from "./conn.js";
-import { headerLines, type MessageHead, SKIP_BODY } from "./parser.js";
+import { headerLines, type MessageHead, REFUSE, SKIP_BODY } from "./parser.js";
 
 /** What an exchange needs of the pooled connection it is sent on (client.ts's ClientConn). */
 export interface ClientExchangeConn {
@@ -132,9 +132,11 @@ export class ClientExchange {
   head(head: MessageHead): number {
     const status = head.status;
     if (status < 200 && status !== 101) return SKIP_BODY; // 100 Continue and other interim answers
+    // The parser stops here (REFUSE): a response after this one in the same read must not be
+    // taken for the answer.
     if (this.answered || status === 101) {
       this.conn.socket.destroy();
-      return SKIP_BODY;
+      return REFUSE;
     }
     const { headers, hop } = splitHeaders(head.rawHeaders);
     // The relay re-frames the body: a coding besides chunked would be dropped on the way, and chunked
@@ -144,7 +146,7 @@ export class ClientExchange {
       this.conn.socket.destroy(
         new Error(`malformed response: Transfer-Encoding: ${te} on HTTP/1.${head.versionMinor}`),
       );
-      return SKIP_BODY;
+      return REFUSE;
     }
     plainLength(headers);
     this.answered = true;

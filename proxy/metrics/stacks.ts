@@ -32,14 +32,14 @@ export class Stacks<L extends { authority?: string }> {
 
   /** The stack of `labels`: the one already made for equal labels while it lives, else `labels`. */
   get(labels: L): L {
-    const authority = labels.authority;
-    let own = authority !== undefined;
-    if (authority !== undefined && !this.authorities.has(authority)) {
-      if (this.authorities.size >= this.maxAuthorities) {
-        labels.authority = OTHER_AUTHORITY;
-        own = false;
-      }
-    }
+    const { authority } = labels;
+    const folded =
+      authority !== undefined &&
+      !this.authorities.has(authority) &&
+      this.authorities.size >= this.maxAuthorities;
+    if (folded) labels.authority = OTHER_AUTHORITY;
+    // The authority whose place a new stack takes: none when folded into OTHER_AUTHORITY.
+    const own = folded ? undefined : authority;
     const key = JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)));
     const entry = this.entries.get(key);
     const known = entry?.stack.deref();
@@ -52,9 +52,8 @@ export class Stacks<L extends { authority?: string }> {
     }
     const id = String(this.nextId++);
     this.ids.set(labels, id);
-    this.entries.set(key, { id, stack: new WeakRef(labels), authority: own ? authority : undefined });
-    if (own && authority !== undefined)
-      this.authorities.set(authority, (this.authorities.get(authority) ?? 0) + 1);
+    this.entries.set(key, { id, stack: new WeakRef(labels), authority: own });
+    if (own !== undefined) this.authorities.set(own, (this.authorities.get(own) ?? 0) + 1);
     return labels;
   }
 

@@ -238,8 +238,11 @@ test("resource bounds: per-listener connection limits, handshake timeout, mux st
     [ENV.MUX_MAX_STREAMS]: "64",
     [ENV.DESTINATION_CACHE_MAX]: "100",
     [ENV.METRICS_MAX_AUTHORITIES]: "50",
+    [ENV.METRICS_RETAIN_IDLE_MS]: "60000",
   });
   assert.equal(set.metricsMaxAuthorities, 50);
+  assert.equal(set.metricsRetainIdleMs, 60_000);
+  assert.equal(defaults.metricsRetainIdleMs, DEFAULTS.METRICS_RETAIN_IDLE_MS);
   assert.equal(defaults.metricsMaxAuthorities, DEFAULTS.METRICS_MAX_AUTHORITIES);
   assert.deepEqual(set.maxConnections, { inbound: 300, outbound: 200, admin: 10 });
   assert.equal(set.tlsHandshakeTimeoutMs, 500);
@@ -254,6 +257,8 @@ test("resource bounds: per-listener connection limits, handshake timeout, mux st
     [ENV.TLS_HANDSHAKE_TIMEOUT_MS]: "0",
     [ENV.MUX_MAX_STREAMS]: "5000",
     [ENV.DESTINATION_CACHE_MAX]: "0",
+    // Under a second: a sweep would drop series between two scrapes.
+    [ENV.METRICS_RETAIN_IDLE_MS]: "10",
   });
   assertNamesEach(problems, [
     ENV.INBOUND_MAX_CONNECTIONS,
@@ -262,5 +267,6 @@ test("resource bounds: per-listener connection limits, handshake timeout, mux st
     ENV.TLS_HANDSHAKE_TIMEOUT_MS,
     ENV.MUX_MAX_STREAMS,
     ENV.DESTINATION_CACHE_MAX,
+    ENV.METRICS_RETAIN_IDLE_MS,
   ]);
 });
